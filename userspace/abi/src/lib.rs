@@ -279,6 +279,10 @@ slots! {
         NoRoute = "no_route",
         /// The route leaves through an interface that is not a configured port.
         EgressNotPort = "egress_not_port",
+        /// Downlink: the peer's neighbour entry is missing (userspace's GTP-U echo to each peer resolves it).
+        NeighbourMissing = "neighbour_missing",
+        /// Downlink: the encapsulated packet would exceed the N3 path MTU.
+        TunnelMtuExceeded = "tunnel_mtu_exceeded",
         /// A helper (adjust_head, adjust_tail) failed.
         HelperFailed = "helper_failed",
         /// End Marker or other signalling for a TEID with no session.
@@ -326,7 +330,10 @@ mod tests {
     #[test]
     fn layouts_are_stable() {
         // The XDP program and userspace must agree; these sizes are the ABI.
-        assert_eq!(size_of::<Globals>(), 4 + 4 + 4 * MAX_PORTS + MAX_PORTS + 4 + 4);
+        assert_eq!(
+            size_of::<Globals>(),
+            4 + 4 + 4 * MAX_PORTS + MAX_PORTS + 4 + 4
+        );
         assert_eq!(size_of::<Globals>() % 8, 0);
         assert_eq!(size_of::<UplinkSession>(), 12);
         assert_eq!(size_of::<DownlinkSession>(), 20);

@@ -59,7 +59,14 @@ pub unsafe fn parse(f: Frame) -> Result<L2> {
             vlan: Some((ethertype, tci)),
         });
     }
-    Ok(L2 { l3: f.start + HEADER_LEN, ethertype, len: HEADER_LEN, dst, src, vlan: None })
+    Ok(L2 {
+        l3: f.start + HEADER_LEN,
+        ethertype,
+        len: HEADER_LEN,
+        dst,
+        src,
+        vlan: None,
+    })
 }
 
 /// Writes an untagged Ethernet header at `p`. Returns false if it does not fit.
@@ -83,7 +90,13 @@ pub unsafe fn write(p: usize, end: usize, dst: [u8; 6], src: [u8; 6], ethertype:
 /// # Safety
 /// `[p, end)` must be writable.
 #[inline(always)]
-pub unsafe fn write_like(p: usize, end: usize, l2: &L2, dst: [u8; 6], src: [u8; 6]) -> Option<usize> {
+pub unsafe fn write_like(
+    p: usize,
+    end: usize,
+    l2: &L2,
+    dst: [u8; 6],
+    src: [u8; 6],
+) -> Option<usize> {
     match l2.vlan {
         None => {
             // SAFETY: forwarded contract.
@@ -140,11 +153,17 @@ mod tests {
     fn truncated_headers_are_errors() {
         for n in 0..14 {
             // SAFETY: f covers a live slice.
-            assert_eq!(unsafe { parse(Frame::from_slice(&UNTAGGED[..n])) }, Err(DropReason::Truncated));
+            assert_eq!(
+                unsafe { parse(Frame::from_slice(&UNTAGGED[..n])) },
+                Err(DropReason::Truncated)
+            );
         }
         for n in 14..18 {
             // SAFETY: f covers a live slice.
-            assert_eq!(unsafe { parse(Frame::from_slice(&TAGGED[..n])) }, Err(DropReason::Truncated));
+            assert_eq!(
+                unsafe { parse(Frame::from_slice(&TAGGED[..n])) },
+                Err(DropReason::Truncated)
+            );
         }
     }
 

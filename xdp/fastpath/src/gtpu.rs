@@ -11,6 +11,7 @@
 
 use crate::ipv4::{OuterIpv4, HEADER_LEN as IPV4_LEN, PROTO_UDP};
 use crate::mem::{advance, load, store, u8_at};
+
 use crate::{DropReason, Result};
 use upf_abi::GTPU_PORT;
 
@@ -155,12 +156,15 @@ pub unsafe fn parse(p: usize, end: usize) -> Result<Gtpu> {
     // The chain: each header is (length ×4 octets) with its own length first
     // and the next type last.
     let mut next = o[3];
-    let mut pos = p + HEADER_LEN + OPTIONAL_LEN;
+    // The header length is kept as a bounded sum (at most 12 + 8 × 1020),
+    // never as a pointer difference, so the verifier knows its range.
+    let mut hl: usize = HEADER_LEN + OPTIONAL_LEN;
     let mut i = 0;
     while i < MAX_EXTENSIONS {
         if next == EXT_NONE {
             break;
         }
+        let pos = advance(p, hl);
         let words = unsafe { u8_at(pos, end) }.ok_or(DropReason::BadExtensionHeader)?;
         if words == 0 {
             return Err(DropReason::BadExtensionHeader);
@@ -172,22 +176,25 @@ pub unsafe fn parse(p: usize, end: usize) -> Result<Gtpu> {
             if pdu_type != PDU_TYPE_DL && pdu_type != PDU_TYPE_UL {
                 return Err(DropReason::BadPduSessionContainer);
             }
-            g.container = Some(PduSessionInfo { pdu_type, qfi: c[2] & 0x3f });
+            g.container = Some(PduSessionInfo {
+                pdu_type,
+                qfi: c[2] & 0x3f,
+            });
         } else if next & 0x80 != 0 && !is_known_extension(next) {
             return Err(DropReason::UnsupportedExtensionHeader);
         }
         let last = advance(pos, len - 1);
         next = unsafe { u8_at(last, end) }.ok_or(DropReason::BadExtensionHeader)?;
-        pos = advance(pos, len);
+        hl += len;
         i += 1;
     }
     if next != EXT_NONE {
         return Err(DropReason::ExtensionChainTooLong);
     }
-    g.header_len = pos - p;
-    if g.header_len > HEADER_LEN + length as usize {
+    if hl > HEADER_LEN + length as usize {
         return Err(DropReason::BadExtensionHeader);
     }
+    g.header_len = hl;
     Ok(g)
 }
 
@@ -256,10 +263,28 @@ impl Tunnel {
         let port = GTPU_PORT.to_be_bytes();
         let gtp_payload = ((inner_len as usize + gtp_len - HEADER_LEN) as u16).to_be_bytes();
         let t = self.teid_be.to_ne_bytes();
-        let flags = if five_g { FLAG_V1 | FLAG_PT | FLAG_E } else { FLAG_V1 | FLAG_PT };
+        let flags = if five_g {
+            FLAG_V1 | FLAG_PT | FLAG_E
+        } else {
+            FLAG_V1 | FLAG_PT
+        };
         let udp_gtp = [
-            port[0], port[1], port[0], port[1], udp_len[0], udp_len[1], 0, 0, // UDP, no checksum (RFC 768 over IPv4)
-            flags, MSG_G_PDU, gtp_payload[0], gtp_payload[1], t[0], t[1], t[2], t[3],
+            port[0],
+            port[1],
+            port[0],
+            port[1],
+            udp_len[0],
+            udp_len[1],
+            0,
+            0, // UDP, no checksum (RFC 768 over IPv4)
+            flags,
+            MSG_G_PDU,
+            gtp_payload[0],
+            gtp_payload[1],
+            t[0],
+            t[1],
+            t[2],
+            t[3],
         ];
         // SAFETY: forwarded contract; the whole range was checked above and
         // each store checks again.
@@ -270,7 +295,16 @@ impl Tunnel {
             if let Some(qfi) = self.qfi {
                 // Sequence number 0, N-PDU 0, next = PDU Session Container;
                 // container: 1 word, PDU type 0 (DL), PPP=0 RQI=0 QFI, next = none.
-                let ext = [0, 0, 0, EXT_PDU_SESSION_CONTAINER, 1, PDU_TYPE_DL << 4, qfi & 0x3f, EXT_NONE];
+                let ext = [
+                    0,
+                    0,
+                    0,
+                    EXT_PDU_SESSION_CONTAINER,
+                    1,
+                    PDU_TYPE_DL << 4,
+                    qfi & 0x3f,
+                    EXT_NONE,
+                ];
                 return store(p + IPV4_LEN + UDP_LEN + HEADER_LEN, end, ext);
             }
         }
@@ -320,10 +354,28 @@ impl EchoResponse {
         let glen = ((OPTIONAL_LEN + 2) as u16).to_be_bytes();
         let seq = self.seq.to_be_bytes();
         let rest = [
-            sport[0], sport[1], dport[0], dport[1], ulen[0], ulen[1], 0, 0, // UDP
-            FLAG_V1 | FLAG_PT | FLAG_S, MSG_ECHO_RESPONSE, glen[0], glen[1], 0, 0, 0, 0, // GTP-U, TEID 0
-            seq[0], seq[1], 0, EXT_NONE, // sequence, N-PDU, next extension
-            IE_RECOVERY, 0, // Recovery, restart counter 0
+            sport[0],
+            sport[1],
+            dport[0],
+            dport[1],
+            ulen[0],
+            ulen[1],
+            0,
+            0, // UDP
+            FLAG_V1 | FLAG_PT | FLAG_S,
+            MSG_ECHO_RESPONSE,
+            glen[0],
+            glen[1],
+            0,
+            0,
+            0,
+            0, // GTP-U, TEID 0
+            seq[0],
+            seq[1],
+            0,
+            EXT_NONE, // sequence, N-PDU, next extension
+            IE_RECOVERY,
+            0, // Recovery, restart counter 0
         ];
         // SAFETY: forwarded contract; checked above, and each store checks again.
         unsafe { ip.write(p, end) && store(p + IPV4_LEN, end, rest) }

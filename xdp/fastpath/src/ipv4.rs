@@ -167,7 +167,8 @@ mod tests {
     use etherparse::{IpNumber, Ipv4Header};
 
     fn header(ttl: u8) -> [u8; 20] {
-        let mut h = Ipv4Header::new(40, ttl, IpNumber::UDP, [10, 45, 0, 1], [10, 200, 0, 2]).unwrap();
+        let mut h =
+            Ipv4Header::new(40, ttl, IpNumber::UDP, [10, 45, 0, 1], [10, 200, 0, 2]).unwrap();
         h.dont_fragment = true;
         h.header_checksum = h.calc_header_checksum();
         let mut out = [0u8; 20];

@@ -40,7 +40,10 @@ impl Frame {
     /// A frame over a byte slice (host side: tests, fuzzing, benches).
     pub fn from_slice(buf: &[u8]) -> Frame {
         let start = buf.as_ptr() as usize;
-        Frame { start, end: start + buf.len() }
+        Frame {
+            start,
+            end: start + buf.len(),
+        }
     }
 
     /// Length in bytes.

@@ -10,7 +10,9 @@ fn parse_bytes(b: &[u8]) -> Result<Gtpu> {
 }
 
 /// Plain G-PDU: no optional fields, TEID 0x11223344, 4-octet payload.
-const PLAIN: [u8; 12] = [0x30, 0xff, 0x00, 0x04, 0x11, 0x22, 0x33, 0x44, 0x45, 0, 0, 0];
+const PLAIN: [u8; 12] = [
+    0x30, 0xff, 0x00, 0x04, 0x11, 0x22, 0x33, 0x44, 0x45, 0, 0, 0,
+];
 
 #[test]
 fn plain_gpdu() {
@@ -38,7 +40,9 @@ fn s_flag_reads_the_sequence_number() {
 
 #[test]
 fn pn_flag_alone_still_has_the_optional_fields() {
-    let b = [0x31, 0xff, 0x00, 0x08, 0, 0, 0, 7, 0, 0, 0x2a, 0x00, 0x45, 0, 0, 0];
+    let b = [
+        0x31, 0xff, 0x00, 0x08, 0, 0, 0, 7, 0, 0, 0x2a, 0x00, 0x45, 0, 0, 0,
+    ];
     let g = parse_bytes(&b).unwrap();
     assert_eq!(g.header_len, 12);
     assert_eq!(g.payload_len(), 4);
@@ -55,7 +59,13 @@ const UL_CONTAINER: [u8; 20] = [
 #[test]
 fn ul_pdu_session_container() {
     let g = parse_bytes(&UL_CONTAINER).unwrap();
-    assert_eq!(g.container, Some(PduSessionInfo { pdu_type: PDU_TYPE_UL, qfi: 9 }));
+    assert_eq!(
+        g.container,
+        Some(PduSessionInfo {
+            pdu_type: PDU_TYPE_UL,
+            qfi: 9
+        })
+    );
     assert_eq!(g.header_len, 16);
     assert_eq!(g.payload_len(), 4);
 }
@@ -66,7 +76,13 @@ fn dl_pdu_session_container_with_ppp_and_rqi_bits() {
     b[13] = 0x00; // PDU type 0 (DL)
     b[14] = 0xc5; // PPP=1, RQI=1, QFI 5
     let g = parse_bytes(&b).unwrap();
-    assert_eq!(g.container, Some(PduSessionInfo { pdu_type: PDU_TYPE_DL, qfi: 5 }));
+    assert_eq!(
+        g.container,
+        Some(PduSessionInfo {
+            pdu_type: PDU_TYPE_DL,
+            qfi: 5
+        })
+    );
 }
 
 #[test]
@@ -82,7 +98,13 @@ fn chained_extensions_are_walked() {
     ];
     let g = parse_bytes(&b).unwrap();
     assert_eq!(g.header_len, 28);
-    assert_eq!(g.container, Some(PduSessionInfo { pdu_type: PDU_TYPE_UL, qfi: 63 }));
+    assert_eq!(
+        g.container,
+        Some(PduSessionInfo {
+            pdu_type: PDU_TYPE_UL,
+            qfi: 63
+        })
+    );
     assert_eq!(g.payload_len(), 4);
 }
 
@@ -111,7 +133,11 @@ fn wrong_version_or_gtp_prime_is_rejected() {
 #[test]
 fn truncated_headers_are_rejected() {
     for n in 0..8 {
-        assert_eq!(parse_bytes(&PLAIN[..n]), Err(DropReason::Truncated), "len {n}");
+        assert_eq!(
+            parse_bytes(&PLAIN[..n]),
+            Err(DropReason::Truncated),
+            "len {n}"
+        );
     }
     // The length field says more than the frame holds.
     assert_eq!(parse_bytes(&PLAIN[..11]), Err(DropReason::BadGtpHeader));
@@ -151,7 +177,20 @@ fn bogus_extension_length_is_rejected() {
 fn unterminated_chain_is_rejected() {
     // Nine UDP Port headers in a row, each pointing to another.
     let mut b = [0u8; 12 + 4 * 9 + 4];
-    b[..12].copy_from_slice(&[0x34, 0xff, 0, (4 + 4 * 9 + 4) as u8, 0, 0, 0, 1, 0, 0, 0, 0x40]);
+    b[..12].copy_from_slice(&[
+        0x34,
+        0xff,
+        0,
+        (4 + 4 * 9 + 4) as u8,
+        0,
+        0,
+        0,
+        1,
+        0,
+        0,
+        0,
+        0x40,
+    ]);
     for i in 0..9 {
         b[12 + 4 * i..16 + 4 * i].copy_from_slice(&[1, 0x08, 0x68, 0x40]);
     }
@@ -227,7 +266,9 @@ fn tunnel_headers_4g() {
         qfi: None,
         tos: 0,
     };
-    let inner = [0x45u8, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8];
+    let inner = [
+        0x45u8, 0, 0, 20, 0, 0, 0, 0, 64, 17, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8,
+    ];
     let pkt = write_tunnel(&t, &inner);
     assert_eq!(pkt.len(), 36 + 20);
     let (ip, rest) = etherparse::Ipv4Header::from_slice(&pkt).unwrap();
@@ -247,24 +288,59 @@ fn tunnel_headers_4g() {
 
 #[test]
 fn tunnel_headers_5g_carry_a_dl_container() {
-    let t = Tunnel { src_be: 1, dst_be: 2, teid_be: 7u32.to_be(), qfi: Some(9), tos: 0x20 };
+    let t = Tunnel {
+        src_be: 1,
+        dst_be: 2,
+        teid_be: 7u32.to_be(),
+        qfi: Some(9),
+        tos: 0x20,
+    };
     let inner = [0x45u8; 28];
     let pkt = write_tunnel(&t, &inner);
     assert_eq!(pkt.len(), 44 + 28);
     let gtp = &pkt[28..];
     assert_eq!(
         &gtp[..16],
-        &[0x34, 0xff, 0, 28 + 8, 0, 0, 0, 7, 0, 0, 0, 0x85, 1, 0x00, 9, 0]
+        &[
+            0x34,
+            0xff,
+            0,
+            28 + 8,
+            0,
+            0,
+            0,
+            7,
+            0,
+            0,
+            0,
+            0x85,
+            1,
+            0x00,
+            9,
+            0
+        ]
     );
     let g = parse_bytes(gtp).unwrap();
-    assert_eq!(g.container, Some(PduSessionInfo { pdu_type: PDU_TYPE_DL, qfi: 9 }));
+    assert_eq!(
+        g.container,
+        Some(PduSessionInfo {
+            pdu_type: PDU_TYPE_DL,
+            qfi: 9
+        })
+    );
     assert_eq!(g.payload_len(), 28);
     assert_eq!(pkt[1], 0x20, "outer TOS copied");
 }
 
 #[test]
 fn tunnel_refuses_a_short_buffer_and_oversized_inner() {
-    let t = Tunnel { src_be: 1, dst_be: 2, teid_be: 3, qfi: Some(1), tos: 0 };
+    let t = Tunnel {
+        src_be: 1,
+        dst_be: 2,
+        teid_be: 3,
+        qfi: Some(1),
+        tos: 0,
+    };
     let mut out = [0u8; 43];
     let p = out.as_mut_ptr() as usize;
     // SAFETY: [p, p+43) is `out`.
@@ -292,5 +368,8 @@ fn echo_response_bytes() {
     assert_eq!(ip.total_len as usize, ECHO_RESPONSE_LEN);
     let (udp, rest) = etherparse::UdpHeader::from_slice(rest).unwrap();
     assert_eq!((udp.source_port, udp.destination_port), (2152, 40000));
-    assert_eq!(rest, &[0x32, 0x02, 0, 6, 0, 0, 0, 0, 0xbe, 0xef, 0, 0, 14, 0]);
+    assert_eq!(
+        rest,
+        &[0x32, 0x02, 0, 6, 0, 0, 0, 0, 0xbe, 0xef, 0, 0, 14, 0]
+    );
 }

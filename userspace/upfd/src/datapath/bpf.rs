@@ -1,0 +1,447 @@
+//! The real datapath: loads the XDP object, sizes and fills its maps, attaches it.
+//!
+//! This is the only module in userspace that knows BPF map names (from
+//! `upf_abi::names`) or holds aya map handles.
+
+use std::ffi::CString;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+use aya::maps::{DevMapHash, HashMap, MapData, MapError, PerCpuArray, PerCpuValues};
+use aya::programs::{links::FdLink, Xdp, XdpMode};
+use aya::{Ebpf, EbpfLoader};
+use upf_abi::{
+    names, Counter, DownlinkKey, DownlinkSession, DropReason, Globals, PortCounters,
+    SessionCounters, UplinkKey, UplinkSession, MAX_PORTS,
+};
+
+use super::{Datapath, DatapathError};
+
+/// The compiled XDP object (built by build.rs with aya-build).
+pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/upf-xdp"));
+
+/// An interface the fast path serves.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Port {
+    /// Interface name.
+    pub name: String,
+    /// Interface index (in the daemon's network namespace).
+    pub ifindex: u32,
+    /// `upf_abi::ROLE_N3` | `upf_abi::ROLE_N6`.
+    pub roles: u8,
+}
+
+impl Port {
+    /// Looks the interface up by name.
+    pub fn resolve(name: &str, roles: u8) -> Result<Port, DatapathError> {
+        Ok(Port {
+            name: name.to_string(),
+            ifindex: ifindex(name)?,
+            roles,
+        })
+    }
+}
+
+/// XDP attach mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachMode {
+    /// In the driver (fast; needs driver support; veth needs an XDP program on the peer).
+    Native,
+    /// On the generic SKB path (works everywhere, slower).
+    Generic,
+}
+
+impl AttachMode {
+    /// The mode's name as in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttachMode::Native => "native",
+            AttachMode::Generic => "generic",
+        }
+    }
+    fn flags(self) -> XdpMode {
+        match self {
+            AttachMode::Native => XdpMode::Driver,
+            AttachMode::Generic => XdpMode::Skb,
+        }
+    }
+}
+
+/// What the program is loaded with.
+#[derive(Clone, Debug)]
+pub struct LoadOptions {
+    /// Our GTP-U address on N3.
+    pub n3_ipv4: Ipv4Addr,
+    /// The ports, at most `MAX_PORTS`.
+    pub ports: Vec<Port>,
+    /// Size of the session tables.
+    pub max_sessions: u32,
+}
+
+/// Resolves an interface name to its index in the current network namespace.
+pub fn ifindex(name: &str) -> Result<u32, DatapathError> {
+    let bad = |reason: &str| DatapathError::Interface {
+        name: name.into(),
+        reason: reason.into(),
+    };
+    let c = CString::new(name).map_err(|_| bad("name contains a NUL byte"))?;
+    // SAFETY: c is a valid NUL-terminated string for the duration of the call.
+    let idx = unsafe { libc::if_nametoindex(c.as_ptr()) };
+    if idx == 0 {
+        return Err(bad("no such interface in this network namespace"));
+    }
+    Ok(idx)
+}
+
+/// The loaded program and its maps.
+pub struct BpfDatapath {
+    ebpf: Ebpf,
+    uplink: HashMap<MapData, UplinkKey, UplinkSession>,
+    downlink: HashMap<MapData, DownlinkKey, DownlinkSession>,
+    session_counters: PerCpuArray<MapData, SessionCounters>,
+    counters: PerCpuArray<MapData, u64>,
+    drops: PerCpuArray<MapData, u64>,
+    port_counters: PerCpuArray<MapData, PortCounters>,
+    ports: Vec<Port>,
+    links: Vec<(String, aya::programs::xdp::XdpLinkId)>,
+    max_sessions: u32,
+    ncpus: usize,
+}
+
+fn map_err(map: &'static str, op: &'static str) -> impl Fn(MapError) -> DatapathError {
+    move |source| DatapathError::Map { map, op, source }
+}
+
+fn take<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, DatapathError>
+where
+    T: TryFrom<aya::maps::Map, Error = MapError>,
+{
+    let m = ebpf
+        .take_map(name)
+        .ok_or_else(|| DatapathError::Load(format!("the object has no map {name}")))?;
+    T::try_from(m).map_err(map_err(name, "open"))
+}
+
+impl BpfDatapath {
+    /// Loads and verifies the program with the given globals and map sizes.
+    /// Nothing is attached yet.
+    pub fn load(opts: &LoadOptions) -> Result<Self, DatapathError> {
+        if opts.ports.is_empty() || opts.ports.len() > MAX_PORTS {
+            return Err(DatapathError::Load(format!(
+                "{} ports configured; between 1 and {MAX_PORTS} are supported",
+                opts.ports.len()
+            )));
+        }
+        if opts.max_sessions == 0 {
+            return Err(DatapathError::Load(
+                "max_sessions must be at least 1".into(),
+            ));
+        }
+        let mut g = Globals::ZERO;
+        g.n3_ipv4_be = u32::from(opts.n3_ipv4).to_be();
+        g.num_ports = opts.ports.len() as u32;
+        for (i, p) in opts.ports.iter().enumerate() {
+            g.port_ifindex[i] = p.ifindex;
+            g.port_roles[i] = p.roles;
+        }
+        let mut ebpf = EbpfLoader::new()
+            .override_global(names::GLOBALS, &g, true)
+            .map_max_entries(names::UPLINK, opts.max_sessions)
+            .map_max_entries(names::DOWNLINK, opts.max_sessions)
+            .map_max_entries(names::SESSION_COUNTERS, opts.max_sessions)
+            .load(OBJECT)
+            .map_err(|e| DatapathError::Load(format!("{e:#}")))?;
+        for prog in [names::PROG_UPF, names::PROG_PASS] {
+            let p: &mut Xdp = ebpf
+                .program_mut(prog)
+                .ok_or_else(|| DatapathError::Load(format!("the object has no program {prog}")))?
+                .try_into()
+                .map_err(|e| DatapathError::Load(format!("{prog}: {e}")))?;
+            p.load()
+                .map_err(|e| DatapathError::Load(verifier_message(prog, &e)))?;
+        }
+        let mut egress: DevMapHash<MapData> = take(&mut ebpf, names::EGRESS)?;
+        for p in &opts.ports {
+            egress.insert(p.ifindex, p.ifindex, None, 0).map_err(|e| {
+                DatapathError::Load(format!("adding {} to the egress devmap: {e}", p.name))
+            })?;
+        }
+        // The devmap must outlive this function: keep it in the Ebpf's place.
+        std::mem::forget(egress);
+        let ncpus =
+            aya::util::nr_cpus().map_err(|(_, e)| DatapathError::Load(format!("nr_cpus: {e}")))?;
+        Ok(BpfDatapath {
+            uplink: take(&mut ebpf, names::UPLINK)?,
+            downlink: take(&mut ebpf, names::DOWNLINK)?,
+            session_counters: take(&mut ebpf, names::SESSION_COUNTERS)?,
+            counters: take(&mut ebpf, names::COUNTERS)?,
+            drops: take(&mut ebpf, names::DROPS)?,
+            port_counters: take(&mut ebpf, names::PORT_COUNTERS)?,
+            ebpf,
+            ports: opts.ports.clone(),
+            links: Vec::new(),
+            max_sessions: opts.max_sessions,
+            ncpus,
+        })
+    }
+
+    /// The main program, loaded (for BPF_PROG_TEST_RUN in tests and benches).
+    pub fn program(&mut self) -> &mut Xdp {
+        // The program exists and is an Xdp: load() checked both.
+        self.ebpf
+            .program_mut(names::PROG_UPF)
+            .and_then(|p| <&mut Xdp>::try_from(p).ok())
+            .expect("load() verified the program")
+    }
+
+    /// Attaches the program to every port. On failure, whatever was attached is detached.
+    pub fn attach(&mut self, mode: AttachMode) -> Result<(), DatapathError> {
+        for i in 0..self.ports.len() {
+            let port = self.ports[i].clone();
+            let res = self
+                .program()
+                .attach_to_if_index(port.ifindex, mode.flags());
+            match res {
+                Ok(id) => self.links.push((port.name.clone(), id)),
+                Err(e) => {
+                    self.detach();
+                    return Err(DatapathError::Attach {
+                        iface: port.name,
+                        mode: mode.name(),
+                        reason: attach_reason(&e, mode),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Detaches from every port (also done when the datapath is dropped).
+    pub fn detach(&mut self) {
+        let links = std::mem::take(&mut self.links);
+        for (name, id) in links {
+            if let Err(e) = self.program().detach(id) {
+                tracing::warn!(iface = %name, error = %e, "detaching XDP failed");
+            } else {
+                tracing::info!(iface = %name, "XDP detached");
+            }
+        }
+    }
+
+    /// The configured ports.
+    pub fn ports(&self) -> &[Port] {
+        &self.ports
+    }
+
+    fn sum<T: aya::Pod>(values: PerCpuValues<T>, mut acc: T, add: impl Fn(&mut T, &T)) -> T {
+        for v in values.iter() {
+            add(&mut acc, v);
+        }
+        acc
+    }
+
+    /// Every named global counter, summed over CPUs.
+    pub fn global_counters(&self) -> Result<Vec<(Counter, u64)>, DatapathError> {
+        Counter::ALL
+            .iter()
+            .map(|c| {
+                let v = self
+                    .counters
+                    .get(&c.index(), 0)
+                    .map_err(map_err(names::COUNTERS, "read"))?;
+                Ok((*c, Self::sum(v, 0u64, |a, b| *a = a.wrapping_add(*b))))
+            })
+            .collect()
+    }
+
+    /// Every drop reason's count, summed over CPUs.
+    pub fn drop_counters(&self) -> Result<Vec<(DropReason, u64)>, DatapathError> {
+        DropReason::ALL
+            .iter()
+            .map(|r| {
+                let v = self
+                    .drops
+                    .get(&r.index(), 0)
+                    .map_err(map_err(names::DROPS, "read"))?;
+                Ok((*r, Self::sum(v, 0u64, |a, b| *a = a.wrapping_add(*b))))
+            })
+            .collect()
+    }
+
+    /// Per-port counters, summed over CPUs.
+    pub fn port_counters(&self) -> Result<Vec<(Port, PortCounters)>, DatapathError> {
+        self.ports
+            .iter()
+            .enumerate()
+            .map(|(i, p)| {
+                let v = self
+                    .port_counters
+                    .get(&(i as u32), 0)
+                    .map_err(map_err(names::PORT_COUNTERS, "read"))?;
+                Ok((
+                    p.clone(),
+                    Self::sum(v, PortCounters::default(), PortCounters::accumulate),
+                ))
+            })
+            .collect()
+    }
+}
+
+impl Drop for BpfDatapath {
+    fn drop(&mut self) {
+        self.detach();
+    }
+}
+
+fn is_full(e: &MapError) -> bool {
+    matches!(e, MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::E2BIG))
+}
+
+fn verifier_message(prog: &str, e: &aya::programs::ProgramError) -> String {
+    // The verifier log is long; its last lines say why.
+    let full = format!("{e:#}");
+    let tail: Vec<&str> = full.lines().rev().take(25).collect();
+    let tail: Vec<&str> = tail.into_iter().rev().collect();
+    format!("program {prog} rejected: {}", tail.join("\n"))
+}
+
+fn attach_reason(e: &aya::programs::ProgramError, mode: AttachMode) -> String {
+    let base = format!("{e:#}");
+    if mode == AttachMode::Native && base.contains("Operation not supported") {
+        format!("{base} (the driver has no native XDP; use attach_mode = \"generic\")")
+    } else if base.contains("Device or resource busy") {
+        format!("{base} (another XDP program is attached; detach it first)")
+    } else {
+        base
+    }
+}
+
+impl Datapath for BpfDatapath {
+    fn put_uplink(&mut self, teid: u32, v: &UplinkSession) -> Result<(), DatapathError> {
+        let k = UplinkKey {
+            teid_be: teid.to_be(),
+        };
+        self.uplink.insert(k, v, 0).map_err(|e| {
+            if is_full(&e) {
+                DatapathError::Full {
+                    map: names::UPLINK,
+                    capacity: self.max_sessions,
+                }
+            } else {
+                DatapathError::Map {
+                    map: names::UPLINK,
+                    op: "insert",
+                    source: e,
+                }
+            }
+        })
+    }
+
+    fn del_uplink(&mut self, teid: u32) -> Result<(), DatapathError> {
+        match self.uplink.remove(&UplinkKey {
+            teid_be: teid.to_be(),
+        }) {
+            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+            Err(MapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(libc::ENOENT) => {
+                Ok(())
+            }
+            Err(e) => Err(DatapathError::Map {
+                map: names::UPLINK,
+                op: "remove",
+                source: e,
+            }),
+        }
+    }
+
+    fn put_downlink(&mut self, ue: Ipv4Addr, v: &DownlinkSession) -> Result<(), DatapathError> {
+        let k = DownlinkKey {
+            ue_ipv4_be: u32::from(ue).to_be(),
+        };
+        self.downlink.insert(k, v, 0).map_err(|e| {
+            if is_full(&e) {
+                DatapathError::Full {
+                    map: names::DOWNLINK,
+                    capacity: self.max_sessions,
+                }
+            } else {
+                DatapathError::Map {
+                    map: names::DOWNLINK,
+                    op: "insert",
+                    source: e,
+                }
+            }
+        })
+    }
+
+    fn del_downlink(&mut self, ue: Ipv4Addr) -> Result<(), DatapathError> {
+        match self.downlink.remove(&DownlinkKey {
+            ue_ipv4_be: u32::from(ue).to_be(),
+        }) {
+            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
+            Err(MapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(libc::ENOENT) => {
+                Ok(())
+            }
+            Err(e) => Err(DatapathError::Map {
+                map: names::DOWNLINK,
+                op: "remove",
+                source: e,
+            }),
+        }
+    }
+
+    fn reset_counters(&mut self, slot: u32) -> Result<(), DatapathError> {
+        let zeros = PerCpuValues::try_from(vec![SessionCounters::default(); self.ncpus])
+            .map_err(|e| map_err(names::SESSION_COUNTERS, "reset")(MapError::IoError(e)))?;
+        self.session_counters
+            .set(slot, zeros, 0)
+            .map_err(map_err(names::SESSION_COUNTERS, "reset"))
+    }
+
+    fn counters(&self, slot: u32) -> Result<SessionCounters, DatapathError> {
+        let v = self
+            .session_counters
+            .get(&slot, 0)
+            .map_err(map_err(names::SESSION_COUNTERS, "read"))?;
+        Ok(Self::sum(
+            v,
+            SessionCounters::default(),
+            SessionCounters::accumulate,
+        ))
+    }
+
+    fn capacity(&self) -> u32 {
+        self.max_sessions
+    }
+}
+
+/// Attaches the pass-everything program to `iface` and pins the link at `pin`,
+/// so it stays after this process exits (for veth peers in native-mode labs).
+pub fn attach_pass_pinned(iface: &str, mode: AttachMode, pin: &Path) -> Result<(), DatapathError> {
+    let idx = ifindex(iface)?;
+    let mut ebpf = EbpfLoader::new()
+        .load(OBJECT)
+        .map_err(|e| DatapathError::Load(format!("{e:#}")))?;
+    let p: &mut Xdp = ebpf
+        .program_mut(names::PROG_PASS)
+        .ok_or_else(|| DatapathError::Load("no pass program".into()))?
+        .try_into()
+        .map_err(|e| DatapathError::Load(format!("{e}")))?;
+    p.load()
+        .map_err(|e| DatapathError::Load(verifier_message(names::PROG_PASS, &e)))?;
+    let attach_err = |reason: String| DatapathError::Attach {
+        iface: iface.into(),
+        mode: mode.name(),
+        reason,
+    };
+    let id = p
+        .attach_to_if_index(idx, mode.flags())
+        .map_err(|e| attach_err(attach_reason(&e, mode)))?;
+    let link = p.take_link(id).map_err(|e| attach_err(format!("{e}")))?;
+    let fd: FdLink = link
+        .try_into()
+        .map_err(|e| attach_err(format!("not a bpf_link (kernel too old to pin): {e}")))?;
+    fd.pin(pin)
+        .map_err(|e| attach_err(format!("pinning at {}: {e}", pin.display())))?;
+    Ok(())
+}

@@ -1,0 +1,89 @@
+//! The datapath: where sessions become map entries.
+//!
+//! [`Datapath`] is the one seam between the session manager and the kernel.
+//! [`bpf::BpfDatapath`] is the real one (the only code in userspace that knows
+//! map names or writes `unsafe`); [`fake::FakeDatapath`] keeps the same
+//! entries in memory for tests of everything above it.
+
+pub mod bpf;
+pub mod fake;
+
+use std::net::Ipv4Addr;
+
+use upf_abi::{DownlinkSession, SessionCounters, UplinkSession};
+
+/// A failure to write or read the datapath's tables.
+#[derive(Debug, thiserror::Error)]
+pub enum DatapathError {
+    /// The table is at its configured size.
+    #[error("map {map} is full ({capacity} entries)")]
+    Full {
+        /// Map name.
+        map: &'static str,
+        /// Its max_entries.
+        capacity: u32,
+    },
+    /// A map operation failed for another reason.
+    #[error("map {map}: {op} failed: {source}")]
+    Map {
+        /// Map name.
+        map: &'static str,
+        /// What was attempted.
+        op: &'static str,
+        /// The underlying error.
+        #[source]
+        source: aya::maps::MapError,
+    },
+    /// The BPF object could not be loaded (verifier, map creation, ...).
+    #[error("loading the XDP program failed: {0}")]
+    Load(String),
+    /// A configured interface does not exist.
+    #[error("interface {name}: {reason}")]
+    Interface {
+        /// Interface name.
+        name: String,
+        /// Why it cannot be used.
+        reason: String,
+    },
+    /// Attaching to an interface failed.
+    #[error("attaching XDP to {iface} in {mode} mode failed: {reason}")]
+    Attach {
+        /// Interface name.
+        iface: String,
+        /// native or generic.
+        mode: &'static str,
+        /// The kernel's reason.
+        reason: String,
+    },
+}
+
+/// The entries one session occupies in the datapath.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Entries {
+    /// Local TEID (host order).
+    pub local_teid: u32,
+    /// The uplink table value.
+    pub uplink: UplinkSession,
+    /// UE address (downlink table key).
+    pub ue_ipv4: Ipv4Addr,
+    /// The downlink table value.
+    pub downlink: DownlinkSession,
+}
+
+/// What the session manager needs from the datapath.
+pub trait Datapath {
+    /// Inserts or replaces the uplink entry for `teid`.
+    fn put_uplink(&mut self, teid: u32, v: &UplinkSession) -> Result<(), DatapathError>;
+    /// Removes the uplink entry for `teid` (absent is not an error).
+    fn del_uplink(&mut self, teid: u32) -> Result<(), DatapathError>;
+    /// Inserts or replaces the downlink entry for `ue`.
+    fn put_downlink(&mut self, ue: Ipv4Addr, v: &DownlinkSession) -> Result<(), DatapathError>;
+    /// Removes the downlink entry for `ue` (absent is not an error).
+    fn del_downlink(&mut self, ue: Ipv4Addr) -> Result<(), DatapathError>;
+    /// Zeroes a session slot's counters on every CPU.
+    fn reset_counters(&mut self, slot: u32) -> Result<(), DatapathError>;
+    /// Sums a session slot's counters over every CPU.
+    fn counters(&self, slot: u32) -> Result<SessionCounters, DatapathError>;
+    /// How many sessions the tables hold at most.
+    fn capacity(&self) -> u32;
+}

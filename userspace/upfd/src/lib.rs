@@ -1,0 +1,2 @@
+//! The mvno-upf daemon as a library: everything `upfd` and `upfctl` share.
+pub mod datapath;

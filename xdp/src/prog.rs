@@ -1,0 +1,480 @@
+//! The program proper (bpfel only).
+#![allow(unsafe_op_in_unsafe_fn)]
+
+use aya_ebpf::{
+    bindings::{bpf_fib_lookup as FibParams, xdp_action},
+    helpers::{bpf_fib_lookup, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    macros::{map, xdp},
+    maps::{DevMapHash, HashMap, PerCpuArray},
+    programs::XdpContext,
+};
+use upf_abi::{
+    Counter, DownlinkKey, DownlinkSession, DropReason, Globals, PortCounters, SessionCounters,
+    UplinkKey, UplinkSession, DEFAULT_MAX_SESSIONS, GTPU_PORT, MAX_PORTS, ROLE_N3, ROLE_N6,
+    SESSION_5G,
+};
+use upf_fastpath::{
+    eth::{self, L2},
+    gtpu::{self, EchoResponse, Gtpu, Tunnel},
+    ipv4::{self, Ipv4},
+    mem::{advance, load},
+    Frame,
+};
+
+// ---- maps (names and types from upf-abi; sizes overridden by the loader) ----
+
+#[map]
+static UPLINK: HashMap<UplinkKey, UplinkSession> =
+    HashMap::with_max_entries(DEFAULT_MAX_SESSIONS, 0);
+#[map]
+static DOWNLINK: HashMap<DownlinkKey, DownlinkSession> =
+    HashMap::with_max_entries(DEFAULT_MAX_SESSIONS, 0);
+#[map]
+static SESSION_COUNTERS: PerCpuArray<SessionCounters> =
+    PerCpuArray::with_max_entries(DEFAULT_MAX_SESSIONS, 0);
+#[map]
+static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
+#[map]
+static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DropReason::COUNT, 0);
+#[map]
+static PORT_COUNTERS: PerCpuArray<PortCounters> =
+    PerCpuArray::with_max_entries(MAX_PORTS as u32, 0);
+#[map]
+static EGRESS: DevMapHash = DevMapHash::with_max_entries(MAX_PORTS as u32, 0);
+
+/// Set by the loader (`.rodata`, frozen): the verifier sees the values as constants.
+#[no_mangle]
+static UPF_GLOBALS: Globals = Globals::ZERO;
+
+const AF_INET: u8 = 2;
+const FIB_SUCCESS: i64 = 0;
+const FIB_BLACKHOLE: i64 = 1;
+const FIB_UNREACHABLE: i64 = 2;
+const FIB_PROHIBIT: i64 = 3;
+const FIB_NO_NEIGH: i64 = 7;
+const FIB_FRAG_NEEDED: i64 = 8;
+
+type Verdict = Result<u32, DropReason>;
+
+#[inline(always)]
+fn count(c: Counter, n: u64) {
+    if let Some(p) = COUNTERS.get_ptr_mut(c.index()) {
+        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
+        unsafe { *p += n };
+    }
+}
+
+#[inline(always)]
+fn count_drop(r: DropReason) {
+    if let Some(p) = DROPS.get_ptr_mut(r.index()) {
+        // SAFETY: per-CPU slot.
+        unsafe { *p += 1 };
+    }
+}
+
+/// The entry point for every port.
+#[xdp]
+pub fn upf(ctx: XdpContext) -> u32 {
+    // SAFETY: a plain read of our own frozen .rodata.
+    let g: Globals = unsafe { core::ptr::read_volatile(&UPF_GLOBALS) };
+    // SAFETY: ctx.ctx is the kernel's xdp_md for this run.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    let mut port = MAX_PORTS;
+    let mut i = 0;
+    while i < MAX_PORTS {
+        if (i as u32) < g.num_ports && g.port_ifindex[i] == ifindex {
+            port = i;
+            break;
+        }
+        i += 1;
+    }
+    if port >= MAX_PORTS {
+        count(Counter::UnknownPortPassed, 1);
+        return xdp_action::XDP_PASS;
+    }
+    let roles = g.port_roles[port];
+    let frame_len = (ctx.data_end() - ctx.data()) as u64;
+    count(Counter::RxFrames, 1);
+    let verdict = match process(&ctx, &g, roles, ifindex) {
+        Ok(v) => v,
+        Err(r) => {
+            count_drop(r);
+            xdp_action::XDP_DROP
+        }
+    };
+    if let Some(pc) = PORT_COUNTERS.get_ptr_mut(port as u32) {
+        // SAFETY: per-CPU slot.
+        let pc = unsafe { &mut *pc };
+        pc.rx_packets += 1;
+        pc.rx_bytes += frame_len;
+        match verdict {
+            xdp_action::XDP_REDIRECT => pc.redirected += 1,
+            xdp_action::XDP_TX => pc.tx += 1,
+            xdp_action::XDP_PASS => pc.passed += 1,
+            _ => pc.dropped += 1,
+        }
+    }
+    verdict
+}
+
+/// A program that passes everything: attached to veth peers in native mode,
+/// whose XDP_TX/REDIRECT frames the kernel drops unless the receiving peer has
+/// an XDP program (../shared/TOOLCHAIN.md P8).
+#[xdp]
+pub fn upf_pass(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_PASS
+}
+
+#[inline(always)]
+fn frame(ctx: &XdpContext) -> Frame {
+    Frame {
+        start: ctx.data(),
+        end: ctx.data_end(),
+    }
+}
+
+#[inline(always)]
+fn process(ctx: &XdpContext, g: &Globals, roles: u8, ifindex: u32) -> Verdict {
+    let f = frame(ctx);
+    // SAFETY (all fastpath calls): [f.start, f.end) is this run's packet.
+    let l2 = unsafe { eth::parse(f) }?;
+    if l2.ethertype != eth::ETHERTYPE_IPV4 {
+        count(Counter::NotOursPassed, 1);
+        return Ok(xdp_action::XDP_PASS);
+    }
+    let ip = unsafe { ipv4::parse(l2.l3, f.end) }?;
+    if roles & ROLE_N3 != 0 && ip.dst_be == g.n3_ipv4_be && ip.proto == ipv4::PROTO_UDP {
+        let udp = advance(l2.l3, ip.header_len);
+        if ip.frag & 0x1fff == 0 {
+            let u = unsafe { load::<8>(udp, f.end) }.ok_or(DropReason::Truncated)?;
+            if u16::from_be_bytes([u[2], u[3]]) == GTPU_PORT {
+                if ip.is_fragment() {
+                    return Err(DropReason::OuterFragment);
+                }
+                let sport = u16::from_be_bytes([u[0], u[1]]);
+                let gtp_start = advance(udp, gtpu::UDP_LEN);
+                let hdr = unsafe { gtpu::parse(gtp_start, f.end) }?;
+                return gtp(ctx, g, &l2, &ip, sport, gtp_start, &hdr, ifindex);
+            }
+        }
+    }
+    if roles & ROLE_N6 != 0 {
+        // SAFETY: the value is copied out at once.
+        if let Some(s) = unsafe {
+            DOWNLINK.get(DownlinkKey {
+                ue_ipv4_be: ip.dst_be,
+            })
+        } {
+            let s = *s;
+            return downlink(ctx, &l2, &ip, &s, ifindex);
+        }
+    }
+    count(Counter::NotOursPassed, 1);
+    Ok(xdp_action::XDP_PASS)
+}
+
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn gtp(
+    ctx: &XdpContext,
+    g: &Globals,
+    l2: &L2,
+    ip: &Ipv4,
+    sport: u16,
+    gtp_start: usize,
+    hdr: &Gtpu,
+    ifindex: u32,
+) -> Verdict {
+    match hdr.msg_type {
+        gtpu::MSG_G_PDU => uplink(ctx, l2, gtp_start, hdr, ifindex),
+        gtpu::MSG_ECHO_REQUEST => echo(ctx, g, l2, ip, sport, hdr),
+        gtpu::MSG_END_MARKER => {
+            // TS 29.281 §7.3.2: the end of a tunnel's G-PDUs; the PSA has no
+            // reordering to do, so a known tunnel's marker is consumed.
+            // SAFETY: existence check only.
+            if unsafe {
+                UPLINK.get(UplinkKey {
+                    teid_be: hdr.teid_be,
+                })
+            }
+            .is_some()
+            {
+                count(Counter::EndMarkerConsumed, 1);
+                Ok(xdp_action::XDP_DROP)
+            } else {
+                Err(DropReason::UnknownTeidSignalling)
+            }
+        }
+        gtpu::MSG_ECHO_RESPONSE
+        | gtpu::MSG_ERROR_INDICATION
+        | gtpu::MSG_SUPPORTED_EXT_HEADERS
+        | gtpu::MSG_TUNNEL_STATUS => {
+            count(Counter::GtpSignallingPassed, 1);
+            Ok(xdp_action::XDP_PASS)
+        }
+        _ => Err(DropReason::UnknownGtpMessage),
+    }
+}
+
+#[inline(always)]
+fn fib_params(
+    ifindex: u32,
+    tos: u8,
+    proto: u8,
+    tot_len: u16,
+    src_be: u32,
+    dst_be: u32,
+) -> FibParams {
+    // SAFETY: the struct is plain integers and unions of integers; zero is valid.
+    let mut p: FibParams = unsafe { core::mem::zeroed() };
+    p.family = AF_INET;
+    p.l4_protocol = proto;
+    p.ifindex = ifindex;
+    p.__bindgen_anon_1.tot_len = tot_len;
+    p.__bindgen_anon_2.tos = tos;
+    p.__bindgen_anon_3.ipv4_src = src_be;
+    p.__bindgen_anon_4.ipv4_dst = dst_be;
+    p
+}
+
+#[inline(always)]
+fn fib(ctx: &XdpContext, p: &mut FibParams) -> i64 {
+    // SAFETY: p is a valid, fully initialised bpf_fib_lookup on our stack.
+    unsafe {
+        bpf_fib_lookup(
+            ctx.ctx as *mut _,
+            p as *mut FibParams,
+            size_of::<FibParams>() as i32,
+            0,
+        )
+    }
+}
+
+/// Sends the rewritten frame out of `egress`: XDP_TX when it is the ingress
+/// port, otherwise a devmap redirect (which fails for non-ports).
+#[inline(always)]
+fn transmit(egress: u32, ifindex: u32) -> Verdict {
+    if egress == ifindex {
+        return Ok(xdp_action::XDP_TX);
+    }
+    EGRESS
+        .redirect(egress, xdp_action::XDP_DROP as u64)
+        .map_err(|_| DropReason::EgressNotPort)
+}
+
+/// Moves the start of the frame by `delta` (positive shrinks the head).
+#[inline(always)]
+fn adjust_head(ctx: &XdpContext, delta: i32) -> Result<Frame, DropReason> {
+    // SAFETY: the helper validates delta against the frame's head- and tailroom.
+    if unsafe { bpf_xdp_adjust_head(ctx.ctx, delta) } != 0 {
+        return Err(DropReason::HelperFailed);
+    }
+    Ok(frame(ctx))
+}
+
+/// Cuts the frame to `len` bytes if it is longer (link-layer padding).
+#[inline(always)]
+fn trim(ctx: &XdpContext, f: Frame, len: usize) -> Result<Frame, DropReason> {
+    let have = f.end - f.start;
+    if have > len {
+        // SAFETY: shrinking only; the helper validates the delta.
+        if unsafe { bpf_xdp_adjust_tail(ctx.ctx, -((have - len) as i32)) } != 0 {
+            return Err(DropReason::HelperFailed);
+        }
+        return Ok(frame(ctx));
+    }
+    Ok(f)
+}
+
+#[inline(always)]
+fn session_count(slot: u32, uplink: bool, bytes: u64) {
+    if let Some(c) = SESSION_COUNTERS.get_ptr_mut(slot) {
+        // SAFETY: per-CPU slot.
+        let c = unsafe { &mut *c };
+        if uplink {
+            c.ul_packets += 1;
+            c.ul_bytes += bytes;
+        } else {
+            c.dl_packets += 1;
+            c.dl_bytes += bytes;
+        }
+    }
+}
+
+/// Uplink G-PDU: look up the session, check the inner source, strip the outer
+/// headers and route the inner packet.
+#[inline(always)]
+fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32) -> Verdict {
+    // SAFETY: the value is copied out at once.
+    let s = match unsafe {
+        UPLINK.get(UplinkKey {
+            teid_be: hdr.teid_be,
+        })
+    } {
+        Some(s) => *s,
+        None => return Err(DropReason::UnknownTeid),
+    };
+    let f = frame(ctx);
+    let inner = advance(gtp_start, hdr.header_len);
+    // SAFETY: [f.start, f.end) is the packet.
+    let first = unsafe { upf_fastpath::mem::u8_at(inner, f.end) }.ok_or(DropReason::Truncated)?;
+    match first >> 4 {
+        4 => {}
+        6 => return Err(DropReason::UnsupportedInnerProtocol),
+        _ => return Err(DropReason::BadInnerHeader),
+    }
+    // SAFETY: as above.
+    let iv = unsafe { ipv4::parse(inner, f.end) }.map_err(|_| DropReason::BadInnerHeader)?;
+    if iv.total_len as usize > hdr.payload_len() {
+        return Err(DropReason::BadInnerHeader);
+    }
+    if iv.src_be != s.ue_ipv4_be {
+        return Err(DropReason::SpoofedSource);
+    }
+    let inner_len = iv.total_len as usize;
+    let outer_len = inner - f.start;
+    session_count(s.slot, true, inner_len as u64);
+
+    let mut p = fib_params(
+        ifindex,
+        iv.tos,
+        iv.proto,
+        iv.total_len,
+        iv.src_be,
+        iv.dst_be,
+    );
+    let rc = if iv.ttl <= 1 {
+        FIB_FRAG_NEEDED
+    } else {
+        fib(ctx, &mut p)
+    };
+    match rc {
+        FIB_SUCCESS => {
+            let f = adjust_head(ctx, (outer_len - eth::HEADER_LEN) as i32)?;
+            let f = trim(ctx, f, eth::HEADER_LEN + inner_len)?;
+            // SAFETY: the new frame; each write checks its end.
+            unsafe {
+                if !eth::write(f.start, f.end, p.dmac, p.smac, eth::ETHERTYPE_IPV4)
+                    || !ipv4::decrement_ttl(f.start + eth::HEADER_LEN, f.end)
+                {
+                    return Err(DropReason::Truncated);
+                }
+            }
+            count(Counter::UplinkForwarded, 1);
+            count(Counter::UplinkBytes, inner_len as u64);
+            transmit(p.ifindex, ifindex)
+        }
+        FIB_BLACKHOLE | FIB_UNREACHABLE | FIB_PROHIBIT => Err(DropReason::NoRoute),
+        _ => {
+            // No neighbour yet, TTL expiring, MTU exceeded, a local
+            // destination: the kernel does it (ARP, ICMP, delivery). Keep the
+            // original link-layer header (addressed to us, tag included).
+            let f = adjust_head(ctx, (outer_len - l2.len) as i32)?;
+            let f = trim(ctx, f, l2.len + inner_len)?;
+            // SAFETY: the new frame.
+            if unsafe { eth::write_like(f.start, f.end, l2, l2.dst, l2.src) }.is_none() {
+                return Err(DropReason::Truncated);
+            }
+            if rc == FIB_NO_NEIGH {
+                count(Counter::UplinkNeighPassed, 1);
+            } else {
+                count(Counter::IcmpPassed, 1);
+            }
+            Ok(xdp_action::XDP_PASS)
+        }
+    }
+}
+
+/// Downlink: push IPv4/UDP/GTP-U (and a PDU Session Container for 5G) and
+/// route toward the session's peer.
+#[inline(always)]
+fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, s: &DownlinkSession, ifindex: u32) -> Verdict {
+    let f = frame(ctx);
+    let inner_len = ip.total_len as usize;
+    if l2.l3 + inner_len > f.end {
+        return Err(DropReason::Truncated);
+    }
+    if ip.ttl <= 1 {
+        count(Counter::IcmpPassed, 1);
+        return Ok(xdp_action::XDP_PASS);
+    }
+    let five_g = s.flags & SESSION_5G != 0;
+    let encap = gtpu::encap_len(five_g);
+    let mut p = fib_params(
+        ifindex,
+        0,
+        ipv4::PROTO_UDP,
+        (inner_len + encap) as u16,
+        s.local_ipv4_be,
+        s.peer_ipv4_be,
+    );
+    match fib(ctx, &mut p) {
+        FIB_SUCCESS => {}
+        FIB_NO_NEIGH => return Err(DropReason::NeighbourMissing),
+        FIB_FRAG_NEEDED => return Err(DropReason::TunnelMtuExceeded),
+        _ => return Err(DropReason::NoRoute),
+    }
+    session_count(s.slot, false, inner_len as u64);
+    // SAFETY: the inner header is inside the frame (checked above).
+    if !unsafe { ipv4::decrement_ttl(l2.l3, f.end) } {
+        return Err(DropReason::Truncated);
+    }
+    let grow = eth::HEADER_LEN + encap - l2.len;
+    let f = adjust_head(ctx, -(grow as i32))?;
+    let total = eth::HEADER_LEN + encap + inner_len;
+    let f = trim(ctx, f, total)?;
+    let t = Tunnel {
+        src_be: s.local_ipv4_be,
+        dst_be: s.peer_ipv4_be,
+        teid_be: s.remote_teid_be,
+        qfi: if five_g { Some(s.qfi) } else { None },
+        tos: ip.tos,
+    };
+    // SAFETY: the new frame; each write checks its end.
+    unsafe {
+        if !eth::write(f.start, f.end, p.dmac, p.smac, eth::ETHERTYPE_IPV4)
+            || !t.write(f.start + eth::HEADER_LEN, f.end, inner_len as u16)
+        {
+            return Err(DropReason::Truncated);
+        }
+    }
+    count(Counter::DownlinkForwarded, 1);
+    count(Counter::DownlinkBytes, inner_len as u64);
+    transmit(p.ifindex, ifindex)
+}
+
+/// Echo Request: answer in place with an Echo Response carrying Recovery (TS 29.281 §7.2.2).
+#[inline(always)]
+fn echo(ctx: &XdpContext, g: &Globals, l2: &L2, ip: &Ipv4, sport: u16, hdr: &Gtpu) -> Verdict {
+    let f = frame(ctx);
+    let want = l2.len + gtpu::ECHO_RESPONSE_LEN;
+    let have = f.end - f.start;
+    let f = if want > have {
+        adjust_head(ctx, -((want - have) as i32))?
+    } else {
+        trim(ctx, f, want)?
+    };
+    let r = EchoResponse {
+        src_be: g.n3_ipv4_be,
+        dst_be: ip.src_be,
+        dst_port: sport,
+        seq: hdr.seq,
+    };
+    // SAFETY: the new frame; each write checks its end.
+    unsafe {
+        let Some(n) = eth::write_like(f.start, f.end, l2, l2.src, l2.dst) else {
+            return Err(DropReason::Truncated);
+        };
+        if !r.write(advance(f.start, n), f.end) {
+            return Err(DropReason::Truncated);
+        }
+    }
+    count(Counter::EchoReplied, 1);
+    Ok(xdp_action::XDP_TX)
+}
+
+#[cfg(not(test))]
+#[panic_handler]
+fn panic(_info: &core::panic::PanicInfo) -> ! {
+    loop {}
+}
