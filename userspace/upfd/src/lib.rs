@@ -1,2 +1,8 @@
 //! The mvno-upf daemon as a library: everything `upfd` and `upfctl` share.
+//!
+//! Data flows one way: session API -> [`session`] -> [`datapath`] (BPF maps)
+//! -> the XDP fast path -> per-CPU counters -> statistics.
+#![warn(missing_docs)]
+
 pub mod datapath;
+pub mod session;
