@@ -4,5 +4,6 @@
 //! -> the XDP fast path -> per-CPU counters -> statistics.
 #![warn(missing_docs)]
 
+pub mod config;
 pub mod datapath;
 pub mod session;

@@ -1,0 +1,262 @@
+//! The daemon's configuration file (TOML), checked at start.
+//!
+//! Every error names the field and the reason: syntax and type errors come
+//! from the TOML parser with the key and line; the rules below add the
+//! semantic checks.
+
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use upf_abi::{MAX_PORTS, ROLE_N3, ROLE_N6};
+
+use crate::datapath::bpf::AttachMode;
+use crate::session::SessionSpec;
+
+/// Largest session table the loader accepts (kernel memory grows with it: about 200 B per session and map).
+pub const MAX_SESSIONS_LIMIT: u32 = 16_000_000;
+
+/// The whole configuration.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Gateway-wide settings.
+    pub gateway: Gateway,
+    /// The interfaces the fast path is attached to.
+    #[serde(rename = "interface")]
+    pub interfaces: Vec<Interface>,
+}
+
+/// `[gateway]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Gateway {
+    /// Our GTP-U endpoint address on N3 (the address the host network sends tunnels to).
+    pub n3_address: Ipv4Addr,
+    /// Session table size; the maps are sized for it at load time.
+    #[serde(default = "default_max_sessions")]
+    pub max_sessions: u32,
+    /// native (driver) or generic (SKB) XDP.
+    #[serde(default = "default_attach_mode")]
+    pub attach_mode: AttachMode,
+    /// Unix socket for `upfctl`.
+    #[serde(default = "default_control_socket")]
+    pub control_socket: PathBuf,
+    /// Sessions installed at start (a file of `[[session]]` tables), until PFCP drives the gateway.
+    #[serde(default)]
+    pub static_sessions: Option<PathBuf>,
+    /// Seconds between GTP-U Echo Requests to each peer (TS 29.281 §7.2.1: not more often than 60 s in production); 0 disables.
+    #[serde(default = "default_echo_interval")]
+    pub echo_interval_secs: u64,
+    /// Seconds between statistics lines in the log; 0 disables.
+    #[serde(default)]
+    pub stats_log_secs: u64,
+}
+
+/// `[[interface]]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Interface {
+    /// Interface name.
+    pub name: String,
+    /// "n3" (toward the host network), "n6" (toward the data network), or both.
+    pub roles: Vec<Role>,
+}
+
+/// An interface's role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Host network side: GTP-U in and out (N3, S1-U, S5/S8-U, N9).
+    N3,
+    /// Data network side: plain IP (N6, SGi).
+    N6,
+}
+
+fn default_max_sessions() -> u32 {
+    upf_abi::DEFAULT_MAX_SESSIONS
+}
+fn default_attach_mode() -> AttachMode {
+    AttachMode::Native
+}
+fn default_control_socket() -> PathBuf {
+    PathBuf::from("/run/mvno-upf/upfd.sock")
+}
+fn default_echo_interval() -> u64 {
+    60
+}
+
+/// A configuration that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Syntax or type error (the message names the key and line).
+    #[error("{path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message.
+        message: String,
+    },
+    /// A field has a value that is not allowed.
+    #[error("{path}: field {field}: {reason}")]
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// Dotted field name.
+        field: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl Interface {
+    /// The role bits for the fast path.
+    pub fn role_bits(&self) -> u8 {
+        self.roles.iter().fold(0, |b, r| {
+            b | match r {
+                Role::N3 => ROLE_N3,
+                Role::N6 => ROLE_N6,
+            }
+        })
+    }
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and checks configuration text; `path` is used in messages.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        cfg.check(path)?;
+        Ok(cfg)
+    }
+
+    fn check(&self, path: &Path) -> Result<(), ConfigError> {
+        let bad = |field: &str, reason: String| {
+            Err(ConfigError::Invalid { path: path.into(), field: field.into(), reason })
+        };
+        let g = &self.gateway;
+        if g.n3_address.is_unspecified() || g.n3_address.is_multicast() || g.n3_address.is_broadcast() {
+            return bad("gateway.n3_address", "must be a unicast address of this host".into());
+        }
+        if g.max_sessions == 0 || g.max_sessions > MAX_SESSIONS_LIMIT {
+            return bad("gateway.max_sessions", format!("must be in 1..={MAX_SESSIONS_LIMIT}"));
+        }
+        if self.interfaces.is_empty() || self.interfaces.len() > MAX_PORTS {
+            return bad("interface", format!("between 1 and {MAX_PORTS} [[interface]] tables are needed"));
+        }
+        let mut names = HashSet::new();
+        for (i, itf) in self.interfaces.iter().enumerate() {
+            if itf.name.is_empty() || itf.name.len() > 15 || itf.name.contains('/') {
+                return bad(&format!("interface[{i}].name"), "must be a Linux interface name (1..=15 characters)".into());
+            }
+            if !names.insert(itf.name.as_str()) {
+                return bad(&format!("interface[{i}].name"), format!("{} is listed twice", itf.name));
+            }
+            if itf.roles.is_empty() {
+                return bad(&format!("interface[{i}].roles"), "needs \"n3\", \"n6\" or both".into());
+            }
+        }
+        let all = self.interfaces.iter().fold(0, |b, i| b | i.role_bits());
+        if all & ROLE_N3 == 0 {
+            return bad("interface", "no interface has the n3 role".into());
+        }
+        if all & ROLE_N6 == 0 {
+            return bad("interface", "no interface has the n6 role".into());
+        }
+        Ok(())
+    }
+}
+
+/// A file of static sessions: `[[session]]` tables.
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionsFile {
+    /// The sessions.
+    #[serde(rename = "session", default)]
+    pub sessions: Vec<SessionSpec>,
+}
+
+impl SessionsFile {
+    /// Reads a sessions file; each session is validated, errors name its index and field.
+    pub fn load(path: &Path) -> Result<SessionsFile, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let f: SessionsFile = toml::from_str(&text)
+            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        for (i, s) in f.sessions.iter().enumerate() {
+            if let Err(e) = s.validate() {
+                return Err(ConfigError::Invalid {
+                    path: path.into(),
+                    field: format!("session[{i}]"),
+                    reason: e.to_string(),
+                });
+            }
+        }
+        Ok(f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+        [gateway]
+        n3_address = "10.100.0.1"
+        attach_mode = "generic"
+        [[interface]]
+        name = "eth1"
+        roles = ["n3"]
+        [[interface]]
+        name = "eth2"
+        roles = ["n6"]
+    "#;
+
+    fn err(text: &str) -> String {
+        Config::parse(text, Path::new("upf.toml")).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn good_config_has_defaults() {
+        let c = Config::parse(GOOD, Path::new("upf.toml")).unwrap();
+        assert_eq!(c.gateway.max_sessions, 100_000);
+        assert_eq!(c.gateway.attach_mode, AttachMode::Generic);
+        assert_eq!(c.interfaces[0].role_bits(), ROLE_N3);
+        assert_eq!(c.gateway.echo_interval_secs, 60);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        let e = err(&GOOD.replace("10.100.0.1", "10.100.0"));
+        assert!(e.contains("n3_address"), "{e}");
+        let e = err(&GOOD.replace("\"generic\"", "\"turbo\""));
+        assert!(e.contains("attach_mode") && e.contains("turbo"), "{e}");
+        let e = err(&GOOD.replace("[gateway]", "[gateway]\nmax_sessions = 0"));
+        assert!(e.contains("gateway.max_sessions"), "{e}");
+        let e = err(&GOOD.replace("roles = [\"n6\"]", "roles = [\"n3\"]"));
+        assert!(e.contains("n6 role"), "{e}");
+        let e = err(&GOOD.replace("eth2", "eth1"));
+        assert!(e.contains("interface[1].name") && e.contains("twice"), "{e}");
+        let e = err(&GOOD.replace("[gateway]", "[gateway]\nbogus = 1"));
+        assert!(e.contains("bogus"), "{e}");
+        let e = err(&GOOD.replace("10.100.0.1", "0.0.0.0"));
+        assert!(e.contains("gateway.n3_address"), "{e}");
+    }
+}
