@@ -134,43 +134,72 @@ impl Interface {
 impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
         Self::parse(&text, path)
     }
 
     /// Parses and checks configuration text; `path` is used in messages.
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
-        let cfg: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        let cfg: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         cfg.check(path)?;
         Ok(cfg)
     }
 
     fn check(&self, path: &Path) -> Result<(), ConfigError> {
         let bad = |field: &str, reason: String| {
-            Err(ConfigError::Invalid { path: path.into(), field: field.into(), reason })
+            Err(ConfigError::Invalid {
+                path: path.into(),
+                field: field.into(),
+                reason,
+            })
         };
         let g = &self.gateway;
-        if g.n3_address.is_unspecified() || g.n3_address.is_multicast() || g.n3_address.is_broadcast() {
-            return bad("gateway.n3_address", "must be a unicast address of this host".into());
+        if g.n3_address.is_unspecified()
+            || g.n3_address.is_multicast()
+            || g.n3_address.is_broadcast()
+        {
+            return bad(
+                "gateway.n3_address",
+                "must be a unicast address of this host".into(),
+            );
         }
         if g.max_sessions == 0 || g.max_sessions > MAX_SESSIONS_LIMIT {
-            return bad("gateway.max_sessions", format!("must be in 1..={MAX_SESSIONS_LIMIT}"));
+            return bad(
+                "gateway.max_sessions",
+                format!("must be in 1..={MAX_SESSIONS_LIMIT}"),
+            );
         }
         if self.interfaces.is_empty() || self.interfaces.len() > MAX_PORTS {
-            return bad("interface", format!("between 1 and {MAX_PORTS} [[interface]] tables are needed"));
+            return bad(
+                "interface",
+                format!("between 1 and {MAX_PORTS} [[interface]] tables are needed"),
+            );
         }
         let mut names = HashSet::new();
         for (i, itf) in self.interfaces.iter().enumerate() {
             if itf.name.is_empty() || itf.name.len() > 15 || itf.name.contains('/') {
-                return bad(&format!("interface[{i}].name"), "must be a Linux interface name (1..=15 characters)".into());
+                return bad(
+                    &format!("interface[{i}].name"),
+                    "must be a Linux interface name (1..=15 characters)".into(),
+                );
             }
             if !names.insert(itf.name.as_str()) {
-                return bad(&format!("interface[{i}].name"), format!("{} is listed twice", itf.name));
+                return bad(
+                    &format!("interface[{i}].name"),
+                    format!("{} is listed twice", itf.name),
+                );
             }
             if itf.roles.is_empty() {
-                return bad(&format!("interface[{i}].roles"), "needs \"n3\", \"n6\" or both".into());
+                return bad(
+                    &format!("interface[{i}].roles"),
+                    "needs \"n3\", \"n6\" or both".into(),
+                );
             }
         }
         let all = self.interfaces.iter().fold(0, |b, i| b | i.role_bits());
@@ -196,10 +225,14 @@ pub struct SessionsFile {
 impl SessionsFile {
     /// Reads a sessions file; each session is validated, errors name its index and field.
     pub fn load(path: &Path) -> Result<SessionsFile, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.into(), source })?;
-        let f: SessionsFile = toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.into(), message: e.to_string() })?;
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.into(),
+            source,
+        })?;
+        let f: SessionsFile = toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
         for (i, s) in f.sessions.iter().enumerate() {
             if let Err(e) = s.validate() {
                 return Err(ConfigError::Invalid {
@@ -230,7 +263,9 @@ mod tests {
     "#;
 
     fn err(text: &str) -> String {
-        Config::parse(text, Path::new("upf.toml")).unwrap_err().to_string()
+        Config::parse(text, Path::new("upf.toml"))
+            .unwrap_err()
+            .to_string()
     }
 
     #[test]
@@ -253,7 +288,10 @@ mod tests {
         let e = err(&GOOD.replace("roles = [\"n6\"]", "roles = [\"n3\"]"));
         assert!(e.contains("n6 role"), "{e}");
         let e = err(&GOOD.replace("eth2", "eth1"));
-        assert!(e.contains("interface[1].name") && e.contains("twice"), "{e}");
+        assert!(
+            e.contains("interface[1].name") && e.contains("twice"),
+            "{e}"
+        );
         let e = err(&GOOD.replace("[gateway]", "[gateway]\nbogus = 1"));
         assert!(e.contains("bogus"), "{e}");
         let e = err(&GOOD.replace("10.100.0.1", "0.0.0.0"));

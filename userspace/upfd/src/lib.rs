@@ -5,5 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod config;
+pub mod control;
 pub mod datapath;
+pub mod gtpu_path;
 pub mod session;

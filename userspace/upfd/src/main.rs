@@ -1,1 +1,236 @@
-fn main() {}
+//! `upfd`: the mvno-upf daemon.
+//!
+//! Loads the XDP fast path with the configured map sizes, attaches it to the
+//! configured interfaces, installs static sessions, and serves `upfctl` on a
+//! Unix socket until SIGINT or SIGTERM, when it detaches cleanly.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context as _};
+use clap::Parser;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{UnixListener, UnixStream};
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::Mutex as AsyncMutex;
+
+use upfd::config::{Config, SessionsFile};
+use upfd::control::{self, Effects, Request};
+use upfd::datapath::bpf::{BpfDatapath, LoadOptions, Port};
+use upfd::datapath::Datapath;
+use upfd::gtpu_path::{self, GtpuPath};
+use upfd::session::SessionManager;
+
+#[derive(Parser, Debug)]
+#[command(
+    version,
+    about = "mvno-upf: XDP GTP-U gateway daemon (4G PGW-U / 5G UPF)"
+)]
+struct Args {
+    /// Configuration file (TOML); see configs/upf.toml.
+    #[arg(short, long, default_value = "/etc/mvno-upf/upf.toml")]
+    config: PathBuf,
+    /// Check the configuration (and the sessions file) and exit.
+    #[arg(long)]
+    check: bool,
+}
+
+type Manager = Arc<Mutex<SessionManager<BpfDatapath>>>;
+
+fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_target(false)
+        .init();
+    let args = Args::parse();
+    let cfg = Config::load(&args.config)?;
+    let statics = match &cfg.gateway.static_sessions {
+        Some(p) => SessionsFile::load(p)?.sessions,
+        None => Vec::new(),
+    };
+    if args.check {
+        println!(
+            "{}: ok ({} static sessions)",
+            args.config.display(),
+            statics.len()
+        );
+        return Ok(());
+    }
+    if unsafe_is_not_root() {
+        bail!("upfd must run as root (it loads BPF programs and attaches XDP)");
+    }
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(run(cfg, statics))
+}
+
+fn unsafe_is_not_root() -> bool {
+    // SAFETY: geteuid has no preconditions.
+    unsafe { libc::geteuid() != 0 }
+}
+
+async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::Result<()> {
+    let g = &cfg.gateway;
+    let mut ports = Vec::new();
+    for (i, itf) in cfg.interfaces.iter().enumerate() {
+        let p = Port::resolve(&itf.name, itf.role_bits())
+            .with_context(|| format!("configuration field interface[{i}].name"))?;
+        ports.push(p);
+    }
+    let opts = LoadOptions {
+        n3_ipv4: g.n3_address,
+        ports,
+        max_sessions: g.max_sessions,
+    };
+    let mut dp = BpfDatapath::load(&opts)?;
+    tracing::info!(
+        max_sessions = g.max_sessions,
+        "XDP program loaded and verified"
+    );
+    dp.attach(g.attach_mode)?;
+    for p in dp.ports() {
+        tracing::info!(iface = %p.name, ifindex = p.ifindex, roles = upfd::datapath::roles_name(p.roles), mode = g.attach_mode.name(), "XDP attached");
+    }
+    let manager: Manager = Arc::new(Mutex::new(SessionManager::new(dp, g.n3_address)));
+    let path = GtpuPath::bind(g.n3_address).await.with_context(|| {
+        format!(
+            "binding the GTP-U signalling socket on {}:2152 (gateway.n3_address must be an address of this host)",
+            g.n3_address
+        )
+    })?;
+    let path = Arc::new(AsyncMutex::new(path));
+
+    for s in statics {
+        let id = s.id;
+        let (resp, fx) = control::handle(&mut lock(&manager), Request::Install { session: s });
+        if !resp.ok {
+            bail!("static session {id}: {}", resp.error.unwrap_or_default());
+        }
+        apply_effects(&path, fx).await;
+    }
+    tracing::info!(sessions = lock(&manager).len(), "static sessions installed");
+
+    if let Some(dir) = g.control_socket.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let _ = std::fs::remove_file(&g.control_socket);
+    let listener = UnixListener::bind(&g.control_socket)
+        .with_context(|| format!("binding the control socket {}", g.control_socket.display()))?;
+    tracing::info!(socket = %g.control_socket.display(), "ready");
+
+    let mut sigterm = signal(SignalKind::terminate())?;
+    let mut sigint = signal(SignalKind::interrupt())?;
+    let echo_period = gtpu_path::echo_period(g.echo_interval_secs)
+        .unwrap_or(Duration::from_secs(3600 * 24 * 365));
+    let mut echo_tick = tokio::time::interval(echo_period);
+    echo_tick.tick().await;
+    let stats_period = Duration::from_secs(if g.stats_log_secs == 0 {
+        3600 * 24 * 365
+    } else {
+        g.stats_log_secs
+    });
+    let mut stats_tick = tokio::time::interval(stats_period);
+    stats_tick.tick().await;
+
+    let reader = {
+        let path = path.clone();
+        let sock = path.lock().await.socket();
+        tokio::spawn(async move {
+            let mut buf = vec![0u8; 2048];
+            loop {
+                match sock.recv_from(&mut buf).await {
+                    Ok((n, from)) => path.lock().await.account(&buf[..n], from),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "GTP-U socket receive failed");
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+            }
+        })
+    };
+
+    loop {
+        tokio::select! {
+            _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
+            _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
+            _ = echo_tick.tick(), if g.echo_interval_secs > 0 => path.lock().await.probe_all().await,
+            _ = stats_tick.tick(), if g.stats_log_secs > 0 => log_stats(&manager),
+            conn = listener.accept() => match conn {
+                Ok((stream, _)) => {
+                    let (m, p) = (manager.clone(), path.clone());
+                    tokio::spawn(async move {
+                        if let Err(e) = serve(stream, m, p).await {
+                            tracing::debug!(error = %e, "control connection ended");
+                        }
+                    });
+                }
+                Err(e) => tracing::warn!(error = %e, "control socket accept failed"),
+            },
+        }
+    }
+    reader.abort();
+    log_stats(&manager);
+    lock(&manager).datapath_mut().detach();
+    let _ = std::fs::remove_file(&g.control_socket);
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn lock(m: &Manager) -> std::sync::MutexGuard<'_, SessionManager<BpfDatapath>> {
+    // A panic while holding the lock would be a bug; keep serving with the data as it is.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+async fn apply_effects(path: &Arc<AsyncMutex<GtpuPath>>, fx: Effects) {
+    if fx.end_markers.is_empty() && fx.new_peers.is_empty() {
+        return;
+    }
+    let mut p = path.lock().await;
+    for (peer, teid) in fx.end_markers {
+        p.send_end_marker(peer, teid).await;
+    }
+    for peer in fx.new_peers {
+        p.add_peer(peer).await;
+    }
+}
+
+async fn serve(
+    stream: UnixStream,
+    m: Manager,
+    path: Arc<AsyncMutex<GtpuPath>>,
+) -> anyhow::Result<()> {
+    let (r, mut w) = stream.into_split();
+    let mut lines = BufReader::new(r).lines();
+    while let Some(line) = lines.next_line().await? {
+        let (resp, fx) = match control::parse_request(&line) {
+            Ok(req) => control::handle(&mut lock(&m), req),
+            Err(resp) => (resp, Effects::default()),
+        };
+        apply_effects(&path, fx).await;
+        let mut out = serde_json::to_string(&resp)?;
+        out.push('\n');
+        w.write_all(out.as_bytes()).await?;
+    }
+    Ok(())
+}
+
+fn log_stats(m: &Manager) {
+    let m = lock(m);
+    match m.datapath().fastpath_stats() {
+        Ok(s) => tracing::info!(
+            sessions = m.len(),
+            uplink_packets = s.counter("uplink_forwarded"),
+            uplink_bytes = s.counter("uplink_bytes"),
+            downlink_packets = s.counter("downlink_forwarded"),
+            downlink_bytes = s.counter("downlink_bytes"),
+            dropped = s.drops.iter().map(|(_, v)| v).sum::<u64>(),
+            "fast path"
+        ),
+        Err(e) => tracing::warn!(error = %e, "reading counters failed"),
+    }
+}

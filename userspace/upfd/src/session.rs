@@ -99,24 +99,45 @@ pub enum SessionError {
 impl SessionSpec {
     /// Checks the fields the datapath depends on.
     pub fn validate(&self) -> Result<(), SessionError> {
-        let bad = |field, reason| Err(SessionError::Invalid { id: self.id, field, reason });
+        let bad = |field, reason| {
+            Err(SessionError::Invalid {
+                id: self.id,
+                field,
+                reason,
+            })
+        };
         if self.local_teid == 0 {
-            return bad("local_teid", "TEID 0 is reserved for path signalling (TS 29.281 §5.1)");
+            return bad(
+                "local_teid",
+                "TEID 0 is reserved for path signalling (TS 29.281 §5.1)",
+            );
         }
         if self.remote_teid == 0 {
-            return bad("remote_teid", "TEID 0 is reserved for path signalling (TS 29.281 §5.1)");
+            return bad(
+                "remote_teid",
+                "TEID 0 is reserved for path signalling (TS 29.281 §5.1)",
+            );
         }
-        if self.ue_ipv4.is_unspecified() || self.ue_ipv4.is_broadcast() || self.ue_ipv4.is_multicast() {
+        if self.ue_ipv4.is_unspecified()
+            || self.ue_ipv4.is_broadcast()
+            || self.ue_ipv4.is_multicast()
+        {
             return bad("ue_ipv4", "must be a unicast address");
         }
-        if self.peer_ipv4.is_unspecified() || self.peer_ipv4.is_broadcast() || self.peer_ipv4.is_multicast() {
+        if self.peer_ipv4.is_unspecified()
+            || self.peer_ipv4.is_broadcast()
+            || self.peer_ipv4.is_multicast()
+        {
             return bad("peer_ipv4", "must be a unicast address");
         }
         if self.qfi > 63 {
             return bad("qfi", "a QFI has 6 bits (0..=63)");
         }
         if self.generation == Generation::Nr && self.qfi == 0 {
-            return bad("qfi", "a 5G session needs a QFI in 1..=63 for the PDU Session Container");
+            return bad(
+                "qfi",
+                "a 5G session needs a QFI in 1..=63 for the PDU Session Container",
+            );
         }
         Ok(())
     }
@@ -193,12 +214,18 @@ impl<D: Datapath> SessionManager<D> {
 
     /// Installed sessions in id order.
     pub fn list(&self) -> impl Iterator<Item = SessionInfo> + '_ {
-        self.sessions.values().map(|s| SessionInfo { spec: s.spec.clone(), slot: s.slot })
+        self.sessions.values().map(|s| SessionInfo {
+            spec: s.spec.clone(),
+            slot: s.slot,
+        })
     }
 
     /// One session.
     pub fn get(&self, id: u64) -> Option<SessionInfo> {
-        self.sessions.get(&id).map(|s| SessionInfo { spec: s.spec.clone(), slot: s.slot })
+        self.sessions.get(&id).map(|s| SessionInfo {
+            spec: s.spec.clone(),
+            slot: s.slot,
+        })
     }
 
     /// A session's traffic so far, summed over CPUs.
@@ -208,7 +235,11 @@ impl<D: Datapath> SessionManager<D> {
     }
 
     fn entries(&self, spec: &SessionSpec, slot: u32) -> (UplinkSession, DownlinkSession) {
-        let flags = if spec.generation == Generation::Nr { SESSION_5G } else { 0 };
+        let flags = if spec.generation == Generation::Nr {
+            SESSION_5G
+        } else {
+            0
+        };
         let ul = UplinkSession {
             ue_ipv4_be: u32::from(spec.ue_ipv4).to_be(),
             slot,
@@ -231,12 +262,18 @@ impl<D: Datapath> SessionManager<D> {
     fn check_conflicts(&self, spec: &SessionSpec) -> Result<(), SessionError> {
         if let Some(&by) = self.by_teid.get(&spec.local_teid) {
             if by != spec.id {
-                return Err(SessionError::TeidInUse { teid: spec.local_teid, by });
+                return Err(SessionError::TeidInUse {
+                    teid: spec.local_teid,
+                    by,
+                });
             }
         }
         if let Some(&by) = self.by_ue.get(&spec.ue_ipv4) {
             if by != spec.id {
-                return Err(SessionError::UeInUse { ue: spec.ue_ipv4, by });
+                return Err(SessionError::UeInUse {
+                    ue: spec.ue_ipv4,
+                    by,
+                });
             }
         }
         Ok(())
@@ -285,7 +322,11 @@ impl<D: Datapath> SessionManager<D> {
     /// Other sessions are untouched; on failure this one is left as it was.
     pub fn update(&mut self, spec: SessionSpec) -> Result<UpdateOutcome, SessionError> {
         spec.validate()?;
-        let old = self.sessions.get(&spec.id).ok_or(SessionError::NotFound(spec.id))?.clone();
+        let old = self
+            .sessions
+            .get(&spec.id)
+            .ok_or(SessionError::NotFound(spec.id))?
+            .clone();
         self.check_conflicts(&spec)?;
         let (ul, dl) = self.entries(&spec, old.slot);
         let (_, old_dl) = self.entries(&old.spec, old.slot);
@@ -312,14 +353,26 @@ impl<D: Datapath> SessionManager<D> {
             self.by_teid.insert(spec.local_teid, spec.id);
         }
         let moved = spec.peer_ipv4 != o.peer_ipv4 || spec.remote_teid != o.remote_teid;
-        let outcome = UpdateOutcome { old_tunnel: moved.then_some((o.peer_ipv4, o.remote_teid)) };
-        self.sessions.insert(spec.id, Installed { spec, slot: old.slot });
+        let outcome = UpdateOutcome {
+            old_tunnel: moved.then_some((o.peer_ipv4, o.remote_teid)),
+        };
+        self.sessions.insert(
+            spec.id,
+            Installed {
+                spec,
+                slot: old.slot,
+            },
+        );
         Ok(outcome)
     }
 
     /// Removes a session and returns it with its final counters.
     pub fn remove(&mut self, id: u64) -> Result<(SessionSpec, SessionCounters), SessionError> {
-        let s = self.sessions.get(&id).ok_or(SessionError::NotFound(id))?.clone();
+        let s = self
+            .sessions
+            .get(&id)
+            .ok_or(SessionError::NotFound(id))?
+            .clone();
         self.dp.del_uplink(s.spec.local_teid)?;
         self.dp.del_downlink(s.spec.ue_ipv4)?;
         let counters = self.dp.counters(s.slot).unwrap_or_default();

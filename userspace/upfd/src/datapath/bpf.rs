@@ -15,7 +15,7 @@ use upf_abi::{
     SessionCounters, UplinkKey, UplinkSession, MAX_PORTS,
 };
 
-use super::{Datapath, DatapathError};
+use super::{roles_name, Datapath, DatapathError, FastpathStats, PortStats};
 
 /// The compiled XDP object (built by build.rs with aya-build).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/upf-xdp"));
@@ -412,6 +412,35 @@ impl Datapath for BpfDatapath {
 
     fn capacity(&self) -> u32 {
         self.max_sessions
+    }
+
+    fn fastpath_stats(&self) -> Result<FastpathStats, DatapathError> {
+        Ok(FastpathStats {
+            counters: self
+                .global_counters()?
+                .into_iter()
+                .map(|(c, v)| (c.name().to_string(), v))
+                .collect(),
+            drops: self
+                .drop_counters()?
+                .into_iter()
+                .map(|(d, v)| (d.name().to_string(), v))
+                .collect(),
+            ports: self
+                .port_counters()?
+                .into_iter()
+                .map(|(p, c)| PortStats {
+                    name: p.name,
+                    roles: roles_name(p.roles).to_string(),
+                    rx_packets: c.rx_packets,
+                    rx_bytes: c.rx_bytes,
+                    redirected: c.redirected,
+                    tx: c.tx,
+                    passed: c.passed,
+                    dropped: c.dropped,
+                })
+                .collect(),
+        })
     }
 }
 

@@ -5,7 +5,7 @@ use std::net::Ipv4Addr;
 
 use upf_abi::{DownlinkSession, SessionCounters, UplinkSession};
 
-use super::{Datapath, DatapathError};
+use super::{Datapath, DatapathError, FastpathStats};
 
 /// Tables in memory; counters can be set by the test.
 #[derive(Debug, Default)]
@@ -72,5 +72,18 @@ impl Datapath for FakeDatapath {
     }
     fn capacity(&self) -> u32 {
         self.capacity
+    }
+    fn fastpath_stats(&self) -> Result<FastpathStats, DatapathError> {
+        Ok(FastpathStats {
+            counters: upf_abi::Counter::ALL
+                .iter()
+                .map(|c| (c.name().to_string(), 0))
+                .collect(),
+            drops: upf_abi::DropReason::ALL
+                .iter()
+                .map(|d| (d.name().to_string(), 0))
+                .collect(),
+            ports: Vec::new(),
+        })
     }
 }

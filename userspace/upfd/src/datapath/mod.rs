@@ -86,4 +86,65 @@ pub trait Datapath {
     fn counters(&self, slot: u32) -> Result<SessionCounters, DatapathError>;
     /// How many sessions the tables hold at most.
     fn capacity(&self) -> u32;
+    /// The fast path's global, drop and per-port counters.
+    fn fastpath_stats(&self) -> Result<FastpathStats, DatapathError>;
+}
+
+/// The fast path's own counters, summed over CPUs, by name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct FastpathStats {
+    /// Every `upf_abi::Counter`, by its name.
+    pub counters: Vec<(String, u64)>,
+    /// Every `upf_abi::DropReason`, by its name.
+    pub drops: Vec<(String, u64)>,
+    /// Per port: name, roles and counters.
+    pub ports: Vec<PortStats>,
+}
+
+/// One port's counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PortStats {
+    /// Interface name.
+    pub name: String,
+    /// "n3", "n6" or "n3+n6".
+    pub roles: String,
+    /// Frames received.
+    pub rx_packets: u64,
+    /// Bytes received.
+    pub rx_bytes: u64,
+    /// Frames redirected to another port.
+    pub redirected: u64,
+    /// Frames sent back out of the same port.
+    pub tx: u64,
+    /// Frames handed to the kernel.
+    pub passed: u64,
+    /// Frames dropped.
+    pub dropped: u64,
+}
+
+impl FastpathStats {
+    /// A counter's value by name (0 when absent).
+    pub fn counter(&self, name: &str) -> u64 {
+        self.counters
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, v)| *v)
+    }
+    /// A drop reason's count by name (0 when absent).
+    pub fn drop_count(&self, name: &str) -> u64 {
+        self.drops
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(0, |(_, v)| *v)
+    }
+}
+
+/// "n3", "n6" or "n3+n6" for role bits.
+pub fn roles_name(roles: u8) -> &'static str {
+    match (roles & upf_abi::ROLE_N3 != 0, roles & upf_abi::ROLE_N6 != 0) {
+        (true, true) => "n3+n6",
+        (true, false) => "n3",
+        (false, true) => "n6",
+        (false, false) => "none",
+    }
 }

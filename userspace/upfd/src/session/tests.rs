@@ -25,12 +25,21 @@ fn install_writes_both_directions() {
     m.install(spec(1)).unwrap();
     let dp = m.datapath();
     let ul = dp.uplink[&0x101];
-    assert_eq!(ul.ue_ipv4_be, u32::from(Ipv4Addr::new(10, 45, 0, 1)).to_be());
+    assert_eq!(
+        ul.ue_ipv4_be,
+        u32::from(Ipv4Addr::new(10, 45, 0, 1)).to_be()
+    );
     assert_eq!(ul.flags, SESSION_5G);
     let dl = dp.downlink[&Ipv4Addr::new(10, 45, 0, 1)];
     assert_eq!(dl.remote_teid_be, 0x201u32.to_be());
-    assert_eq!(dl.peer_ipv4_be, u32::from(Ipv4Addr::new(10, 100, 0, 2)).to_be());
-    assert_eq!(dl.local_ipv4_be, u32::from(Ipv4Addr::new(10, 100, 0, 1)).to_be());
+    assert_eq!(
+        dl.peer_ipv4_be,
+        u32::from(Ipv4Addr::new(10, 100, 0, 2)).to_be()
+    );
+    assert_eq!(
+        dl.local_ipv4_be,
+        u32::from(Ipv4Addr::new(10, 100, 0, 1)).to_be()
+    );
     assert_eq!(dl.qfi, 9);
     assert_eq!(ul.slot, dl.slot);
 }
@@ -42,10 +51,16 @@ fn conflicts_are_refused_and_change_nothing() {
     assert!(matches!(m.install(spec(1)), Err(SessionError::Exists(1))));
     let mut s = spec(2);
     s.local_teid = 0x101;
-    assert!(matches!(m.install(s), Err(SessionError::TeidInUse { teid: 0x101, by: 1 })));
+    assert!(matches!(
+        m.install(s),
+        Err(SessionError::TeidInUse { teid: 0x101, by: 1 })
+    ));
     let mut s = spec(2);
     s.ue_ipv4 = Ipv4Addr::new(10, 45, 0, 1);
-    assert!(matches!(m.install(s), Err(SessionError::UeInUse { by: 1, .. })));
+    assert!(matches!(
+        m.install(s),
+        Err(SessionError::UeInUse { by: 1, .. })
+    ));
     assert_eq!(m.len(), 1);
     assert_eq!(m.datapath().uplink.len(), 1);
     assert_eq!(m.datapath().downlink.len(), 1);
@@ -73,7 +88,10 @@ fn full_table_is_a_clean_refusal_and_slots_are_reused() {
     let mut m = manager(2);
     m.install(spec(1)).unwrap();
     m.install(spec(2)).unwrap();
-    assert!(matches!(m.install(spec(3)), Err(SessionError::Full { capacity: 2 })));
+    assert!(matches!(
+        m.install(spec(3)),
+        Err(SessionError::Full { capacity: 2 })
+    ));
     assert_eq!(m.datapath().uplink.len(), 2);
     let (_, _) = m.remove(1).unwrap();
     m.install(spec(3)).unwrap();
@@ -97,7 +115,13 @@ fn a_failed_write_leaves_no_half_session() {
 fn slot_counters_are_zeroed_on_install() {
     let mut m = manager(1);
     m.install(spec(1)).unwrap();
-    m.datapath_mut().counters.insert(0, SessionCounters { ul_packets: 5, ..Default::default() });
+    m.datapath_mut().counters.insert(
+        0,
+        SessionCounters {
+            ul_packets: 5,
+            ..Default::default()
+        },
+    );
     let (_, last) = m.remove(1).unwrap();
     assert_eq!(last.ul_packets, 5);
     m.install(spec(2)).unwrap();
@@ -114,25 +138,44 @@ fn update_moves_keys_and_reports_a_path_switch() {
     s.remote_teid = 0x999;
     let out = m.update(s.clone()).unwrap();
     assert_eq!(out.old_tunnel, Some((Ipv4Addr::new(10, 100, 0, 2), 0x201)));
-    assert_eq!(m.datapath().downlink[&s.ue_ipv4].remote_teid_be, 0x999u32.to_be());
+    assert_eq!(
+        m.datapath().downlink[&s.ue_ipv4].remote_teid_be,
+        0x999u32.to_be()
+    );
 
     // A new TEID and UE address: old keys gone, the other session untouched.
-    let before_other = (m.datapath().uplink[&0x102], m.datapath().downlink[&Ipv4Addr::new(10, 45, 0, 2)]);
+    let before_other = (
+        m.datapath().uplink[&0x102],
+        m.datapath().downlink[&Ipv4Addr::new(10, 45, 0, 2)],
+    );
     s.local_teid = 0x777;
     s.ue_ipv4 = Ipv4Addr::new(10, 45, 1, 1);
     let out = m.update(s.clone()).unwrap();
     assert_eq!(out.old_tunnel, None);
     assert!(!m.datapath().uplink.contains_key(&0x101));
     assert!(m.datapath().uplink.contains_key(&0x777));
-    assert!(!m.datapath().downlink.contains_key(&Ipv4Addr::new(10, 45, 0, 1)));
-    assert_eq!(m.get(1).unwrap().slot, 0, "counters carry on in the same slot");
+    assert!(!m
+        .datapath()
+        .downlink
+        .contains_key(&Ipv4Addr::new(10, 45, 0, 1)));
+    assert_eq!(
+        m.get(1).unwrap().slot,
+        0,
+        "counters carry on in the same slot"
+    );
     assert_eq!(
         before_other,
-        (m.datapath().uplink[&0x102], m.datapath().downlink[&Ipv4Addr::new(10, 45, 0, 2)])
+        (
+            m.datapath().uplink[&0x102],
+            m.datapath().downlink[&Ipv4Addr::new(10, 45, 0, 2)]
+        )
     );
     // Taking another session's TEID is refused.
     s.local_teid = 0x102;
-    assert!(matches!(m.update(s), Err(SessionError::TeidInUse { by: 2, .. })));
+    assert!(matches!(
+        m.update(s),
+        Err(SessionError::TeidInUse { by: 2, .. })
+    ));
     assert!(matches!(m.update(spec(9)), Err(SessionError::NotFound(9))));
 }
 
