@@ -1,1 +1,13 @@
+//! Test support for mvno-upf: GTP-U and inner-packet encoders/decoders and
+//! the traffic loops of the `mupf-lab` lab tool.
+//!
+//! - [`gtp`]: GTP-U headers, extension headers (PDU Session Container),
+//!   IEs, Echo and End Marker messages, with strict decoding.
+//! - [`inner`]: the inner IPv4 UDP/ICMP packets, tagged payloads, and
+//!   checksum-verifying parsing.
+//! - [`lab`]: the simulated RAN, the echo and End Marker probes and the DN
+//!   echo server, returning serde-serialisable reports.
 
+pub mod gtp;
+pub mod inner;
+pub mod lab;

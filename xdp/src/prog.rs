@@ -333,7 +333,6 @@ fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32)
     }
     let inner_len = iv.total_len as usize;
     let outer_len = inner - f.start;
-    session_count(s.slot, true, inner_len as u64);
 
     let mut p = fib_params(
         ifindex,
@@ -360,9 +359,11 @@ fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32)
                     return Err(DropReason::Truncated);
                 }
             }
+            let verdict = transmit(p.ifindex, ifindex)?;
+            session_count(s.slot, true, inner_len as u64);
             count(Counter::UplinkForwarded, 1);
             count(Counter::UplinkBytes, inner_len as u64);
-            transmit(p.ifindex, ifindex)
+            Ok(verdict)
         }
         FIB_BLACKHOLE | FIB_UNREACHABLE | FIB_PROHIBIT => Err(DropReason::NoRoute),
         _ => {
@@ -376,9 +377,12 @@ fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32)
                 return Err(DropReason::Truncated);
             }
             if rc == FIB_NO_NEIGH {
+                // The kernel forwards it once the neighbour resolves: it is
+                // the session's traffic.
+                session_count(s.slot, true, inner_len as u64);
                 count(Counter::UplinkNeighPassed, 1);
             } else {
-                count(Counter::IcmpPassed, 1);
+                count(Counter::SlowPathPassed, 1);
             }
             Ok(xdp_action::XDP_PASS)
         }
@@ -395,7 +399,7 @@ fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, s: &DownlinkSession, ifindex: 
         return Err(DropReason::Truncated);
     }
     if ip.ttl <= 1 {
-        count(Counter::IcmpPassed, 1);
+        count(Counter::SlowPathPassed, 1);
         return Ok(xdp_action::XDP_PASS);
     }
     let five_g = s.flags & SESSION_5G != 0;
@@ -414,7 +418,6 @@ fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, s: &DownlinkSession, ifindex: 
         FIB_FRAG_NEEDED => return Err(DropReason::TunnelMtuExceeded),
         _ => return Err(DropReason::NoRoute),
     }
-    session_count(s.slot, false, inner_len as u64);
     // SAFETY: the inner header is inside the frame (checked above).
     if !unsafe { ipv4::decrement_ttl(l2.l3, f.end) } {
         return Err(DropReason::Truncated);
@@ -438,9 +441,11 @@ fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, s: &DownlinkSession, ifindex: 
             return Err(DropReason::Truncated);
         }
     }
+    let verdict = transmit(p.ifindex, ifindex)?;
+    session_count(s.slot, false, inner_len as u64);
     count(Counter::DownlinkForwarded, 1);
     count(Counter::DownlinkBytes, inner_len as u64);
-    transmit(p.ifindex, ifindex)
+    Ok(verdict)
 }
 
 /// Echo Request: answer in place with an Echo Response carrying Recovery (TS 29.281 §7.2.2).

@@ -138,6 +138,10 @@ pub struct DownlinkSession {
 }
 
 /// Per-session traffic, one per CPU; bytes are inner IP packet bytes (TS 29.244 §5.2.2).
+///
+/// Counted when the fast path forwards a packet (or hands an uplink packet to
+/// the kernel to forward while the next hop's neighbour resolves); dropped
+/// packets are never counted here.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct SessionCounters {
@@ -239,8 +243,8 @@ slots! {
         UplinkNeighPassed = "uplink_neigh_passed",
         /// Downlink packets handed to the kernel because the next hop's neighbour entry is missing.
         DownlinkNeighPassed = "downlink_neigh_passed",
-        /// Packets handed to the kernel for it to answer with ICMP (TTL expired, needs fragmentation).
-        IcmpPassed = "icmp_passed",
+        /// Tunnel traffic handed to the kernel to handle: TTL expiring (ICMP), MTU exceeded, a local destination.
+        SlowPathPassed = "slow_path_passed",
         /// Frames received on an interface that is not a configured port.
         UnknownPortPassed = "unknown_port_passed",
     }

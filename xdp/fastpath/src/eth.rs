@@ -39,7 +39,7 @@ pub struct L2 {
 /// `[f.start, f.end)` must be readable.
 #[inline(always)]
 pub unsafe fn parse(f: Frame) -> Result<L2> {
-    // SAFETY (all loads): forwarded contract; each load checks its own end.
+    // SAFETY: forwarded contract; the load checks its own end.
     let hdr = unsafe { load::<HEADER_LEN>(f.start, f.end) }.ok_or(DropReason::Truncated)?;
     let mut dst = [0u8; 6];
     let mut src = [0u8; 6];
@@ -47,6 +47,7 @@ pub unsafe fn parse(f: Frame) -> Result<L2> {
     src.copy_from_slice(&hdr[6..12]);
     let ethertype = u16::from_be_bytes([hdr[12], hdr[13]]);
     if ethertype == ETHERTYPE_VLAN || ethertype == ETHERTYPE_QINQ {
+        // SAFETY: forwarded contract; the load checks its own end.
         let tag = unsafe { load::<4>(f.start + 14, f.end) }.ok_or(DropReason::Truncated)?;
         let tci = u16::from_be_bytes([tag[0], tag[1]]);
         let inner = u16::from_be_bytes([tag[2], tag[3]]);
@@ -151,19 +152,15 @@ mod tests {
 
     #[test]
     fn truncated_headers_are_errors() {
+        fn parse_bytes(b: &[u8]) -> Result<L2> {
+            // SAFETY: the frame covers a live slice.
+            unsafe { parse(Frame::from_slice(b)) }
+        }
         for n in 0..14 {
-            // SAFETY: f covers a live slice.
-            assert_eq!(
-                unsafe { parse(Frame::from_slice(&UNTAGGED[..n])) },
-                Err(DropReason::Truncated)
-            );
+            assert_eq!(parse_bytes(&UNTAGGED[..n]), Err(DropReason::Truncated));
         }
         for n in 14..18 {
-            // SAFETY: f covers a live slice.
-            assert_eq!(
-                unsafe { parse(Frame::from_slice(&TAGGED[..n])) },
-                Err(DropReason::Truncated)
-            );
+            assert_eq!(parse_bytes(&TAGGED[..n]), Err(DropReason::Truncated));
         }
     }
 

@@ -122,7 +122,7 @@ impl Gtpu {
 /// `[p, end)` must be readable.
 #[inline(always)]
 pub unsafe fn parse(p: usize, end: usize) -> Result<Gtpu> {
-    // SAFETY (all loads): forwarded contract; each load checks its own end.
+    // SAFETY: forwarded contract; the load checks its own end.
     let h = unsafe { load::<HEADER_LEN>(p, end) }.ok_or(DropReason::Truncated)?;
     let flags = h[0];
     if flags & 0xe0 != FLAG_V1 || flags & FLAG_PT == 0 {
@@ -147,6 +147,7 @@ pub unsafe fn parse(p: usize, end: usize) -> Result<Gtpu> {
     if (length as usize) < OPTIONAL_LEN {
         return Err(DropReason::BadGtpHeader);
     }
+    // SAFETY: forwarded contract; the load checks its own end.
     let o = unsafe { load::<OPTIONAL_LEN>(p + HEADER_LEN, end) }.ok_or(DropReason::BadGtpHeader)?;
     g.seq = u16::from_be_bytes([o[0], o[1]]);
     g.header_len = HEADER_LEN + OPTIONAL_LEN;
@@ -165,12 +166,14 @@ pub unsafe fn parse(p: usize, end: usize) -> Result<Gtpu> {
             break;
         }
         let pos = advance(p, hl);
+        // SAFETY: forwarded contract; the load checks its own end.
         let words = unsafe { u8_at(pos, end) }.ok_or(DropReason::BadExtensionHeader)?;
         if words == 0 {
             return Err(DropReason::BadExtensionHeader);
         }
         let len = words as usize * 4;
         if next == EXT_PDU_SESSION_CONTAINER {
+            // SAFETY: forwarded contract; the load checks its own end.
             let c = unsafe { load::<3>(pos, end) }.ok_or(DropReason::BadExtensionHeader)?;
             let pdu_type = c[1] >> 4;
             if pdu_type != PDU_TYPE_DL && pdu_type != PDU_TYPE_UL {
@@ -184,6 +187,7 @@ pub unsafe fn parse(p: usize, end: usize) -> Result<Gtpu> {
             return Err(DropReason::UnsupportedExtensionHeader);
         }
         let last = advance(pos, len - 1);
+        // SAFETY: forwarded contract; the load checks its own end.
         next = unsafe { u8_at(last, end) }.ok_or(DropReason::BadExtensionHeader)?;
         hl += len;
         i += 1;

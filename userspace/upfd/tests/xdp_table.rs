@@ -1,0 +1,1717 @@
+//! BPF_PROG_TEST_RUN fixture tables of the loaded XDP program, Katran style
+//! (../shared/STYLE.md §4): each row is an input frame, the port it arrives
+//! on, the expected verdict, the expected output frame (built independently
+//! with etherparse, never with the fast path's own writers) and the counter
+//! or drop reason it must move.
+//!
+//! Every test builds its own network namespace `mupf-t<pid>-<n>` holding veth
+//! pairs for N3 and N6 and one interface that is not a port, with fixed MACs,
+//! addresses, routes and permanent neighbour entries, so that
+//! `bpf_fib_lookup` answers with known MACs. The test thread enters that
+//! namespace before loading the program (interface names and the test run's
+//! `ingress_ifindex` are per namespace), fills the maps through
+//! `SessionManager::install` (the daemon's own path) and leaves and deletes
+//! the namespace when it ends, panicking or not.
+//!
+//! Needs root; without it (or without iproute2) the tests panic and say so.
+
+use std::fs::File;
+use std::net::Ipv4Addr;
+use std::os::fd::AsRawFd;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use aya::programs::{TestRun, TestRunOptions};
+use etherparse::{
+    EtherType, Ethernet2Header, IcmpEchoHeader, Icmpv4Header, Icmpv4Type, IpFragOffset, IpNumber,
+    Ipv4Dscp, Ipv4Ecn, Ipv4Header, Ipv6Header, SingleVlanHeader, UdpHeader, VlanId, VlanPcp,
+};
+use upf_abi::{xdp_action, Counter, DropReason, PortCounters, ROLE_N3, ROLE_N6};
+use upfd::datapath::bpf::{ifindex, BpfDatapath, LoadOptions, Port};
+use upfd::session::{Generation, SessionManager, SessionSpec};
+
+// ---- the namespace's fixed addressing ----
+
+type Mac = [u8; 6];
+type V4 = [u8; 4];
+
+/// Our N3 interface and its veth peer (the "RAN side").
+const N3_IF: &str = "mtn3";
+const N3_PEER_IF: &str = "mtn3p";
+/// Our N6 interface and its veth peer (the "data network side").
+const N6_IF: &str = "mtn6";
+const N6_PEER_IF: &str = "mtn6p";
+/// An interface with a route through it that is not a configured port.
+const X_IF: &str = "mtx";
+const X_PEER_IF: &str = "mtxp";
+
+const N3_MAC: Mac = [0x02, 0, 0, 0, 0x03, 0x01];
+const GNB_MAC: Mac = [0x02, 0, 0, 0, 0x03, 0x02];
+const GNB2_MAC: Mac = [0x02, 0, 0, 0, 0x03, 0x03];
+const N6_MAC: Mac = [0x02, 0, 0, 0, 0x06, 0x01];
+const GW_MAC: Mac = [0x02, 0, 0, 0, 0x06, 0x02];
+const X_MAC: Mac = [0x02, 0, 0, 0, 0x0a, 0x01];
+const X_GW_MAC: Mac = [0x02, 0, 0, 0, 0x0a, 0x02];
+const BROADCAST: Mac = [0xff; 6];
+
+/// Our GTP-U address (on N3).
+const N3_ADDR: V4 = [10, 100, 0, 1];
+/// The 4G session's peer (eNB / SGW-U), with a permanent neighbour entry.
+const GNB: V4 = [10, 100, 0, 2];
+/// The 5G session's peer (gNB), with a permanent neighbour entry.
+const GNB2: V4 = [10, 100, 0, 3];
+/// A peer on the N3 subnet without a neighbour entry.
+const PEER_NO_NEIGH: V4 = [10, 100, 0, 9];
+/// Another address on the N3 subnet (not ours).
+const N3_OTHER: V4 = [10, 100, 0, 77];
+/// The SMF (PFCP peer) on the N3 side.
+const SMF: V4 = [10, 100, 0, 50];
+/// Our N6 address and the N6 default gateway (permanent neighbour).
+const N6_ADDR: V4 = [10, 200, 0, 1];
+const GW: V4 = [10, 200, 0, 254];
+/// An N6 next hop without a neighbour entry (route to NO_NEIGH_HOST).
+const GW_NO_NEIGH: V4 = [10, 200, 0, 253];
+/// The non-port interface's address and its next hop (permanent neighbour).
+const X_ADDR: V4 = [10, 210, 0, 1];
+const X_GW: V4 = [10, 210, 0, 2];
+
+/// A host on the data network (default route via GW).
+const DN_HOST: V4 = [198, 51, 100, 7];
+/// Behind a blackhole route.
+const BLACKHOLE_HOST: V4 = [203, 0, 113, 5];
+/// Routed via GW_NO_NEIGH.
+const NO_NEIGH_HOST: V4 = [192, 0, 2, 130];
+/// Routed out of the non-port interface.
+const X_HOST: V4 = [192, 0, 2, 10];
+
+/// Session 1: 4G, UE1, local TEID 0x100, downlink to GNB with TEID 0x10000001.
+const UE1: V4 = [10, 45, 0, 2];
+const TEID1: u32 = 0x100;
+const REMOTE_TEID1: u32 = 0x1000_0001;
+/// Session 2: 5G, UE2, local TEID 0x200, downlink to GNB2 with TEID 0x20000002, QFI 9.
+const UE2: V4 = [10, 45, 0, 3];
+const TEID2: u32 = 0x200;
+const REMOTE_TEID2: u32 = 0x2000_0002;
+const QFI2: u8 = 9;
+/// Session 3: 4G, UE3, downlink peer without a neighbour entry.
+const UE3: V4 = [10, 45, 0, 4];
+const TEID3: u32 = 0x300;
+const REMOTE_TEID3: u32 = 0x3000_0003;
+/// Session 4: 4G, UE4, downlink peer routed out of the interface that is not a port.
+const UE4: V4 = [10, 45, 0, 5];
+const TEID4: u32 = 0x400;
+const REMOTE_TEID4: u32 = 0x4000_0004;
+const PEER_NOT_A_PORT: V4 = [192, 0, 2, 20];
+/// A UE address with no session.
+const UE_UNKNOWN: V4 = [10, 45, 0, 200];
+/// A TEID with no session.
+const TEID_UNKNOWN: u32 = 0x0bad_0bad;
+
+const GTPU: u16 = 2152;
+const ETH_IPV4: u16 = 0x0800;
+const ETH_IPV6: u16 = 0x86dd;
+const ETH_ARP: u16 = 0x0806;
+const VLAN_ID: u16 = 100;
+/// IP identification of every packet "sent by others" (the encapsulation and the echo use 0).
+const FOREIGN_ID: u16 = 0x2a2a;
+/// Payload of the inner UDP packets.
+const PAYLOAD: &[u8] = b"mvno-upf fixture payload 0123456789";
+
+fn sessions() -> Vec<SessionSpec> {
+    vec![
+        SessionSpec {
+            id: 1,
+            local_teid: TEID1,
+            ue_ipv4: Ipv4Addr::from(UE1),
+            peer_ipv4: Ipv4Addr::from(GNB),
+            remote_teid: REMOTE_TEID1,
+            qfi: 0,
+            generation: Generation::Lte,
+        },
+        SessionSpec {
+            id: 2,
+            local_teid: TEID2,
+            ue_ipv4: Ipv4Addr::from(UE2),
+            peer_ipv4: Ipv4Addr::from(GNB2),
+            remote_teid: REMOTE_TEID2,
+            qfi: QFI2,
+            generation: Generation::Nr,
+        },
+        SessionSpec {
+            id: 3,
+            local_teid: TEID3,
+            ue_ipv4: Ipv4Addr::from(UE3),
+            peer_ipv4: Ipv4Addr::from(PEER_NO_NEIGH),
+            remote_teid: REMOTE_TEID3,
+            qfi: 0,
+            generation: Generation::Lte,
+        },
+        SessionSpec {
+            id: 4,
+            local_teid: TEID4,
+            ue_ipv4: Ipv4Addr::from(UE4),
+            peer_ipv4: Ipv4Addr::from(PEER_NOT_A_PORT),
+            remote_teid: REMOTE_TEID4,
+            qfi: 0,
+            generation: Generation::Lte,
+        },
+    ]
+}
+
+// ---- the environment: namespace, program, sessions ----
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let euid = unsafe { libc::geteuid() };
+    assert_eq!(
+        euid, 0,
+        "these tests need root (CAP_NET_ADMIN and CAP_BPF/CAP_SYS_ADMIN) to create network \
+         namespaces and load XDP programs; run them as root"
+    );
+}
+
+fn run_cmd(program: &str, args: &[&str]) {
+    let out = Command::new(program)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| {
+            panic!("cannot run `{program}` (iproute2 and procps are required): {e}")
+        });
+    assert!(
+        out.status.success(),
+        "`{program} {}` failed ({}): {}",
+        args.join(" "),
+        out.status,
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
+}
+
+fn mac(m: Mac) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+fn addr(a: V4) -> String {
+    Ipv4Addr::from(a).to_string()
+}
+
+fn setns(fd: &File, what: &str) {
+    // SAFETY: fd is an open namespace file for the duration of the call;
+    // setns only changes this thread's network namespace.
+    let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
+    assert_eq!(
+        rc,
+        0,
+        "setns into {what} failed: {}",
+        std::io::Error::last_os_error()
+    );
+}
+
+/// A network namespace of our own; dropping it moves the thread back and deletes it.
+struct Netns {
+    name: String,
+    /// The thread's namespace before [`Netns::enter`].
+    original: Option<File>,
+}
+
+static NEXT_NS: AtomicUsize = AtomicUsize::new(0);
+
+impl Netns {
+    fn create() -> Netns {
+        let name = format!(
+            "mupf-t{}-{}",
+            std::process::id(),
+            NEXT_NS.fetch_add(1, Ordering::Relaxed)
+        );
+        run_cmd("ip", &["netns", "add", &name]);
+        Netns {
+            name,
+            original: None,
+        }
+    }
+
+    fn ip(&self, args: &str) {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend(args.split_whitespace());
+        run_cmd("ip", &all);
+    }
+
+    /// Interfaces, addresses, neighbours, routes and forwarding.
+    fn configure(&self) {
+        for (a, amac, b, bmac) in [
+            (N3_IF, N3_MAC, N3_PEER_IF, GNB_MAC),
+            (N6_IF, N6_MAC, N6_PEER_IF, GW_MAC),
+            (X_IF, X_MAC, X_PEER_IF, X_GW_MAC),
+        ] {
+            self.ip(&format!(
+                "link add {a} address {} type veth peer name {b} address {}",
+                mac(amac),
+                mac(bmac)
+            ));
+            self.ip(&format!("link set {a} up"));
+            self.ip(&format!("link set {b} up"));
+        }
+        self.ip("link set lo up");
+        self.ip(&format!("addr add {}/24 dev {N3_IF}", addr(N3_ADDR)));
+        self.ip(&format!("addr add {}/24 dev {N6_IF}", addr(N6_ADDR)));
+        self.ip(&format!("addr add {}/24 dev {X_IF}", addr(X_ADDR)));
+        for (ip, m, dev) in [
+            (GNB, GNB_MAC, N3_IF),
+            (GNB2, GNB2_MAC, N3_IF),
+            (GW, GW_MAC, N6_IF),
+            (X_GW, X_GW_MAC, X_IF),
+        ] {
+            self.ip(&format!(
+                "neigh add {} lladdr {} dev {dev} nud permanent",
+                addr(ip),
+                mac(m)
+            ));
+        }
+        self.ip(&format!("route add default via {} dev {N6_IF}", addr(GW)));
+        self.ip(&format!(
+            "route add 192.0.2.0/25 via {} dev {X_IF}",
+            addr(X_GW)
+        ));
+        self.ip(&format!(
+            "route add 192.0.2.128/25 via {} dev {N6_IF}",
+            addr(GW_NO_NEIGH)
+        ));
+        self.ip("route add blackhole 203.0.113.0/24");
+        run_cmd(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.name,
+                "sysctl",
+                "-qw",
+                "net.ipv4.ip_forward=1",
+            ],
+        );
+    }
+
+    /// Moves the calling thread into the namespace.
+    fn enter(&mut self) {
+        let here = File::open("/proc/thread-self/ns/net")
+            .unwrap_or_else(|e| panic!("opening /proc/thread-self/ns/net: {e}"));
+        let path = format!("/run/netns/{}", self.name);
+        let ns = File::open(&path).unwrap_or_else(|e| panic!("opening {path}: {e}"));
+        setns(&ns, &path);
+        self.original = Some(here);
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        if let Some(orig) = self.original.take() {
+            // SAFETY: orig is an open namespace file; this thread only.
+            if unsafe { libc::setns(orig.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+                eprintln!(
+                    "leaving {} failed: {}",
+                    self.name,
+                    std::io::Error::last_os_error()
+                );
+            }
+        }
+        match Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status()
+        {
+            Ok(s) if s.success() => {}
+            other => eprintln!("deleting namespace {} failed: {other:?}", self.name),
+        }
+    }
+}
+
+/// Where a test frame arrives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Ingress {
+    N3,
+    N6,
+    /// The N3 veth's peer: an interface that is not a configured port.
+    NotAPort,
+}
+
+struct Env {
+    manager: SessionManager<BpfDatapath>,
+    n3: u32,
+    n6: u32,
+    not_a_port: u32,
+    /// Declared last: dropped after the program and its maps.
+    _ns: Netns,
+}
+
+impl Env {
+    /// A fresh namespace, the program loaded in it, and the three sessions installed.
+    fn new() -> Env {
+        require_root();
+        let mut ns = Netns::create();
+        ns.configure();
+        ns.enter();
+        let n3 = Port::resolve(N3_IF, ROLE_N3).expect("N3 interface");
+        let n6 = Port::resolve(N6_IF, ROLE_N6).expect("N6 interface");
+        let not_a_port = ifindex(N3_PEER_IF).expect("N3 peer interface");
+        let (n3_idx, n6_idx) = (n3.ifindex, n6.ifindex);
+        let n3_ipv4 = Ipv4Addr::from(N3_ADDR);
+        let dp = BpfDatapath::load(&LoadOptions {
+            n3_ipv4,
+            ports: vec![n3, n6],
+            max_sessions: 1024,
+        })
+        .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
+        let mut manager = SessionManager::new(dp, n3_ipv4);
+        for s in sessions() {
+            let id = s.id;
+            manager
+                .install(s)
+                .unwrap_or_else(|e| panic!("installing session {id}: {e}"));
+        }
+        Env {
+            manager,
+            n3: n3_idx,
+            n6: n6_idx,
+            not_a_port,
+            _ns: ns,
+        }
+    }
+
+    fn ifindex(&self, i: Ingress) -> u32 {
+        match i {
+            Ingress::N3 => self.n3,
+            Ingress::N6 => self.n6,
+            Ingress::NotAPort => self.not_a_port,
+        }
+    }
+
+    /// Runs one frame through the program (repeat = 1: TOOLCHAIN P6) and
+    /// returns the verdict and the frame as the program left it.
+    fn run(&mut self, ingress: Ingress, input: &[u8]) -> (u32, Vec<u8>) {
+        assert!(input.len() >= 14, "test_run needs 14 bytes (TOOLCHAIN P14)");
+        let ctx = xdp_md(input.len() as u32, self.ifindex(ingress));
+        let mut out = vec![0u8; input.len() + 256];
+        let res = self
+            .manager
+            .datapath_mut()
+            .program()
+            .test_run(TestRunOptions {
+                data_in: Some(input),
+                data_out: Some(&mut out),
+                ctx_in: Some(&ctx),
+                repeat: 1,
+                ..Default::default()
+            })
+            .unwrap_or_else(|e| panic!("BPF_PROG_TEST_RUN failed: {e:#}"));
+        out.truncate(res.data_size_out as usize);
+        (res.return_value, out)
+    }
+
+    fn drops(&self) -> Vec<(DropReason, u64)> {
+        self.manager
+            .datapath()
+            .drop_counters()
+            .expect("reading DROPS")
+    }
+
+    fn counter(&self, c: Counter) -> u64 {
+        self.manager
+            .datapath()
+            .global_counters()
+            .expect("reading COUNTERS")
+            .into_iter()
+            .find(|(k, _)| *k == c)
+            .map(|(_, v)| v)
+            .expect("every counter is listed")
+    }
+
+    fn counters(&self) -> Vec<(Counter, u64)> {
+        self.manager
+            .datapath()
+            .global_counters()
+            .expect("reading COUNTERS")
+    }
+
+    fn ports(&self) -> Vec<(u32, PortCounters)> {
+        self.manager
+            .datapath()
+            .port_counters()
+            .expect("reading PORT_COUNTERS")
+            .into_iter()
+            .map(|(p, c)| (p.ifindex, c))
+            .collect()
+    }
+}
+
+/// `struct xdp_md` for ctx_in: data 0, data_end = the frame length (the
+/// kernel insists), ingress port, queue 0, no egress.
+fn xdp_md(len: u32, ingress_ifindex: u32) -> Vec<u8> {
+    [0u32, len, 0, ingress_ifindex, 0, 0]
+        .iter()
+        .flat_map(|v| v.to_ne_bytes())
+        .collect()
+}
+
+// ---- packet builders (etherparse; GTP-U by hand from TS 29.281) ----
+
+fn eth(dst: Mac, src: Mac, ether_type: u16) -> Vec<u8> {
+    Ethernet2Header {
+        destination: dst,
+        source: src,
+        ether_type: EtherType(ether_type),
+    }
+    .to_bytes()
+    .to_vec()
+}
+
+fn eth_vlan(dst: Mac, src: Mac, ether_type: u16) -> Vec<u8> {
+    let mut v = eth(dst, src, 0x8100);
+    v.extend(
+        SingleVlanHeader {
+            pcp: VlanPcp::try_new(3).unwrap(),
+            drop_eligible_indicator: false,
+            vlan_id: VlanId::try_new(VLAN_ID).unwrap(),
+            ether_type: EtherType(ether_type),
+        }
+        .to_bytes(),
+    );
+    v
+}
+
+/// An IPv4 header (DF set, no options) with a valid checksum.
+fn ipv4_header(
+    src: V4,
+    dst: V4,
+    proto: IpNumber,
+    ttl: u8,
+    tos: u8,
+    id: u16,
+    payload_len: usize,
+) -> Ipv4Header {
+    let mut h = Ipv4Header::new(payload_len as u16, ttl, proto, src, dst).unwrap();
+    h.dscp = Ipv4Dscp::try_new(tos >> 2).unwrap();
+    h.ecn = Ipv4Ecn::try_new(tos & 3).unwrap();
+    h.identification = id;
+    h.header_checksum = h.calc_header_checksum();
+    h
+}
+
+/// IPv4 + UDP (with its checksum) + payload, from a foreign sender.
+fn udp_datagram(src: V4, dst: V4, ttl: u8, tos: u8, ports: (u16, u16), payload: &[u8]) -> Vec<u8> {
+    let ip = ipv4_header(
+        src,
+        dst,
+        IpNumber::UDP,
+        ttl,
+        tos,
+        FOREIGN_ID,
+        8 + payload.len(),
+    );
+    udp_datagram_with(&ip, ports, payload)
+}
+
+fn udp_datagram_with(ip: &Ipv4Header, ports: (u16, u16), payload: &[u8]) -> Vec<u8> {
+    let udp = UdpHeader::with_ipv4_checksum(ports.0, ports.1, ip, payload).unwrap();
+    [&ip.to_bytes()[..], &udp.to_bytes(), payload].concat()
+}
+
+/// IPv4 + ICMP Echo Request.
+fn icmp_echo(src: V4, dst: V4, ttl: u8, payload: &[u8]) -> Vec<u8> {
+    let icmp = Icmpv4Header::with_checksum(
+        Icmpv4Type::EchoRequest(IcmpEchoHeader { id: 0x77, seq: 3 }),
+        payload,
+    );
+    let ip = ipv4_header(
+        src,
+        dst,
+        IpNumber::ICMP,
+        ttl,
+        0,
+        FOREIGN_ID,
+        icmp.header_len() + payload.len(),
+    );
+    [&ip.to_bytes()[..], &icmp.to_bytes(), payload].concat()
+}
+
+/// The inner uplink packet: UDP from a UE to a host.
+fn ue_udp(ue: V4, dst: V4, ttl: u8) -> Vec<u8> {
+    udp_datagram(ue, dst, ttl, 0, (40000, 53), PAYLOAD)
+}
+
+/// A downlink packet from the data network to a UE, `len` octets long.
+fn dn_udp(ue: V4, ttl: u8, tos: u8, len: usize) -> Vec<u8> {
+    let payload: Vec<u8> = (0..len - 28).map(|i| i as u8).collect();
+    udp_datagram(DN_HOST, ue, ttl, tos, (53, 40000), &payload)
+}
+
+/// A GTP-U message: the mandatory header with `length` = `body.len()`, then `body`
+/// (optional fields, extension headers and payload).
+fn gtpu(flags: u8, msg_type: u8, teid: u32, body: &[u8]) -> Vec<u8> {
+    let len = (body.len() as u16).to_be_bytes();
+    let t = teid.to_be_bytes();
+    [
+        &[flags, msg_type, len[0], len[1], t[0], t[1], t[2], t[3]][..],
+        body,
+    ]
+    .concat()
+}
+
+/// A G-PDU (0xff) with the given optional fields and extension headers before `inner`.
+fn gpdu(flags: u8, teid: u32, ext: &[u8], inner: &[u8]) -> Vec<u8> {
+    gtpu(flags, 0xff, teid, &[ext, inner].concat())
+}
+
+/// A frame from the peer (GNB) to our N3 address, GTP-U port to GTP-U port.
+fn from_gnb(gtp: &[u8]) -> Vec<u8> {
+    from_gnb_with(eth(N3_MAC, GNB_MAC, ETH_IPV4), GTPU, gtp)
+}
+
+fn from_gnb_with(l2: Vec<u8>, sport: u16, gtp: &[u8]) -> Vec<u8> {
+    [l2, udp_datagram(GNB, N3_ADDR, 64, 0, (sport, GTPU), gtp)].concat()
+}
+
+/// What an uplink packet leaves N6 as: the neighbour's MAC, N6's MAC, the inner packet.
+fn to_dn(inner_after: &[u8]) -> Vec<u8> {
+    [eth(GW_MAC, N6_MAC, ETH_IPV4), inner_after.to_vec()].concat()
+}
+
+/// A frame from the data network's gateway to N6.
+fn from_dn(inner: &[u8]) -> Vec<u8> {
+    [eth(N6_MAC, GW_MAC, ETH_IPV4), inner.to_vec()].concat()
+}
+
+/// The encapsulated downlink frame: Ethernet to the peer's MAC, outer IPv4
+/// (N3 address to the peer, DF, ID 0, TTL 64, the inner TOS), UDP 2152 ->
+/// 2152 without checksum, GTP-U (with a DL PDU Session Container for 5G).
+fn to_peer(
+    peer_mac: Mac,
+    peer: V4,
+    teid: u32,
+    qfi: Option<u8>,
+    tos: u8,
+    inner_after: &[u8],
+) -> Vec<u8> {
+    let gtp = match qfi {
+        None => gpdu(0x30, teid, &[], inner_after),
+        Some(q) => gpdu(0x34, teid, &[0, 0, 0, 0x85, 1, 0x00, q, 0x00], inner_after),
+    };
+    let ip = ipv4_header(N3_ADDR, peer, IpNumber::UDP, 64, tos, 0, 8 + gtp.len());
+    let udp = UdpHeader {
+        source_port: GTPU,
+        destination_port: GTPU,
+        length: (8 + gtp.len()) as u16,
+        checksum: 0,
+    };
+    [
+        eth(peer_mac, N3_MAC, ETH_IPV4),
+        ip.to_bytes().to_vec(),
+        udp.to_bytes().to_vec(),
+        gtp,
+    ]
+    .concat()
+}
+
+/// The Echo Response the fast path must answer with (TS 29.281 §7.2.2): MACs
+/// swapped (the tag kept), our N3 address to the requester, 2152 to the
+/// request's source port, GTP-U flags 0x32 type 2 length 6 TEID 0, the
+/// request's sequence number, Recovery (14) with restart counter 0.
+fn echo_response(l2: Vec<u8>, dport: u16, seq: u16) -> Vec<u8> {
+    let s = seq.to_be_bytes();
+    let gtp = gtpu(0x32, 2, 0, &[s[0], s[1], 0, 0, 14, 0]);
+    let ip = ipv4_header(N3_ADDR, GNB, IpNumber::UDP, 64, 0, 0, 8 + gtp.len());
+    let udp = UdpHeader {
+        source_port: GTPU,
+        destination_port: dport,
+        length: (8 + gtp.len()) as u16,
+        checksum: 0,
+    };
+    [l2, ip.to_bytes().to_vec(), udp.to_bytes().to_vec(), gtp].concat()
+}
+
+// ---- the table ----
+
+struct Row {
+    desc: &'static str,
+    ingress: Ingress,
+    input: Vec<u8>,
+    verdict: u32,
+    /// The exact frame after the program (None: not compared, for drops).
+    output: Option<Vec<u8>>,
+    /// The drop reason that must move by one (every other one must not move).
+    drop: Option<DropReason>,
+    /// A global counter that must move by one.
+    counter: Option<Counter>,
+}
+
+fn redirect(
+    desc: &'static str,
+    ingress: Ingress,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    counter: Counter,
+) -> Row {
+    Row {
+        desc,
+        ingress,
+        input,
+        verdict: xdp_action::REDIRECT,
+        output: Some(output),
+        drop: None,
+        counter: Some(counter),
+    }
+}
+
+fn tx(desc: &'static str, input: Vec<u8>, output: Vec<u8>, counter: Counter) -> Row {
+    Row {
+        desc,
+        ingress: Ingress::N3,
+        input,
+        verdict: xdp_action::TX,
+        output: Some(output),
+        drop: None,
+        counter: Some(counter),
+    }
+}
+
+fn pass(
+    desc: &'static str,
+    ingress: Ingress,
+    input: Vec<u8>,
+    output: Vec<u8>,
+    counter: Counter,
+) -> Row {
+    Row {
+        desc,
+        ingress,
+        input,
+        verdict: xdp_action::PASS,
+        output: Some(output),
+        drop: None,
+        counter: Some(counter),
+    }
+}
+
+fn pass_unchanged(desc: &'static str, ingress: Ingress, input: Vec<u8>, counter: Counter) -> Row {
+    let output = input.clone();
+    pass(desc, ingress, input, output, counter)
+}
+
+fn drop(desc: &'static str, ingress: Ingress, input: Vec<u8>, reason: DropReason) -> Row {
+    Row {
+        desc,
+        ingress,
+        input,
+        verdict: xdp_action::DROP,
+        output: None,
+        drop: Some(reason),
+        counter: None,
+    }
+}
+
+/// Uplink rows that forward (N3 -> N6).
+fn uplink_rows() -> Vec<Row> {
+    use Counter::UplinkForwarded as Fwd;
+    use Ingress::N3;
+    let in1 = ue_udp(UE1, DN_HOST, 64);
+    let out1 = to_dn(&ue_udp(UE1, DN_HOST, 63));
+    let icmp = icmp_echo(UE1, DN_HOST, 64, b"ping from the UE");
+    let icmp_out = to_dn(&icmp_echo(UE1, DN_HOST, 63, b"ping from the UE"));
+    let in2 = ue_udp(UE2, DN_HOST, 64);
+    let out2 = to_dn(&ue_udp(UE2, DN_HOST, 63));
+    // Outer IPv4 with one option word (four NOPs): IHL 6.
+    let options = {
+        let gtp = gpdu(0x30, TEID1, &[], &in1);
+        let mut ip = ipv4_header(
+            GNB,
+            N3_ADDR,
+            IpNumber::UDP,
+            64,
+            0,
+            FOREIGN_ID,
+            8 + gtp.len(),
+        );
+        ip.options = [1u8, 1, 1, 1].into();
+        ip.set_payload_len(8 + gtp.len()).unwrap();
+        ip.header_checksum = ip.calc_header_checksum();
+        [
+            eth(N3_MAC, GNB_MAC, ETH_IPV4),
+            udp_datagram_with(&ip, (GTPU, GTPU), &gtp),
+        ]
+        .concat()
+    };
+    // Link-layer padding after the datagram.
+    let padded = [from_gnb(&gpdu(0x30, TEID1, &[], &in1)), vec![0u8; 10]].concat();
+    let chain = [
+        &[0u8, 0, 0, 0x40][..],                         // seq, N-PDU, next = UDP Port
+        &[1, 0x08, 0x68, 0x84],                         // UDP Port 2152, next = NR RAN Container
+        &[2, 0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff, 0x85], // 2 words, next = PDU Session Container
+        &[1, 0x10, QFI2, 0x00],                         // UL, QFI 9, next = none
+    ]
+    .concat();
+    vec![
+        redirect(
+            "uplink 4G plain G-PDU (UDP)",
+            N3,
+            from_gnb(&gpdu(0x30, TEID1, &[], &in1)),
+            out1.clone(),
+            Fwd,
+        ),
+        redirect(
+            "uplink 4G plain G-PDU (ICMP)",
+            N3,
+            from_gnb(&gpdu(0x30, TEID1, &[], &icmp)),
+            icmp_out,
+            Fwd,
+        ),
+        redirect(
+            "uplink with S flag",
+            N3,
+            from_gnb(&gpdu(0x32, TEID1, &[0x12, 0x34, 0, 0], &in1)),
+            out1.clone(),
+            Fwd,
+        ),
+        redirect(
+            "uplink with PN flag",
+            N3,
+            from_gnb(&gpdu(0x31, TEID1, &[0, 0, 0x2a, 0], &in1)),
+            out1.clone(),
+            Fwd,
+        ),
+        redirect(
+            "uplink 5G with UL PDU Session Container",
+            N3,
+            from_gnb(&gpdu(0x34, TEID2, &[0, 0, 0, 0x85, 1, 0x10, QFI2, 0], &in2)),
+            out2.clone(),
+            Fwd,
+        ),
+        redirect(
+            "uplink 5G with chained extensions (UDP Port, NR RAN Container, PDU Session Container)",
+            N3,
+            from_gnb(&gpdu(0x36, TEID2, &chain, &in2)),
+            out2.clone(),
+            Fwd,
+        ),
+        redirect(
+            "uplink with an unknown extension that needs no comprehension (0x0f)",
+            N3,
+            from_gnb(&gpdu(0x34, TEID1, &[0, 0, 0, 0x0f, 1, 0xde, 0xad, 0], &in1)),
+            out1.clone(),
+            Fwd,
+        ),
+        redirect(
+            "uplink with an 802.1Q tag on the outer frame",
+            N3,
+            from_gnb_with(
+                eth_vlan(N3_MAC, GNB_MAC, ETH_IPV4),
+                GTPU,
+                &gpdu(0x30, TEID1, &[], &in1),
+            ),
+            out1.clone(),
+            Fwd,
+        ),
+        redirect(
+            "uplink with outer IPv4 options (IHL 6)",
+            N3,
+            options,
+            out1.clone(),
+            Fwd,
+        ),
+        redirect(
+            "uplink with link-layer padding after the datagram",
+            N3,
+            padded,
+            out1,
+            Fwd,
+        ),
+    ]
+}
+
+/// Every other row.
+fn other_rows() -> Vec<Row> {
+    use Ingress::{NotAPort, N3, N6};
+    let in1 = ue_udp(UE1, DN_HOST, 64);
+    let plain = |inner: &[u8]| from_gnb(&gpdu(0x30, TEID1, &[], inner));
+    let kept_l2 = eth(N3_MAC, GNB_MAC, ETH_IPV4);
+    let mut rows = vec![
+        // -- uplink that ends elsewhere than N6 --
+        tx(
+            "uplink to a host behind N3 (egress = ingress): XDP_TX",
+            plain(&ue_udp(UE1, GNB, 64)),
+            [eth(GNB_MAC, N3_MAC, ETH_IPV4), ue_udp(UE1, GNB, 63)].concat(),
+            Counter::UplinkForwarded,
+        ),
+        pass(
+            "uplink inner TTL 1: decapsulated and passed to the kernel (ICMP time exceeded)",
+            N3,
+            plain(&ue_udp(UE1, DN_HOST, 1)),
+            [kept_l2.clone(), ue_udp(UE1, DN_HOST, 1)].concat(),
+            Counter::SlowPathPassed,
+        ),
+        pass(
+            "uplink inner TTL 1 with an 802.1Q tag: passed with the tag kept",
+            N3,
+            from_gnb_with(
+                eth_vlan(N3_MAC, GNB_MAC, ETH_IPV4),
+                GTPU,
+                &gpdu(0x30, TEID1, &[], &ue_udp(UE1, DN_HOST, 1)),
+            ),
+            [eth_vlan(N3_MAC, GNB_MAC, ETH_IPV4), ue_udp(UE1, DN_HOST, 1)].concat(),
+            Counter::SlowPathPassed,
+        ),
+        pass(
+            "uplink to our own N6 address (local): decapsulated and passed",
+            N3,
+            plain(&ue_udp(UE1, N6_ADDR, 64)),
+            [kept_l2.clone(), ue_udp(UE1, N6_ADDR, 64)].concat(),
+            Counter::SlowPathPassed,
+        ),
+        pass(
+            "uplink larger than the N6 MTU: decapsulated and passed (ICMP frag needed)",
+            N3,
+            plain(&udp_datagram(
+                UE1,
+                DN_HOST,
+                64,
+                0,
+                (40000, 53),
+                &[7u8; 1600],
+            )),
+            [
+                kept_l2.clone(),
+                udp_datagram(UE1, DN_HOST, 64, 0, (40000, 53), &[7u8; 1600]),
+            ]
+            .concat(),
+            Counter::SlowPathPassed,
+        ),
+        pass(
+            "uplink next hop without a neighbour entry: decapsulated and passed",
+            N3,
+            plain(&ue_udp(UE1, NO_NEIGH_HOST, 64)),
+            [kept_l2.clone(), ue_udp(UE1, NO_NEIGH_HOST, 64)].concat(),
+            Counter::UplinkNeighPassed,
+        ),
+        drop(
+            "uplink to a blackhole route",
+            N3,
+            plain(&ue_udp(UE1, BLACKHOLE_HOST, 64)),
+            DropReason::NoRoute,
+        ),
+        drop(
+            "uplink routed out of an interface that is not a port",
+            N3,
+            plain(&ue_udp(UE1, X_HOST, 64)),
+            DropReason::EgressNotPort,
+        ),
+        // -- uplink errors --
+        drop(
+            "G-PDU with an unknown TEID",
+            N3,
+            from_gnb(&gpdu(0x30, TEID_UNKNOWN, &[], &in1)),
+            DropReason::UnknownTeid,
+        ),
+        drop(
+            "G-PDU with a spoofed inner source",
+            N3,
+            plain(&ue_udp([10, 45, 0, 99], DN_HOST, 64)),
+            DropReason::SpoofedSource,
+        ),
+        drop(
+            "G-PDU of the 5G session carrying session 1's UE address",
+            N3,
+            from_gnb(&gpdu(0x34, TEID2, &[0, 0, 0, 0x85, 1, 0x10, QFI2, 0], &in1)),
+            DropReason::SpoofedSource,
+        ),
+        drop(
+            "G-PDU with an inner IPv6 packet",
+            N3,
+            plain(&inner_ipv6()),
+            DropReason::UnsupportedInnerProtocol,
+        ),
+        drop(
+            "G-PDU with an inner version 5 header",
+            N3,
+            plain(&[&[0x55u8][..], &in1[1..]].concat()),
+            DropReason::BadInnerHeader,
+        ),
+        drop(
+            "G-PDU whose inner total length exceeds the GTP-U payload",
+            N3,
+            plain(&in1[..in1.len() - 4]),
+            DropReason::BadInnerHeader,
+        ),
+        drop(
+            "truncated GTP-U header (5 of 8 octets)",
+            N3,
+            plain(&in1)[..14 + 20 + 8 + 5].to_vec(),
+            DropReason::Truncated,
+        ),
+        drop(
+            "GTP-U length beyond the frame",
+            N3,
+            {
+                let mut g = gpdu(0x30, TEID1, &[], &in1);
+                g[3] += 10;
+                from_gnb(&g)
+            },
+            DropReason::BadGtpHeader,
+        ),
+        drop(
+            "GTP version 2 header",
+            N3,
+            from_gnb(&gpdu(0x50, TEID1, &[], &in1)),
+            DropReason::BadGtpHeader,
+        ),
+        drop(
+            "GTP' (PT = 0)",
+            N3,
+            from_gnb(&gpdu(0x20, TEID1, &[], &in1)),
+            DropReason::BadGtpHeader,
+        ),
+        drop(
+            "S flag with a length too short for the optional fields",
+            N3,
+            from_gnb(&gtpu(0x32, 0xff, TEID1, &[0x12, 0x34])),
+            DropReason::BadGtpHeader,
+        ),
+        drop(
+            "zero-length extension header",
+            N3,
+            from_gnb(&gpdu(0x34, TEID1, &[0, 0, 0, 0x85, 0, 0x10, QFI2, 0], &in1)),
+            DropReason::BadExtensionHeader,
+        ),
+        drop(
+            "extension header running past the frame",
+            N3,
+            from_gnb(&gpdu(
+                0x34,
+                TEID1,
+                &[0, 0, 0, 0x40, 200, 0x08, 0x68, 0],
+                &in1,
+            )),
+            DropReason::BadExtensionHeader,
+        ),
+        drop(
+            "unknown comprehension-required extension header (0xbf)",
+            N3,
+            from_gnb(&gpdu(0x34, TEID1, &[0, 0, 0, 0xbf, 1, 0, 0, 0], &in1)),
+            DropReason::UnsupportedExtensionHeader,
+        ),
+        drop(
+            "PDU Session Container with PDU type 3",
+            N3,
+            from_gnb(&gpdu(0x34, TEID2, &[0, 0, 0, 0x85, 1, 0x30, QFI2, 0], &in1)),
+            DropReason::BadPduSessionContainer,
+        ),
+        drop(
+            "nine chained extension headers",
+            N3,
+            {
+                let mut ext = vec![0u8, 0, 0, 0x40];
+                for _ in 0..9 {
+                    ext.extend([1, 0x08, 0x68, 0x40]);
+                }
+                from_gnb(&gpdu(0x34, TEID1, &ext, &in1))
+            },
+            DropReason::ExtensionChainTooLong,
+        ),
+        drop(
+            "unknown GTP-U message type (50)",
+            N3,
+            from_gnb(&gtpu(0x30, 50, 0, &[])),
+            DropReason::UnknownGtpMessage,
+        ),
+        drop(
+            "outer IPv4 fragment (MF) to the GTP-U port",
+            N3,
+            {
+                let gtp = gpdu(0x30, TEID1, &[], &in1);
+                let mut ip = ipv4_header(
+                    GNB,
+                    N3_ADDR,
+                    IpNumber::UDP,
+                    64,
+                    0,
+                    FOREIGN_ID,
+                    8 + gtp.len(),
+                );
+                ip.dont_fragment = false;
+                ip.more_fragments = true;
+                ip.header_checksum = ip.calc_header_checksum();
+                [
+                    eth(N3_MAC, GNB_MAC, ETH_IPV4),
+                    udp_datagram_with(&ip, (GTPU, GTPU), &gtp),
+                ]
+                .concat()
+            },
+            DropReason::OuterFragment,
+        ),
+        drop(
+            "UDP header cut short",
+            N3,
+            plain(&in1)[..14 + 20 + 4].to_vec(),
+            DropReason::Truncated,
+        ),
+        drop(
+            "outer IPv4 with IHL 4",
+            N3,
+            {
+                let mut f = plain(&in1);
+                f[14] = 0x44;
+                f
+            },
+            DropReason::BadIpv4Header,
+        ),
+        drop(
+            "IPv4 EtherType and no IPv4 header (14-byte frame)",
+            N3,
+            eth(N3_MAC, GNB_MAC, ETH_IPV4),
+            DropReason::Truncated,
+        ),
+        // -- GTP-U signalling --
+        tx(
+            "Echo Request: answered in place with an Echo Response",
+            from_gnb_with(
+                eth(N3_MAC, GNB_MAC, ETH_IPV4),
+                40000,
+                &gtpu(0x32, 1, 0, &[0x43, 0x21, 0, 0]),
+            ),
+            echo_response(eth(GNB_MAC, N3_MAC, ETH_IPV4), 40000, 0x4321),
+            Counter::EchoReplied,
+        ),
+        tx(
+            "Echo Request with an 802.1Q tag and IEs (longer than the response)",
+            from_gnb_with(
+                eth_vlan(N3_MAC, GNB_MAC, ETH_IPV4),
+                GTPU,
+                &gtpu(
+                    0x32,
+                    1,
+                    0,
+                    &[0xbe, 0xef, 0, 0, 14, 5, 0xff, 0, 4, 0x12, 0x34, 0xab, 0xcd],
+                ),
+            ),
+            echo_response(eth_vlan(GNB_MAC, N3_MAC, ETH_IPV4), GTPU, 0xbeef),
+            Counter::EchoReplied,
+        ),
+        Row {
+            desc: "End Marker on a known TEID: consumed",
+            ingress: N3,
+            input: from_gnb(&gtpu(0x30, 254, TEID1, &[])),
+            verdict: xdp_action::DROP,
+            output: None,
+            drop: None,
+            counter: Some(Counter::EndMarkerConsumed),
+        },
+        drop(
+            "End Marker on an unknown TEID",
+            N3,
+            from_gnb(&gtpu(0x30, 254, TEID_UNKNOWN, &[])),
+            DropReason::UnknownTeidSignalling,
+        ),
+        pass_unchanged(
+            "Error Indication: to userspace",
+            N3,
+            from_gnb(&gtpu(
+                0x32,
+                26,
+                0,
+                &[0, 1, 0, 0, 16, 0x10, 0, 0, 1, 133, 0, 4, 10, 100, 0, 2],
+            )),
+            Counter::GtpSignallingPassed,
+        ),
+        pass_unchanged(
+            "Echo Response: to userspace",
+            N3,
+            from_gnb(&gtpu(0x32, 2, 0, &[0, 7, 0, 0, 14, 0])),
+            Counter::GtpSignallingPassed,
+        ),
+        pass_unchanged(
+            "Supported Extension Headers Notification: to userspace",
+            N3,
+            from_gnb(&gtpu(0x32, 31, 0, &[0, 8, 0, 0, 141, 2, 0x85, 0xc0])),
+            Counter::GtpSignallingPassed,
+        ),
+        pass_unchanged(
+            "Tunnel Status: to userspace",
+            N3,
+            from_gnb(&gtpu(0x30, 253, TEID1, &[])),
+            Counter::GtpSignallingPassed,
+        ),
+        // -- not ours --
+        pass_unchanged(
+            "ARP request",
+            N3,
+            {
+                let mut arp = vec![0, 1, 8, 0, 6, 4, 0, 1];
+                arp.extend(GNB_MAC);
+                arp.extend(GNB);
+                arp.extend([0u8; 6]);
+                arp.extend(N3_ADDR);
+                [eth(BROADCAST, GNB_MAC, ETH_ARP), arp].concat()
+            },
+            Counter::NotOursPassed,
+        ),
+        pass_unchanged(
+            "PFCP (UDP 8805) to the N3 address",
+            N3,
+            [
+                eth(N3_MAC, GNB_MAC, ETH_IPV4),
+                udp_datagram(
+                    SMF,
+                    N3_ADDR,
+                    64,
+                    0,
+                    (8805, 8805),
+                    &[
+                        0x20, 1, 0, 12, 0, 0, 1, 0, 0, 96, 0, 4, 0xe8, 0x3c, 0x5a, 0x00,
+                    ],
+                ),
+            ]
+            .concat(),
+            Counter::NotOursPassed,
+        ),
+        pass_unchanged(
+            "GTP-U to another address on N3",
+            N3,
+            [
+                eth(N3_MAC, GNB_MAC, ETH_IPV4),
+                udp_datagram(
+                    GNB,
+                    N3_OTHER,
+                    64,
+                    0,
+                    (GTPU, GTPU),
+                    &gpdu(0x30, TEID1, &[], &in1),
+                ),
+            ]
+            .concat(),
+            Counter::NotOursPassed,
+        ),
+        pass_unchanged(
+            "ICMP echo to the N3 address",
+            N3,
+            [
+                eth(N3_MAC, GNB_MAC, ETH_IPV4),
+                icmp_echo(GNB, N3_ADDR, 64, b"ping"),
+            ]
+            .concat(),
+            Counter::NotOursPassed,
+        ),
+        pass_unchanged(
+            "non-first outer fragment to the N3 address",
+            N3,
+            {
+                let gtp = gpdu(0x30, TEID1, &[], &in1);
+                let mut ip = ipv4_header(
+                    GNB,
+                    N3_ADDR,
+                    IpNumber::UDP,
+                    64,
+                    0,
+                    FOREIGN_ID,
+                    8 + gtp.len(),
+                );
+                ip.dont_fragment = false;
+                ip.fragment_offset = IpFragOffset::try_new(185).unwrap();
+                ip.header_checksum = ip.calc_header_checksum();
+                [
+                    eth(N3_MAC, GNB_MAC, ETH_IPV4),
+                    udp_datagram_with(&ip, (GTPU, GTPU), &gtp),
+                ]
+                .concat()
+            },
+            Counter::NotOursPassed,
+        ),
+        pass_unchanged(
+            "IPv6 frame on N3",
+            N3,
+            [eth(N3_MAC, GNB_MAC, ETH_IPV6), inner_ipv6()].concat(),
+            Counter::NotOursPassed,
+        ),
+        pass_unchanged(
+            "packet to a UE address arriving on N3 (no N6 role there)",
+            N3,
+            [eth(N3_MAC, GNB_MAC, ETH_IPV4), dn_udp(UE1, 64, 0, 100)].concat(),
+            Counter::NotOursPassed,
+        ),
+        pass_unchanged(
+            "G-PDU to the N3 address arriving on N6 (no N3 role there)",
+            N6,
+            plain(&in1),
+            Counter::NotOursPassed,
+        ),
+        pass_unchanged(
+            "G-PDU on an interface that is not a port",
+            NotAPort,
+            plain(&in1),
+            Counter::UnknownPortPassed,
+        ),
+    ];
+    rows.extend(downlink_rows());
+    rows
+}
+
+/// An IPv6/UDP packet from UE1's (imaginary) IPv6 address.
+fn inner_ipv6() -> Vec<u8> {
+    let ip = Ipv6Header {
+        traffic_class: 0,
+        flow_label: Default::default(),
+        payload_length: (8 + PAYLOAD.len()) as u16,
+        next_header: IpNumber::UDP,
+        hop_limit: 64,
+        source: [0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2],
+        destination: [0x20, 0x01, 0x0d, 0xb8, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 7],
+    };
+    let udp = UdpHeader::with_ipv6_checksum(40000, 53, &ip, PAYLOAD).unwrap();
+    [&ip.to_bytes()[..], &udp.to_bytes(), PAYLOAD].concat()
+}
+
+fn downlink_rows() -> Vec<Row> {
+    use Counter::DownlinkForwarded as Fwd;
+    use Ingress::N6;
+    let to1 =
+        |tos: u8, inner_after: &[u8]| to_peer(GNB_MAC, GNB, REMOTE_TEID1, None, tos, inner_after);
+    let to2 = |tos: u8, inner_after: &[u8]| {
+        to_peer(GNB2_MAC, GNB2, REMOTE_TEID2, Some(QFI2), tos, inner_after)
+    };
+    let icmp = |ttl| icmp_echo(DN_HOST, UE1, ttl, b"ping to the UE");
+    let short = icmp_echo(DN_HOST, UE1, 64, b"");
+    vec![
+        redirect(
+            "downlink 4G (UDP, TOS 0xb8)",
+            N6,
+            from_dn(&dn_udp(UE1, 64, 0xb8, 100)),
+            to1(0xb8, &dn_udp(UE1, 63, 0xb8, 100)),
+            Fwd,
+        ),
+        redirect(
+            "downlink 4G (ICMP)",
+            N6,
+            from_dn(&icmp(64)),
+            to1(0, &icmp(63)),
+            Fwd,
+        ),
+        redirect(
+            "downlink 5G: PDU Session Container with the QFI",
+            N6,
+            from_dn(&dn_udp(UE2, 64, 0x28, 100)),
+            to2(0x28, &dn_udp(UE2, 63, 0x28, 100)),
+            Fwd,
+        ),
+        redirect(
+            "downlink with an 802.1Q tag on N6",
+            N6,
+            [eth_vlan(N6_MAC, GW_MAC, ETH_IPV4), dn_udp(UE1, 64, 0, 100)].concat(),
+            to1(0, &dn_udp(UE1, 63, 0, 100)),
+            Fwd,
+        ),
+        redirect(
+            "downlink of a short packet with Ethernet padding",
+            N6,
+            [from_dn(&short), vec![0u8; 60 - 14 - short.len()]].concat(),
+            to1(0, &icmp_echo(DN_HOST, UE1, 63, b"")),
+            Fwd,
+        ),
+        redirect(
+            "downlink 4G exactly at the N3 MTU (inner 1464)",
+            N6,
+            from_dn(&dn_udp(UE1, 64, 0, 1464)),
+            to1(0, &dn_udp(UE1, 63, 0, 1464)),
+            Fwd,
+        ),
+        drop(
+            "downlink 4G one octet over the N3 MTU (inner 1465)",
+            N6,
+            from_dn(&dn_udp(UE1, 64, 0, 1465)),
+            DropReason::TunnelMtuExceeded,
+        ),
+        redirect(
+            "downlink 5G exactly at the N3 MTU (inner 1456)",
+            N6,
+            from_dn(&dn_udp(UE2, 64, 0, 1456)),
+            to2(0, &dn_udp(UE2, 63, 0, 1456)),
+            Fwd,
+        ),
+        drop(
+            "downlink 5G one octet over the N3 MTU (inner 1457)",
+            N6,
+            from_dn(&dn_udp(UE2, 64, 0, 1457)),
+            DropReason::TunnelMtuExceeded,
+        ),
+        pass_unchanged(
+            "downlink to an unknown address",
+            N6,
+            from_dn(&dn_udp(UE_UNKNOWN, 64, 0, 100)),
+            Counter::NotOursPassed,
+        ),
+        pass_unchanged(
+            "downlink with TTL 1: to the kernel",
+            N6,
+            from_dn(&dn_udp(UE1, 1, 0, 100)),
+            Counter::SlowPathPassed,
+        ),
+        drop(
+            "downlink to a peer routed out of an interface that is not a port",
+            N6,
+            from_dn(&dn_udp(UE4, 64, 0, 100)),
+            DropReason::EgressNotPort,
+        ),
+        drop(
+            "downlink to a peer without a neighbour entry",
+            N6,
+            from_dn(&dn_udp(UE3, 64, 0, 100)),
+            DropReason::NeighbourMissing,
+        ),
+        drop(
+            "downlink with an IPv4 total length beyond the frame",
+            N6,
+            {
+                let f = from_dn(&dn_udp(UE1, 64, 0, 100));
+                f[..f.len() - 10].to_vec()
+            },
+            DropReason::Truncated,
+        ),
+    ]
+}
+
+// ---- running and checking ----
+
+fn verdict_name(v: u32) -> &'static str {
+    match v {
+        xdp_action::ABORTED => "XDP_ABORTED",
+        xdp_action::DROP => "XDP_DROP",
+        xdp_action::PASS => "XDP_PASS",
+        xdp_action::TX => "XDP_TX",
+        xdp_action::REDIRECT => "XDP_REDIRECT",
+        _ => "?",
+    }
+}
+
+/// Expected and actual bytes side by side, 16 a line; `*` marks a difference.
+fn hex_diff(expected: &[u8], actual: &[u8]) -> String {
+    let first = expected
+        .iter()
+        .zip(actual)
+        .position(|(a, b)| a != b)
+        .unwrap_or(expected.len().min(actual.len()));
+    let mut s = format!(
+        "bytes differ: expected {} octets, got {}; first difference at offset {first}\n\
+         offset  expected{:41}| actual\n",
+        expected.len(),
+        actual.len(),
+        ""
+    );
+    let cell = |v: Option<&u8>, other: Option<&u8>| match v {
+        Some(b) if Some(b) == other => format!("{b:02x} "),
+        Some(b) => format!("{b:02x}*"),
+        None => "-- ".to_string(),
+    };
+    let lines = expected.len().max(actual.len()).div_ceil(16);
+    for l in 0..lines {
+        s += &format!("{:04x}    ", l * 16);
+        for i in l * 16..l * 16 + 16 {
+            s += &cell(expected.get(i), actual.get(i));
+        }
+        s += "| ";
+        for i in l * 16..l * 16 + 16 {
+            s += &cell(actual.get(i), expected.get(i));
+        }
+        s += "\n";
+    }
+    s
+}
+
+/// Runs one row; returns what went wrong.
+fn check(env: &mut Env, row: &Row) -> Vec<String> {
+    let drops_before = env.drops();
+    let counters_before = env.counters();
+    let (verdict, out) = env.run(row.ingress, &row.input);
+    let drops_after = env.drops();
+    let counters_after = env.counters();
+    let mut errs = Vec::new();
+    if verdict != row.verdict {
+        errs.push(format!(
+            "verdict {} ({verdict}), expected {} ({})",
+            verdict_name(verdict),
+            verdict_name(row.verdict),
+            row.verdict
+        ));
+    }
+    if let Some(want) = &row.output {
+        if out != *want {
+            errs.push(hex_diff(want, &out));
+        }
+    }
+    for ((reason, before), (_, after)) in drops_before.iter().zip(&drops_after) {
+        let want = u64::from(row.drop == Some(*reason));
+        if after - before != want {
+            errs.push(format!(
+                "drop reason {} moved by {}, expected {want}",
+                reason.name(),
+                after - before
+            ));
+        }
+    }
+    if let Some(c) = row.counter {
+        let i = c.index() as usize;
+        let moved = counters_after[i].1 - counters_before[i].1;
+        if moved != 1 {
+            errs.push(format!("counter {} moved by {moved}, expected 1", c.name()));
+        }
+    }
+    errs
+}
+
+/// Runs every row, reports each, and panics with the failures at the end.
+fn run_table(env: &mut Env, rows: &[Row]) {
+    let mut failed = Vec::new();
+    for row in rows {
+        let errs = check(env, row);
+        if errs.is_empty() {
+            println!("ok    {}", row.desc);
+        } else {
+            println!("FAIL  {}", row.desc);
+            for e in &errs {
+                println!("      {}", e.replace('\n', "\n      "));
+            }
+            failed.push(row.desc);
+        }
+    }
+    assert!(
+        failed.is_empty(),
+        "{} of {} rows failed:\n  {}",
+        failed.len(),
+        rows.len(),
+        failed.join("\n  ")
+    );
+}
+
+#[test]
+fn fixture_table() {
+    let mut env = Env::new();
+    let mut rows = uplink_rows();
+    rows.extend(other_rows());
+    let ports_before = env.ports();
+    let rx_before = env.counter(Counter::RxFrames);
+    run_table(&mut env, &rows);
+
+    // Per-port counters and RxFrames agree with the table.
+    let mut want = [PortCounters::default(); 2];
+    for row in &rows {
+        let p = match row.ingress {
+            Ingress::N3 => &mut want[0],
+            Ingress::N6 => &mut want[1],
+            Ingress::NotAPort => continue,
+        };
+        p.rx_packets += 1;
+        p.rx_bytes += row.input.len() as u64;
+        match row.verdict {
+            xdp_action::REDIRECT => p.redirected += 1,
+            xdp_action::TX => p.tx += 1,
+            xdp_action::PASS => p.passed += 1,
+            _ => p.dropped += 1,
+        }
+    }
+    let ports_after = env.ports();
+    for (i, name) in [(0, N3_IF), (1, N6_IF)] {
+        let (before, after) = (ports_before[i].1, ports_after[i].1);
+        let got = PortCounters {
+            rx_packets: after.rx_packets - before.rx_packets,
+            rx_bytes: after.rx_bytes - before.rx_bytes,
+            redirected: after.redirected - before.redirected,
+            tx: after.tx - before.tx,
+            passed: after.passed - before.passed,
+            dropped: after.dropped - before.dropped,
+        };
+        assert_eq!(got, want[i], "port counters of {name}");
+    }
+    assert_eq!(
+        env.counter(Counter::RxFrames) - rx_before,
+        want[0].rx_packets + want[1].rx_packets,
+        "rx_frames counts every frame on a port"
+    );
+}
+
+/// Per-session counters: packets and inner IP bytes, per direction, for the
+/// forwarded rows only.
+#[test]
+fn session_counters_count_inner_bytes() {
+    let mut env = Env::new();
+    let ul1a = ue_udp(UE1, DN_HOST, 64);
+    let ul1b = icmp_echo(UE1, DN_HOST, 64, b"ping from the UE");
+    let dl1a = dn_udp(UE1, 64, 0, 300);
+    let dl1b = icmp_echo(DN_HOST, UE1, 64, b"ping to the UE");
+    let ul2 = ue_udp(UE2, DN_HOST, 64);
+    let dl2 = dn_udp(UE2, 64, 0, 1000);
+    let frames: Vec<(Ingress, Vec<u8>, u32)> = vec![
+        (
+            Ingress::N3,
+            from_gnb(&gpdu(0x30, TEID1, &[], &ul1a)),
+            xdp_action::REDIRECT,
+        ),
+        (
+            Ingress::N3,
+            from_gnb(&gpdu(0x32, TEID1, &[0, 1, 0, 0], &ul1b)),
+            xdp_action::REDIRECT,
+        ),
+        (
+            Ingress::N3,
+            from_gnb_with(
+                eth_vlan(N3_MAC, GNB_MAC, ETH_IPV4),
+                GTPU,
+                &gpdu(0x30, TEID1, &[], &ul1a),
+            ),
+            xdp_action::REDIRECT,
+        ),
+        (Ingress::N6, from_dn(&dl1a), xdp_action::REDIRECT),
+        (Ingress::N6, from_dn(&dl1b), xdp_action::REDIRECT),
+        (
+            Ingress::N3,
+            from_gnb(&gpdu(0x34, TEID2, &[0, 0, 0, 0x85, 1, 0x10, QFI2, 0], &ul2)),
+            xdp_action::REDIRECT,
+        ),
+        (Ingress::N6, from_dn(&dl2), xdp_action::REDIRECT),
+        // Not counted: no session matched, or the session's downlink could not be routed.
+        (
+            Ingress::N3,
+            from_gnb(&gpdu(0x30, TEID_UNKNOWN, &[], &ul1a)),
+            xdp_action::DROP,
+        ),
+        (
+            Ingress::N6,
+            from_dn(&dn_udp(UE3, 64, 0, 100)),
+            xdp_action::DROP,
+        ),
+    ];
+    let ul_bytes_before = env.counter(Counter::UplinkBytes);
+    let dl_bytes_before = env.counter(Counter::DownlinkBytes);
+    for (i, (ingress, frame, verdict)) in frames.iter().enumerate() {
+        let (got, _) = env.run(*ingress, frame);
+        assert_eq!(got, *verdict, "frame {i}: verdict {}", verdict_name(got));
+    }
+    let len = |v: &Vec<u8>| v.len() as u64;
+    let c1 = env.manager.counters(1).expect("session 1");
+    assert_eq!(
+        (c1.ul_packets, c1.ul_bytes),
+        (3, len(&ul1a) * 2 + len(&ul1b)),
+        "session 1 uplink"
+    );
+    assert_eq!(
+        (c1.dl_packets, c1.dl_bytes),
+        (2, len(&dl1a) + len(&dl1b)),
+        "session 1 downlink"
+    );
+    let c2 = env.manager.counters(2).expect("session 2");
+    assert_eq!(
+        (c2.ul_packets, c2.ul_bytes),
+        (1, len(&ul2)),
+        "session 2 uplink"
+    );
+    assert_eq!(
+        (c2.dl_packets, c2.dl_bytes),
+        (1, len(&dl2)),
+        "session 2 downlink"
+    );
+    let c3 = env.manager.counters(3).expect("session 3");
+    assert_eq!(c3, Default::default(), "session 3 forwarded nothing");
+    assert_eq!(
+        env.counter(Counter::UplinkBytes) - ul_bytes_before,
+        len(&ul1a) * 2 + len(&ul1b) + len(&ul2),
+        "uplink_bytes"
+    );
+    assert_eq!(
+        env.counter(Counter::DownlinkBytes) - dl_bytes_before,
+        len(&dl1a) + len(&dl1b) + len(&dl2),
+        "downlink_bytes"
+    );
+    // Removing and reinstalling a session starts its slot from zero.
+    let spec = env.manager.remove(1).expect("remove session 1").0;
+    env.manager.install(spec).expect("reinstall session 1");
+    assert_eq!(
+        env.manager.counters(1).expect("session 1"),
+        Default::default()
+    );
+}
+
+/// A packet the fast path drops is not also counted as forwarded: neither
+/// in the global `uplink_forwarded` / `downlink_forwarded` counters nor in
+/// the session's packets ("Uplink packets forwarded", "Downlink packets
+/// encapsulated", upf_abi::SessionCounters). The downlink already counts its
+/// session only once the route is found; this holds both directions to the
+/// same rule.
+#[test]
+fn dropped_packets_are_not_counted_as_forwarded() {
+    let mut env = Env::new();
+    let uplink = |dst| from_gnb(&gpdu(0x30, TEID1, &[], &ue_udp(UE1, dst, 64)));
+    let cases = [
+        (
+            "uplink to a blackhole route",
+            Ingress::N3,
+            uplink(BLACKHOLE_HOST),
+            DropReason::NoRoute,
+            1,
+        ),
+        (
+            "uplink routed out of a non-port",
+            Ingress::N3,
+            uplink(X_HOST),
+            DropReason::EgressNotPort,
+            1,
+        ),
+        (
+            "downlink to a peer routed out of a non-port",
+            Ingress::N6,
+            from_dn(&dn_udp(UE4, 64, 0, 100)),
+            DropReason::EgressNotPort,
+            4,
+        ),
+    ];
+    let mut problems = Vec::new();
+    for (desc, ingress, frame, reason, session) in cases {
+        let counters_before = env.counters();
+        let session_before = env.manager.counters(session).expect("session");
+        let drops_before = env.drops();
+        let (verdict, _) = env.run(ingress, &frame);
+        assert_eq!(
+            verdict,
+            xdp_action::DROP,
+            "{desc}: verdict {}",
+            verdict_name(verdict)
+        );
+        let i = reason.index() as usize;
+        assert_eq!(
+            env.drops()[i].1 - drops_before[i].1,
+            1,
+            "{desc}: {} counted",
+            reason.name()
+        );
+        let counters_after = env.counters();
+        for c in [
+            Counter::UplinkForwarded,
+            Counter::UplinkBytes,
+            Counter::DownlinkForwarded,
+            Counter::DownlinkBytes,
+        ] {
+            let i = c.index() as usize;
+            let moved = counters_after[i].1 - counters_before[i].1;
+            if moved != 0 {
+                problems.push(format!("{desc}: {} moved by {moved}", c.name()));
+            }
+        }
+        let s = env.manager.counters(session).expect("session");
+        if s != session_before {
+            problems.push(format!(
+                "{desc}: session {session} counters moved: ul {} packets {} bytes, dl {} packets {} bytes",
+                s.ul_packets - session_before.ul_packets,
+                s.ul_bytes - session_before.ul_bytes,
+                s.dl_packets - session_before.dl_packets,
+                s.dl_bytes - session_before.dl_bytes
+            ));
+        }
+    }
+    assert!(
+        problems.is_empty(),
+        "dropped packets counted as forwarded:\n  {}",
+        problems.join("\n  ")
+    );
+}
