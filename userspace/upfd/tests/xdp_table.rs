@@ -28,7 +28,7 @@ use etherparse::{
 };
 use upf_abi::{xdp_action, Counter, DropReason, PortCounters, ROLE_N3, ROLE_N6};
 use upfd::datapath::bpf::{ifindex, BpfDatapath, LoadOptions, Port};
-use upfd::session::{Generation, SessionManager, SessionSpec};
+use upfd::session::{Generation, SessionError, SessionManager, SessionSpec};
 
 // ---- the namespace's fixed addressing ----
 
@@ -344,8 +344,13 @@ struct Env {
 }
 
 impl Env {
-    /// A fresh namespace, the program loaded in it, and the three sessions installed.
+    /// A fresh namespace, the program loaded in it, and the fixture sessions installed.
     fn new() -> Env {
+        Env::with_capacity(1024)
+    }
+
+    /// The same with session tables of `max_sessions` entries.
+    fn with_capacity(max_sessions: u32) -> Env {
         require_root();
         let mut ns = Netns::create();
         ns.configure();
@@ -358,7 +363,7 @@ impl Env {
         let dp = BpfDatapath::load(&LoadOptions {
             n3_ipv4,
             ports: vec![n3, n6],
-            max_sessions: 1024,
+            max_sessions,
         })
         .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
         let mut manager = SessionManager::new(dp, n3_ipv4);
@@ -1714,4 +1719,68 @@ fn dropped_packets_are_not_counted_as_forwarded() {
         "dropped packets counted as forwarded:\n  {}",
         problems.join("\n  ")
     );
+}
+
+/// The scale requirement: tables of 1 M sessions load, fill through
+/// the session manager, refuse the next session cleanly, and forward for the
+/// last session installed exactly as for the first.
+#[test]
+fn one_million_sessions_load_and_work() {
+    const MAX: u32 = 1_000_000;
+    let mut env = Env::with_capacity(MAX);
+    let already = env.manager.len() as u32;
+    let spec = |i: u32| SessionSpec {
+        id: 1_000_000 + i as u64,
+        local_teid: 0x0010_0000 + i,
+        ue_ipv4: Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 64, 0, 0)) + i),
+        peer_ipv4: Ipv4Addr::from(GNB),
+        remote_teid: 0x5000_0000 + i,
+        qfi: 0,
+        generation: Generation::Lte,
+    };
+    let t = std::time::Instant::now();
+    for i in 0..MAX - already {
+        env.manager
+            .install(spec(i))
+            .unwrap_or_else(|e| panic!("installing session {i} of {MAX}: {e}"));
+    }
+    eprintln!("installed {} sessions in {:?}", MAX - already, t.elapsed());
+    assert_eq!(env.manager.len() as u32, MAX);
+    match env.manager.install(spec(MAX)) {
+        Err(SessionError::Full { capacity }) => assert_eq!(capacity, MAX),
+        other => panic!("session {} past capacity: {other:?}", MAX + 1),
+    }
+
+    let last = spec(MAX - already - 1);
+    let ue: V4 = last.ue_ipv4.octets();
+    // Uplink of the last session: decapsulated and redirected to N6.
+    let (verdict, out) = env.run(
+        Ingress::N3,
+        &from_gnb(&gpdu(0x30, last.local_teid, &[], &ue_udp(ue, DN_HOST, 64))),
+    );
+    assert_eq!(
+        verdict,
+        xdp_action::REDIRECT,
+        "uplink verdict {}",
+        verdict_name(verdict)
+    );
+    assert_eq!(
+        out,
+        to_dn(&ue_udp(ue, DN_HOST, 63)),
+        "{}",
+        hex_diff(&to_dn(&ue_udp(ue, DN_HOST, 63)), &out)
+    );
+    // Downlink to it: encapsulated with its remote TEID.
+    let (verdict, out) = env.run(Ingress::N6, &from_dn(&dn_udp(ue, 64, 0, 100)));
+    assert_eq!(
+        verdict,
+        xdp_action::REDIRECT,
+        "downlink verdict {}",
+        verdict_name(verdict)
+    );
+    let gtp = &out[14 + 20 + 8..];
+    assert_eq!(&gtp[..2], &[0x30, 0xff]);
+    assert_eq!(&gtp[4..8], &last.remote_teid.to_be_bytes());
+    let c = env.manager.counters(last.id).unwrap();
+    assert_eq!((c.ul_packets, c.dl_packets), (1, 1));
 }
