@@ -543,6 +543,100 @@ fn sessions_installed_and_removed_at_run_time() {
     );
 }
 
+/// A path switch: the SMF moves a session's downlink to another tunnel; the
+/// downlink follows at once and the old peer gets an End Marker.
+#[test]
+fn session_update_moves_the_downlink() {
+    let lab = Lab::up(Mode::Generic);
+    lab.traffic(
+        "0x100",
+        "10.45.0.1",
+        "0x1001",
+        3,
+        &["--container", "--qfi", "9"],
+    );
+    let file = lab.dir.join("moved.toml");
+    std::fs::write(
+        &file,
+        "[[session]]\nid = 1\nlocal_teid = 0x100\nue_ipv4 = \"10.45.0.1\"\npeer_ipv4 = \"10.100.0.2\"\nremote_teid = 0x7777\ngeneration = \"5g\"\nqfi = 9\n",
+    )
+    .unwrap();
+    lab.upfctl(&["sessions", "update", file.to_str().unwrap()]);
+    lab.traffic(
+        "0x100",
+        "10.45.0.1",
+        "0x7777",
+        3,
+        &["--container", "--qfi", "9"],
+    );
+    assert!(
+        lab.log().contains("End Marker sent"),
+        "no End Marker on the old tunnel:\n{}",
+        lab.log()
+    );
+    let s = lab.stats();
+    assert_eq!(
+        session(&s, 1)["counters"]["ul_packets"],
+        6,
+        "counters carry on across the update: {s}"
+    );
+}
+
+/// SIGTERM detaches the program from every port; a second daemon on
+/// interfaces already in use fails naming the interface.
+#[test]
+fn attach_conflict_and_clean_detach() {
+    let mut lab = Lab::up(Mode::Native);
+    let gw = format!("mupf-{}-gw", lab.id);
+    let n3 = format!("mu{}n3", lab.id);
+    let cfg = lab.dir.join("second.toml");
+    let text = std::fs::read_to_string(lab.dir.join("upf.toml"))
+        .unwrap()
+        .replace(".sock", "-second.sock");
+    std::fs::write(&cfg, text).unwrap();
+    let out = run(Command::new("ip")
+        .args(["netns", "exec", &gw])
+        .arg(bin("upfd"))
+        .arg("--config")
+        .arg(&cfg));
+    assert!(
+        !out.status.success(),
+        "a second daemon attached over the first"
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&n3) && err.contains("native"),
+        "the error does not name the interface and mode: {err}"
+    );
+
+    let link = |ns: &str, dev: &str| {
+        String::from_utf8_lossy(
+            &must(Command::new("ip").args(["-n", ns, "-d", "link", "show", dev])).stdout,
+        )
+        .to_string()
+    };
+    assert!(
+        link(&gw, &n3).contains("xdp"),
+        "XDP is attached while upfd runs"
+    );
+    let mut d = lab.upfd.take().unwrap();
+    // SAFETY: valid pid and signal.
+    unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+    let status = d.wait().unwrap();
+    assert!(
+        status.success(),
+        "upfd exit on SIGTERM: {status}\n{}",
+        lab.log()
+    );
+    assert!(
+        !link(&gw, &n3).contains("xdp"),
+        "XDP still attached after SIGTERM:\n{}",
+        link(&gw, &n3)
+    );
+    assert!(!lab.sock.exists(), "control socket left behind");
+    assert!(lab.log().contains("XDP detached"));
+}
+
 /// A bad configuration stops upfd at start with the field and the reason.
 #[test]
 fn bad_configuration_names_the_field() {

@@ -51,6 +51,12 @@ enum SessionsCmd {
         /// The file.
         file: PathBuf,
     },
+    /// Update existing sessions (by id) from a file of [[session]] tables:
+    /// a new peer or remote TEID moves the downlink (an End Marker goes to the old peer).
+    Update {
+        /// The file.
+        file: PathBuf,
+    },
     /// List the sessions with their counters.
     List {
         /// Print the raw JSON.
@@ -67,7 +73,8 @@ enum SessionsCmd {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.cmd {
-        Cmd::Sessions(SessionsCmd::Load { file }) => load(&args.socket, &file),
+        Cmd::Sessions(SessionsCmd::Load { file }) => apply(&args.socket, &file, false),
+        Cmd::Sessions(SessionsCmd::Update { file }) => apply(&args.socket, &file, true),
         Cmd::Sessions(SessionsCmd::List { json }) => {
             let r = ok(control::call(&args.socket, &Request::List)?)?;
             if json {
@@ -121,12 +128,18 @@ fn ok(r: Response) -> anyhow::Result<Response> {
     }
 }
 
-fn load(socket: &Path, file: &Path) -> anyhow::Result<()> {
+/// Installs (or updates) every session of a file, one request each.
+fn apply(socket: &Path, file: &Path, update: bool) -> anyhow::Result<()> {
     let f = SessionsFile::load(file)?;
     let (mut done, mut failed) = (0, 0);
     for s in f.sessions {
         let id = s.id;
-        let r = control::call(socket, &Request::Install { session: s }).context("installing")?;
+        let req = if update {
+            Request::Update { session: s }
+        } else {
+            Request::Install { session: s }
+        };
+        let r = control::call(socket, &req).context("talking to the daemon")?;
         if r.ok {
             done += 1;
         } else {
@@ -134,7 +147,8 @@ fn load(socket: &Path, file: &Path) -> anyhow::Result<()> {
             eprintln!("session {id}: {}", r.error.unwrap_or_default());
         }
     }
-    println!("{done} sessions installed, {failed} refused");
+    let verb = if update { "updated" } else { "installed" };
+    println!("{done} sessions {verb}, {failed} refused");
     if failed > 0 {
         bail!("{failed} sessions were refused");
     }
