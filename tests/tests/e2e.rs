@@ -236,6 +236,33 @@ impl Lab {
     }
 
     /// Sends packets that must not come back.
+    /// Writes a one-session file toward the RAN peer: 5G with a QFI, 4G
+    /// without.
+    fn session_file(
+        &self,
+        name: &str,
+        id: u32,
+        local_teid: &str,
+        ue: &str,
+        remote_teid: &str,
+        qfi: Option<u8>,
+    ) -> PathBuf {
+        let generation = match qfi {
+            Some(q) => format!("generation = \"5g\"\nqfi = {q}\n"),
+            None => "generation = \"4g\"\n".to_string(),
+        };
+        let file = self.dir.join(name);
+        std::fs::write(
+            &file,
+            format!(
+                "[[session]]\nid = {id}\nlocal_teid = {local_teid}\nue_ipv4 = \"{ue}\"\n\
+                 peer_ipv4 = \"10.100.0.2\"\nremote_teid = {remote_teid}\n{generation}"
+            ),
+        )
+        .unwrap();
+        file
+    }
+
     fn no_reply(&self, extra: &[&str]) {
         let mut args = vec![
             "ran",
@@ -506,12 +533,7 @@ fn tshark_native() {
 #[test]
 fn sessions_installed_and_removed_at_run_time() {
     let lab = Lab::up(Mode::Native);
-    let file = lab.dir.join("more.toml");
-    std::fs::write(
-        &file,
-        "[[session]]\nid = 10\nlocal_teid = 0x200\nue_ipv4 = \"10.45.1.1\"\npeer_ipv4 = \"10.100.0.2\"\nremote_teid = 0x2001\ngeneration = \"5g\"\nqfi = 7\n",
-    )
-    .unwrap();
+    let file = lab.session_file("more.toml", 10, "0x200", "10.45.1.1", "0x2001", Some(7));
     lab.upfctl(&["sessions", "load", file.to_str().unwrap()]);
     lab.traffic(
         "0x200",
@@ -530,7 +552,7 @@ fn sessions_installed_and_removed_at_run_time() {
         &["--container", "--qfi", "9"],
     );
     // A duplicate TEID is refused, naming the holder.
-    std::fs::write(&file, "[[session]]\nid = 11\nlocal_teid = 0x100\nue_ipv4 = \"10.45.1.2\"\npeer_ipv4 = \"10.100.0.2\"\nremote_teid = 0x2002\ngeneration = \"4g\"\n").unwrap();
+    let file = lab.session_file("dup.toml", 11, "0x100", "10.45.1.2", "0x2002", None);
     let out = run(Command::new(bin("upfctl"))
         .arg("--socket")
         .arg(&lab.sock)
@@ -555,12 +577,7 @@ fn session_update_moves_the_downlink() {
         3,
         &["--container", "--qfi", "9"],
     );
-    let file = lab.dir.join("moved.toml");
-    std::fs::write(
-        &file,
-        "[[session]]\nid = 1\nlocal_teid = 0x100\nue_ipv4 = \"10.45.0.1\"\npeer_ipv4 = \"10.100.0.2\"\nremote_teid = 0x7777\ngeneration = \"5g\"\nqfi = 9\n",
-    )
-    .unwrap();
+    let file = lab.session_file("moved.toml", 1, "0x100", "10.45.0.1", "0x7777", Some(9));
     lab.upfctl(&["sessions", "update", file.to_str().unwrap()]);
     lab.traffic(
         "0x100",

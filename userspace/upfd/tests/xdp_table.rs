@@ -515,6 +515,30 @@ fn udp_datagram(src: V4, dst: V4, ttl: u8, tos: u8, ports: (u16, u16), payload: 
     udp_datagram_with(&ip, ports, payload)
 }
 
+/// A G-PDU from the gNB in an outer IPv4 fragment: the first one (MF set,
+/// offset 0) or a later one (offset in 8-octet units).
+fn outer_fragment(inner: &[u8], more_fragments: bool, offset: u16) -> Vec<u8> {
+    let gtp = gpdu(0x30, TEID1, &[], inner);
+    let mut ip = ipv4_header(
+        GNB,
+        N3_ADDR,
+        IpNumber::UDP,
+        64,
+        0,
+        FOREIGN_ID,
+        8 + gtp.len(),
+    );
+    ip.dont_fragment = false;
+    ip.more_fragments = more_fragments;
+    ip.fragment_offset = IpFragOffset::try_new(offset).unwrap();
+    ip.header_checksum = ip.calc_header_checksum();
+    [
+        eth(N3_MAC, GNB_MAC, ETH_IPV4),
+        udp_datagram_with(&ip, (GTPU, GTPU), &gtp),
+    ]
+    .concat()
+}
+
 fn udp_datagram_with(ip: &Ipv4Header, ports: (u16, u16), payload: &[u8]) -> Vec<u8> {
     let udp = UdpHeader::with_ipv4_checksum(ports.0, ports.1, ip, payload).unwrap();
     [&ip.to_bytes()[..], &udp.to_bytes(), payload].concat()
@@ -1028,26 +1052,7 @@ fn other_rows() -> Vec<Row> {
         drop(
             "outer IPv4 fragment (MF) to the GTP-U port",
             N3,
-            {
-                let gtp = gpdu(0x30, TEID1, &[], &in1);
-                let mut ip = ipv4_header(
-                    GNB,
-                    N3_ADDR,
-                    IpNumber::UDP,
-                    64,
-                    0,
-                    FOREIGN_ID,
-                    8 + gtp.len(),
-                );
-                ip.dont_fragment = false;
-                ip.more_fragments = true;
-                ip.header_checksum = ip.calc_header_checksum();
-                [
-                    eth(N3_MAC, GNB_MAC, ETH_IPV4),
-                    udp_datagram_with(&ip, (GTPU, GTPU), &gtp),
-                ]
-                .concat()
-            },
+            outer_fragment(&in1, true, 0),
             DropReason::OuterFragment,
         ),
         drop(
@@ -1205,26 +1210,7 @@ fn other_rows() -> Vec<Row> {
         pass_unchanged(
             "non-first outer fragment to the N3 address",
             N3,
-            {
-                let gtp = gpdu(0x30, TEID1, &[], &in1);
-                let mut ip = ipv4_header(
-                    GNB,
-                    N3_ADDR,
-                    IpNumber::UDP,
-                    64,
-                    0,
-                    FOREIGN_ID,
-                    8 + gtp.len(),
-                );
-                ip.dont_fragment = false;
-                ip.fragment_offset = IpFragOffset::try_new(185).unwrap();
-                ip.header_checksum = ip.calc_header_checksum();
-                [
-                    eth(N3_MAC, GNB_MAC, ETH_IPV4),
-                    udp_datagram_with(&ip, (GTPU, GTPU), &gtp),
-                ]
-                .concat()
-            },
+            outer_fragment(&in1, false, 185),
             Counter::NotOursPassed,
         ),
         pass_unchanged(
