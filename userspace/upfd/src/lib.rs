@@ -8,4 +8,5 @@ pub mod config;
 pub mod control;
 pub mod datapath;
 pub mod gtpu_path;
+pub mod pfcp;
 pub mod session;
