@@ -13,7 +13,7 @@ const SEID: u64 = 0x1122_3344_5566_7788;
 
 fn fixture(hex: &str) -> Vec<u8> {
     let hex = hex.trim();
-    assert!(hex.len() % 2 == 0, "odd hex length");
+    assert!(hex.len().is_multiple_of(2), "odd hex length");
     (0..hex.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
