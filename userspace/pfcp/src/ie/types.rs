@@ -186,6 +186,60 @@ pub fn name(ie_type: u16) -> &'static str {
         RQI => "RQI",
         QFI => "QFI",
         THREE_GPP_INTERFACE_TYPE => "3GPP Interface Type",
+        DUPLICATING_PARAMETERS => "Duplicating Parameters",
+        UPDATE_BAR_SESSION_REPORT_RESPONSE => "Update BAR (Session Report Response)",
+        QER_CORRELATION_ID => "QER Correlation ID",
+        TRANSPORT_LEVEL_MARKING => "Transport Level Marking",
+        MONITORING_TIME => "Monitoring Time",
+        SUBSEQUENT_VOLUME_THRESHOLD => "Subsequent Volume Threshold",
+        SUBSEQUENT_TIME_THRESHOLD => "Subsequent Time Threshold",
+        INACTIVITY_DETECTION_TIME => "Inactivity Detection Time",
+        REDIRECT_INFORMATION => "Redirect Information",
+        FORWARDING_POLICY => "Forwarding Policy",
+        DOWNLINK_DATA_SERVICE_INFORMATION => "Downlink Data Service Information",
+        DOWNLINK_DATA_NOTIFICATION_DELAY => "Downlink Data Notification Delay",
+        DL_BUFFERING_DURATION => "DL Buffering Duration",
+        DL_BUFFERING_SUGGESTED_PACKET_COUNT => "DL Buffering Suggested Packet Count",
+        PFCPSRRSP_FLAGS => "PFCPSRRsp-Flags",
+        SEQUENCE_NUMBER => "Sequence Number",
+        METRIC => "Metric",
+        TIMER => "Timer",
+        FQ_CSID => "FQ-CSID",
+        TIME_OF_FIRST_PACKET => "Time of First Packet",
+        TIME_OF_LAST_PACKET => "Time of Last Packet",
+        QUOTA_HOLDING_TIME => "Quota Holding Time",
+        DROPPED_DL_TRAFFIC_THRESHOLD => "Dropped DL Traffic Threshold",
+        LINKED_URR_ID => "Linked URR ID",
+        DOWNLINK_DATA_REPORT => "Downlink Data Report",
+        CREATE_BAR => "Create BAR",
+        UPDATE_BAR => "Update BAR (Session Modification Request)",
+        REMOVE_BAR => "Remove BAR",
+        BAR_ID => "BAR ID",
+        USAGE_INFORMATION => "Usage Information",
+        ERROR_INDICATION_REPORT => "Error Indication Report",
+        USER_PLANE_PATH_FAILURE_REPORT => "User Plane Path Failure Report",
+        REMOTE_GTP_U_PEER => "Remote GTP-U Peer",
+        OCI_FLAGS => "OCI Flags",
+        PFCP_ASSOCIATION_RELEASE_REQUEST => "PFCP Association Release Request",
+        GRACEFUL_RELEASE_PERIOD => "Graceful Release Period",
+        PDN_TYPE => "PDN Type",
+        USER_PLANE_INACTIVITY_TIMER => "User Plane Inactivity Timer",
+        QUERY_URR_REFERENCE => "Query URR Reference",
+        NODE_REPORT_TYPE_USER_PLANE_PATH_RECOVERY_REPORT => "User Plane Path Recovery Report",
+        SOURCE_IP_ADDRESS => "Source IP Address",
         _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn usage_report_types_are_distinct_names() {
+        assert_eq!(
+            super::name(super::USAGE_REPORT_DELETION),
+            "Usage Report (Session Deletion Response)"
+        );
+        assert_eq!(super::name(super::TIMER), "Timer");
+        assert_eq!(super::name(0x8001), "unknown");
     }
 }
