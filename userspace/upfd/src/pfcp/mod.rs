@@ -6,3 +6,11 @@
 //! - [`recovery`]: the Recovery Time Stamp, kept stable across restarts.
 //! - [`sessions`]: PFCP sessions (PDR, FAR, QER, URR) compiled into datapath
 //!   entries, all or nothing.
+
+mod abi_tmp;
+pub mod pool;
+pub mod rules;
+pub mod sessions;
+pub mod static_sessions;
+pub mod handler;
+pub mod config;

@@ -1,0 +1,175 @@
+//! `[pfcp]`: the N4/Sx side of the configuration.
+//!
+//! ```toml
+//! [pfcp]
+//! address = "10.0.0.1"            # N4 address to listen on (UDP 8805)
+//! node_id = "upf1.mvno.example"   # FQDN or IP; default: the address
+//! state_dir = "/var/lib/mvno-upf" # keeps the Recovery Time Stamp across restarts
+//! heartbeat_interval_secs = 10
+//! heartbeat_retries = 3
+//! t1_ms = 3000                    # retransmission timer of our requests
+//! n1 = 3                          # retransmissions before giving up
+//! response_cache_secs = 60        # duplicate requests answered from the cache this long
+//! on_peer_loss = "keep"           # or "delete": what happens to a lost peer's sessions
+//! teid_first = 0x00100000         # local TEIDs handed out for F-TEID CHOOSE
+//! teid_last = 0x7fffffff
+//! ue_pools = ["10.45.0.0/16"]     # UE addresses handed out for UE IP CHOOSE
+//! [[pfcp.peer]]
+//! prefix = "10.0.0.2/32"          # SMF / PGW-C addresses accepted
+//! initiate = false                # true: we set the association up toward it
+//! ```
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+use super::pool::Ipv4Net;
+
+/// `[pfcp]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PfcpConfig {
+    /// N4 address to bind (port [`PfcpConfig::port`]).
+    pub address: Ipv4Addr,
+    /// UDP port (8805).
+    #[serde(default = "default_port")]
+    pub port: u16,
+    /// Our Node ID: an FQDN or an IP address; default: `address`.
+    #[serde(default)]
+    pub node_id: Option<String>,
+    /// Where the Recovery Time Stamp is kept.
+    #[serde(default = "default_state_dir")]
+    pub state_dir: PathBuf,
+    /// Seconds between Heartbeat Requests to each associated peer.
+    #[serde(default = "default_heartbeat_interval")]
+    pub heartbeat_interval_secs: u64,
+    /// Heartbeat Requests left unanswered before the peer counts as lost.
+    #[serde(default = "default_n1")]
+    pub heartbeat_retries: u32,
+    /// Retransmission timer of the requests we send, milliseconds.
+    #[serde(default = "default_t1")]
+    pub t1_ms: u64,
+    /// Retransmissions of a request before giving up.
+    #[serde(default = "default_n1")]
+    pub n1: u32,
+    /// Seconds an answered request is kept to answer its duplicates.
+    #[serde(default = "default_cache")]
+    pub response_cache_secs: u64,
+    /// What happens to the sessions of a peer lost to heartbeat failure.
+    #[serde(default)]
+    pub on_peer_loss: OnPeerLoss,
+    /// First local TEID handed out for CHOOSE.
+    #[serde(default = "default_teid_first")]
+    pub teid_first: u32,
+    /// Last local TEID handed out for CHOOSE.
+    #[serde(default = "default_teid_last")]
+    pub teid_last: u32,
+    /// UE address pools for CHOOSE.
+    #[serde(default)]
+    pub ue_pools: Vec<Ipv4Net>,
+    /// The CP function peers.
+    #[serde(rename = "peer", default)]
+    pub peers: Vec<PeerEntry>,
+}
+
+/// What happens to a lost peer's sessions.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnPeerLoss {
+    /// Keep forwarding; the SMF re-associates and takes them over (default).
+    #[default]
+    Keep,
+    /// Delete them.
+    Delete,
+}
+
+/// `[[pfcp.peer]]`
+#[derive(Clone, Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PeerEntry {
+    /// Addresses accepted from (a prefix; a plain address is /32).
+    pub prefix: Ipv4Net,
+    /// Set the association up toward this peer (it must be one address).
+    #[serde(default)]
+    pub initiate: bool,
+}
+
+fn default_port() -> u16 {
+    upf_pfcp::PFCP_PORT
+}
+fn default_state_dir() -> PathBuf {
+    PathBuf::from("/var/lib/mvno-upf")
+}
+fn default_heartbeat_interval() -> u64 {
+    10
+}
+fn default_n1() -> u32 {
+    3
+}
+fn default_t1() -> u64 {
+    3000
+}
+fn default_cache() -> u64 {
+    60
+}
+fn default_teid_first() -> u32 {
+    0x0010_0000
+}
+fn default_teid_last() -> u32 {
+    0x7fff_ffff
+}
+
+impl PfcpConfig {
+    /// Checks the values; `Err((field, reason))`.
+    pub fn check(&self) -> Result<(), (String, String)> {
+        let bad = |f: &str, r: &str| Err((format!("pfcp.{f}"), r.to_string()));
+        if self.address.is_multicast() || self.address.is_broadcast() {
+            return bad("address", "must be a unicast address of this host (or 0.0.0.0)");
+        }
+        if self.heartbeat_interval_secs == 0 {
+            return bad("heartbeat_interval_secs", "must be at least 1");
+        }
+        if self.heartbeat_retries == 0 {
+            return bad("heartbeat_retries", "must be at least 1");
+        }
+        if !(100..=60_000).contains(&self.t1_ms) {
+            return bad("t1_ms", "must be in 100..=60000");
+        }
+        if self.n1 > 10 {
+            return bad("n1", "must be in 0..=10");
+        }
+        if self.teid_first == 0 || self.teid_first > self.teid_last {
+            return bad("teid_first", "must be non-zero and not above teid_last");
+        }
+        if self.peers.is_empty() {
+            return bad("peer", "at least one [[pfcp.peer]] is needed: PFCP from anywhere else is dropped");
+        }
+        for (i, p) in self.peers.iter().enumerate() {
+            if p.initiate && p.prefix.len != 32 {
+                return Err((
+                    format!("pfcp.peer[{i}].initiate"),
+                    "an association can only be set up toward a single address (/32)".into(),
+                ));
+            }
+        }
+        if let Some(n) = &self.node_id {
+            if n.is_empty() || n.len() > 253 || n.split('.').any(|l| l.is_empty() || l.len() > 63) {
+                return bad("node_id", "must be an IP address or an FQDN (labels of 1..=63 characters)");
+            }
+        }
+        Ok(())
+    }
+
+    /// Our Node ID.
+    pub fn node_id(&self) -> upf_pfcp::ie::NodeId {
+        match &self.node_id {
+            None => upf_pfcp::ie::NodeId::Ipv4(self.address),
+            Some(n) => match n.parse::<IpAddr>() {
+                Ok(IpAddr::V4(a)) => upf_pfcp::ie::NodeId::Ipv4(a),
+                Ok(IpAddr::V6(a)) => upf_pfcp::ie::NodeId::Ipv6(a),
+                Err(_) => upf_pfcp::ie::NodeId::Fqdn(n.clone()),
+            },
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! Session requests in, responses out: the glue between the PFCP node and
+//! the session manager. Builds each response with the cause, Offending IE
+//! and Failed Rule ID the manager decided, and collects the side effects
+//! (End Markers) for the caller.
+
+use std::net::Ipv4Addr;
+
+use upf_pfcp::header::Header;
+use upf_pfcp::ie::{Fseid, NodeId, OffendingIe};
+use upf_pfcp::message::*;
+use upf_pfcp::Cause;
+
+use super::rules::{Reject, Tunnel};
+use super::sessions::Sessions;
+use crate::datapath::Datapath;
+
+/// Our identity in responses.
+#[derive(Clone, Debug)]
+pub struct Identity {
+    /// Our Node ID.
+    pub node_id: NodeId,
+    /// The address in the UP F-SEIDs we hand out (our N4 address).
+    pub f_seid_ipv4: Ipv4Addr,
+}
+
+/// What a request left for the caller to do.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Effects {
+    /// End Markers to send on these old tunnels.
+    pub end_markers: Vec<Tunnel>,
+    /// For the log: the rejection, if any.
+    pub rejected: Option<Reject>,
+}
+
+/// Handles one session request from `peer` (its name as the session
+/// manager files sessions under). Returns the SEID for the response header,
+/// the response, and the effects; `None` for a message that is not a
+/// session request we serve (the caller discards it).
+pub fn session_request<D: Datapath>(
+    sessions: &mut Sessions<D>,
+    me: &Identity,
+    peer: &str,
+    header: &Header,
+    msg: Message,
+    now_ntp: u32,
+) -> Option<(u64, Message, Effects)> {
+    let mut fx = Effects::default();
+    let seid = header.seid.unwrap_or(0);
+    // The session the header names, if it exists and belongs to this peer.
+    let owned = sessions.get(seid).filter(|s| s.peer == peer).map(|s| s.cp_seid);
+    let not_found = || Reject::cause(Cause::SESSION_CONTEXT_NOT_FOUND, format!("no session with SEID {seid:#x} for this peer"));
+    Some(match msg {
+        Message::SessionEstablishmentRequest(req) => {
+            let cp_seid = req.cp_f_seid.seid;
+            match sessions.establish(peer, &req, now_ntp) {
+                Ok(e) => (
+                    cp_seid,
+                    Message::SessionEstablishmentResponse(SessionEstablishmentResponse {
+                        node_id: me.node_id.clone(),
+                        cause: Cause::REQUEST_ACCEPTED,
+                        offending_ie: None,
+                        up_f_seid: Some(Fseid {
+                            seid: e.up_seid,
+                            ipv4: Some(me.f_seid_ipv4),
+                            ipv6: None,
+                        }),
+                        created_pdr: e.created,
+                        load_control_information: None,
+                        overload_control_information: None,
+                        failed_rule_id: None,
+                        unknown: Vec::new(),
+                    }),
+                    fx,
+                ),
+                Err(r) => {
+                    let rsp = SessionEstablishmentResponse {
+                        node_id: me.node_id.clone(),
+                        cause: r.cause,
+                        offending_ie: r.offending_ie.map(OffendingIe),
+                        up_f_seid: None,
+                        created_pdr: Vec::new(),
+                        load_control_information: None,
+                        overload_control_information: None,
+                        failed_rule_id: r.failed_rule,
+                        unknown: Vec::new(),
+                    };
+                    fx.rejected = Some(r);
+                    (cp_seid, Message::SessionEstablishmentResponse(rsp), fx)
+                }
+            }
+        }
+        Message::SessionModificationRequest(req) => {
+            let res = match owned {
+                None => Err(not_found()),
+                Some(_) => sessions.modify(seid, &req, now_ntp),
+            };
+            // The CP SEID after the request (it may change it).
+            let cp = sessions.get(seid).filter(|s| s.peer == peer).map_or(0, |s| s.cp_seid);
+            match res {
+                Ok(m) => {
+                    fx.end_markers = m.end_markers;
+                    (
+                        cp,
+                        Message::SessionModificationResponse(SessionModificationResponse {
+                            cause: Cause::REQUEST_ACCEPTED,
+                            offending_ie: None,
+                            created_pdr: m.created,
+                            load_control_information: None,
+                            overload_control_information: None,
+                            usage_report: m.reports,
+                            failed_rule_id: None,
+                            unknown: Vec::new(),
+                        }),
+                        fx,
+                    )
+                }
+                Err(r) => {
+                    let rsp = SessionModificationResponse {
+                        cause: r.cause,
+                        offending_ie: r.offending_ie.map(OffendingIe),
+                        created_pdr: Vec::new(),
+                        load_control_information: None,
+                        overload_control_information: None,
+                        usage_report: Vec::new(),
+                        failed_rule_id: r.failed_rule,
+                        unknown: Vec::new(),
+                    };
+                    fx.rejected = Some(r);
+                    (cp, Message::SessionModificationResponse(rsp), fx)
+                }
+            }
+        }
+        Message::SessionDeletionRequest(_) => {
+            let res = match owned {
+                None => Err(not_found()),
+                Some(_) => sessions.delete(seid, now_ntp),
+            };
+            let cp = owned.unwrap_or(0);
+            let (cause, offending, reports) = match res {
+                Ok(reports) => (Cause::REQUEST_ACCEPTED, None, reports),
+                Err(r) => {
+                    let c = (r.cause, r.offending_ie.map(OffendingIe), Vec::new());
+                    fx.rejected = Some(r);
+                    c
+                }
+            };
+            (
+                cp,
+                Message::SessionDeletionResponse(SessionDeletionResponse {
+                    cause,
+                    offending_ie: offending,
+                    load_control_information: None,
+                    overload_control_information: None,
+                    usage_report: reports,
+                    unknown: Vec::new(),
+                }),
+                fx,
+            )
+        }
+        // Other session messages are not requests a CP function sends us
+        // (Session Report Request goes the other way): the node drops them.
+        _ => return None,
+    })
+}

@@ -1,0 +1,235 @@
+//! Allocators for what the UP function hands out: local TEIDs (F-TEID
+//! CHOOSE), UE IPv4 addresses (UE IP Address CHOOSE), and slots in the
+//! fast path's arrays (counter slots, rule sets).
+//!
+//! Each is O(1) per operation: a cursor over the never-used part of the range
+//! and a free list of returned values (reused oldest first, so a value just
+//! released is not handed out again at once while late packets may still
+//! carry it).
+
+use std::collections::{HashSet, VecDeque};
+use std::net::Ipv4Addr;
+
+/// A range of u32 values handed out one at a time.
+#[derive(Debug, Clone)]
+pub struct RangePool {
+    next: u64,
+    end: u64,
+    free: VecDeque<u32>,
+    used: HashSet<u32>,
+}
+
+impl RangePool {
+    /// Values `first..=last`.
+    pub fn new(first: u32, last: u32) -> RangePool {
+        RangePool {
+            next: u64::from(first),
+            end: u64::from(last) + 1,
+            free: VecDeque::new(),
+            used: HashSet::new(),
+        }
+    }
+
+    /// Takes a free value, skipping values `taken` says are held elsewhere
+    /// (e.g. TEIDs a CP function assigned itself). `None` when exhausted.
+    pub fn alloc(&mut self, taken: impl Fn(u32) -> bool) -> Option<u32> {
+        for _ in 0..self.free.len() {
+            let v = self.free.pop_front()?;
+            if !taken(v) {
+                self.used.insert(v);
+                return Some(v);
+            }
+            self.free.push_back(v);
+        }
+        while self.next < self.end {
+            let v = self.next as u32;
+            self.next += 1;
+            if !taken(v) {
+                self.used.insert(v);
+                return Some(v);
+            }
+            self.free.push_back(v);
+        }
+        None
+    }
+
+    /// Returns a value taken with [`RangePool::alloc`]; others are ignored.
+    pub fn release(&mut self, v: u32) {
+        if self.used.remove(&v) {
+            self.free.push_back(v);
+        }
+    }
+
+    /// Values handed out and not returned.
+    pub fn in_use(&self) -> usize {
+        self.used.len()
+    }
+
+    /// True when `v` was handed out by this pool and not returned.
+    pub fn owns(&self, v: u32) -> bool {
+        self.used.contains(&v)
+    }
+}
+
+/// An IPv4 prefix, `a.b.c.d/len`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Ipv4Net {
+    /// The network address.
+    pub addr: Ipv4Addr,
+    /// Prefix length, 0..=32.
+    pub len: u8,
+}
+
+impl Ipv4Net {
+    /// The mask.
+    pub fn mask(self) -> u32 {
+        if self.len == 0 {
+            0
+        } else {
+            u32::MAX << (32 - u32::from(self.len))
+        }
+    }
+
+    /// True when `a` is inside.
+    pub fn contains(self, a: Ipv4Addr) -> bool {
+        u32::from(a) & self.mask() == u32::from(self.addr) & self.mask()
+    }
+}
+
+impl TryFrom<String> for Ipv4Net {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        s.parse()
+    }
+}
+
+impl From<Ipv4Net> for String {
+    fn from(n: Ipv4Net) -> String {
+        n.to_string()
+    }
+}
+
+impl std::str::FromStr for Ipv4Net {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (a, l) = s.split_once('/').unwrap_or((s, "32"));
+        let addr: Ipv4Addr = a
+            .parse()
+            .map_err(|_| format!("{s:?} is not an IPv4 prefix (a.b.c.d/len)"))?;
+        let len: u8 = l
+            .parse()
+            .ok()
+            .filter(|l| *l <= 32)
+            .ok_or_else(|| format!("{s:?}: prefix length must be 0..=32"))?;
+        let n = Ipv4Net { addr, len };
+        if u32::from(addr) & !n.mask() != 0 {
+            return Err(format!("{s:?}: host bits set (did you mean {}/{len}?)", Ipv4Addr::from(u32::from(addr) & n.mask())));
+        }
+        Ok(n)
+    }
+}
+
+impl std::fmt::Display for Ipv4Net {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.addr, self.len)
+    }
+}
+
+/// UE addresses from configured prefixes. The network and broadcast
+/// addresses of each prefix shorter than /31 are never handed out.
+#[derive(Debug, Clone)]
+pub struct UePool {
+    ranges: Vec<(Ipv4Net, RangePool)>,
+}
+
+impl UePool {
+    /// A pool over `prefixes` (may be empty: every CHOOSE is then refused).
+    pub fn new(prefixes: &[Ipv4Net]) -> UePool {
+        UePool {
+            ranges: prefixes
+                .iter()
+                .map(|&p| {
+                    let first = u32::from(p.addr);
+                    let last = first | !p.mask();
+                    let (first, last) = if p.len < 31 {
+                        (first + 1, last - 1)
+                    } else {
+                        (first, last)
+                    };
+                    (p, RangePool::new(first, last))
+                })
+                .collect(),
+        }
+    }
+
+    /// An address not held elsewhere (`taken`), from the first prefix with room.
+    pub fn alloc(&mut self, taken: impl Fn(Ipv4Addr) -> bool) -> Option<Ipv4Addr> {
+        self.ranges
+            .iter_mut()
+            .find_map(|(_, r)| r.alloc(|v| taken(Ipv4Addr::from(v))))
+            .map(Ipv4Addr::from)
+    }
+
+    /// Returns an address this pool handed out.
+    pub fn release(&mut self, a: Ipv4Addr) {
+        if let Some((_, r)) = self.ranges.iter_mut().find(|(p, _)| p.contains(a)) {
+            r.release(u32::from(a));
+        }
+    }
+
+    /// True when this pool handed out `a`.
+    pub fn owns(&self, a: Ipv4Addr) -> bool {
+        self.ranges
+            .iter()
+            .any(|(p, r)| p.contains(a) && r.owns(u32::from(a)))
+    }
+
+    /// Addresses handed out.
+    pub fn in_use(&self) -> usize {
+        self.ranges.iter().map(|(_, r)| r.in_use()).sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn range_pool_exhausts_skips_taken_and_reuses_oldest_first() {
+        let mut p = RangePool::new(10, 13);
+        assert_eq!(p.alloc(|v| v == 11), Some(10));
+        assert_eq!(p.alloc(|_| false), Some(12));
+        assert_eq!(p.alloc(|_| false), Some(13));
+        // 11 was skipped while taken; now it is free.
+        assert_eq!(p.alloc(|_| false), Some(11));
+        assert_eq!(p.alloc(|_| false), None);
+        p.release(12);
+        p.release(10);
+        p.release(99); // not ours: ignored
+        assert_eq!(p.in_use(), 2);
+        assert_eq!(p.alloc(|_| false), Some(12));
+        assert_eq!(p.alloc(|_| false), Some(10));
+        assert_eq!(p.alloc(|_| false), None);
+    }
+
+    #[test]
+    fn ue_pool_skips_network_and_broadcast() {
+        let mut p = UePool::new(&["10.45.0.0/30".parse().unwrap()]);
+        assert_eq!(p.alloc(|_| false), Some(Ipv4Addr::new(10, 45, 0, 1)));
+        assert_eq!(p.alloc(|_| false), Some(Ipv4Addr::new(10, 45, 0, 2)));
+        assert_eq!(p.alloc(|_| false), None);
+        assert!(p.owns(Ipv4Addr::new(10, 45, 0, 2)));
+        p.release(Ipv4Addr::new(10, 45, 0, 2));
+        assert!(!p.owns(Ipv4Addr::new(10, 45, 0, 2)));
+        assert_eq!(p.in_use(), 1);
+    }
+
+    #[test]
+    fn prefixes_parse_with_reasons() {
+        assert!("10.45.0.0/16".parse::<Ipv4Net>().is_ok());
+        assert!("10.45.0.1/16".parse::<Ipv4Net>().unwrap_err().contains("host bits"));
+        assert!("10.45.0.0/33".parse::<Ipv4Net>().unwrap_err().contains("0..=32"));
+        assert!("x".parse::<Ipv4Net>().unwrap_err().contains("not an IPv4 prefix"));
+    }
+}

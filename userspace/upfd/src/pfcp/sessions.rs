@@ -1,0 +1,909 @@
+//! The PFCP session manager: sessions of rules compiled into the fast path,
+//! every request applied entirely or not at all.
+//!
+//! A request is first applied to a copy of the session's rules and checked;
+//! then the resources it needs are taken (local TEIDs for CHOOSE, UE
+//! addresses, counter slots, rule sets); then the compiled entries are
+//! written: new rule sets before the entries that point at them, entries of
+//! kept keys replaced in place (one atomic map update each, so traffic never
+//! sees half a rule), stale keys removed last. Any failure undoes the writes
+//! made so far in reverse and returns every resource taken, so the datapath
+//! and the pools are exactly as before and the SMF gets the cause.
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+use upf_abi::SessionCounters;
+use upf_pfcp::ie::{self, FailedRuleId, UsageReportTrigger as Urt};
+use upf_pfcp::message::{SessionEstablishmentRequest, SessionModificationRequest};
+use upf_pfcp::Cause;
+
+use super::abi_tmp::{DownlinkEntry, RuleSet, UplinkEntry};
+use super::pool::{Ipv4Net, RangePool, UePool};
+use super::rules::{Compiled, Desired, Direction, Far, Pdr, Qer, Reject, Rules, TeidSpec, Tunnel, UeSpec, Urr};
+use crate::datapath::{Datapath, DatapathError};
+
+/// What the session manager needs to know of the gateway.
+#[derive(Clone, Debug)]
+pub struct SessionsConfig {
+    /// Our GTP-U address on N3: the F-TEID address we hand out, the outer source downlink.
+    pub n3: Ipv4Addr,
+    /// Local TEIDs allocated for CHOOSE: `first..=last`.
+    pub teid_range: (u32, u32),
+    /// UE address pools for CHOOSE.
+    pub ue_pools: Vec<Ipv4Net>,
+}
+
+/// Usage counted for a URR: inner IP packets and octets per direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Usage {
+    /// Uplink octets.
+    pub ul_bytes: u64,
+    /// Downlink octets.
+    pub dl_bytes: u64,
+    /// Uplink packets.
+    pub ul_packets: u64,
+    /// Downlink packets.
+    pub dl_packets: u64,
+}
+
+impl Usage {
+    fn add(&mut self, o: Usage) {
+        self.ul_bytes += o.ul_bytes;
+        self.dl_bytes += o.dl_bytes;
+        self.ul_packets += o.ul_packets;
+        self.dl_packets += o.dl_packets;
+    }
+
+    /// The part of `now - base` a PDR of `dir` contributes.
+    fn delta(dir: Direction, now: SessionCounters, base: SessionCounters) -> Usage {
+        match dir {
+            Direction::Uplink => Usage {
+                ul_bytes: now.ul_bytes.saturating_sub(base.ul_bytes),
+                ul_packets: now.ul_packets.saturating_sub(base.ul_packets),
+                ..Usage::default()
+            },
+            Direction::Downlink => Usage {
+                dl_bytes: now.dl_bytes.saturating_sub(base.dl_bytes),
+                dl_packets: now.dl_packets.saturating_sub(base.dl_packets),
+                ..Usage::default()
+            },
+        }
+    }
+}
+
+/// What one key holds in the datapath.
+#[derive(Clone, Debug, PartialEq, Eq)]
+struct Written {
+    compiled: Compiled,
+    rule_set: Option<u32>,
+}
+
+/// One PFCP session.
+#[derive(Clone, Debug, Serialize)]
+pub struct Session {
+    /// Our SEID.
+    pub up_seid: u64,
+    /// The CP function's SEID.
+    pub cp_seid: u64,
+    /// The CP function's F-SEID address.
+    pub cp_ipv4: Option<Ipv4Addr>,
+    /// The peer (CP node) that owns the session.
+    pub peer: String,
+    /// The rules.
+    pub rules: Rules,
+    /// TEIDs allocated per CHOOSE ID (PDRs without one get their own).
+    pub choose_ids: BTreeMap<u8, u32>,
+    /// The UE address allocated from the pools, if any.
+    pub allocated_ue: Option<Ipv4Addr>,
+    /// NTP seconds at establishment.
+    pub established_ntp: u32,
+    #[serde(skip)]
+    written_ul: BTreeMap<u32, Written>,
+    #[serde(skip)]
+    written_dl: BTreeMap<Ipv4Addr, Written>,
+    /// Counter values at the last report of each (URR, PDR) link.
+    #[serde(skip)]
+    baselines: BTreeMap<(u32, u16), SessionCounters>,
+    /// Usage of links that ended since the URR's last report.
+    #[serde(skip)]
+    carried: BTreeMap<u32, Usage>,
+}
+
+impl Session {
+    /// The local TEIDs in use.
+    pub fn teids(&self) -> impl Iterator<Item = u32> + '_ {
+        self.written_ul.keys().copied()
+    }
+
+    /// The UE addresses in use.
+    pub fn ue_addresses(&self) -> impl Iterator<Item = Ipv4Addr> + '_ {
+        self.written_dl.keys().copied()
+    }
+
+    /// The downlink tunnels (peer, TEID) in use.
+    pub fn tunnels(&self) -> Vec<Tunnel> {
+        let mut v: Vec<Tunnel> = self
+            .rules
+            .fars
+            .values()
+            .filter_map(|f| f.outer_header_creation)
+            .collect();
+        v.sort_by_key(|t| (t.ipv4, t.teid));
+        v.dedup();
+        v
+    }
+}
+
+/// The result of an establishment.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Established {
+    /// Our SEID.
+    pub up_seid: u64,
+    /// Created PDRs (what CHOOSE allocated).
+    pub created: Vec<ie::CreatedPdr>,
+}
+
+/// The result of a modification.
+#[derive(Clone, Debug, PartialEq, Default)]
+pub struct Modified {
+    /// Created PDRs (what CHOOSE allocated).
+    pub created: Vec<ie::CreatedPdr>,
+    /// Usage reports (Query URR, removed URRs).
+    pub reports: Vec<ie::UsageReport>,
+    /// Old downlink tunnels to send End Markers on (SNDEM).
+    pub end_markers: Vec<Tunnel>,
+}
+
+/// One write, remembered to undo it.
+enum Undo {
+    Uplink(u32, Option<UplinkEntry>),
+    Downlink(Ipv4Addr, Option<DownlinkEntry>),
+}
+
+/// Resources taken for a request, returned if it fails.
+#[derive(Default)]
+struct Taken {
+    teids: Vec<u32>,
+    ue: Option<Ipv4Addr>,
+    counters: Vec<u32>,
+    rule_sets: Vec<u32>,
+}
+
+/// Marks a PDR whose counter slot is not allocated yet.
+const NO_COUNTER: u32 = u32::MAX;
+
+/// Every PFCP session, mirrored into the datapath.
+pub struct Sessions<D: Datapath> {
+    dp: D,
+    cfg: SessionsConfig,
+    sessions: BTreeMap<u64, Session>,
+    teid_owner: HashMap<u32, u64>,
+    ue_owner: HashMap<Ipv4Addr, u64>,
+    by_cp: HashMap<(String, u64), u64>,
+    teid_pool: RangePool,
+    ue_pool: UePool,
+    counter_pool: RangePool,
+    rule_set_pool: RangePool,
+    next_seid: u64,
+}
+
+fn resources(reason: impl Into<String>) -> Reject {
+    Reject::cause(Cause::NO_RESOURCES_AVAILABLE, reason)
+}
+
+fn dp_reject(e: DatapathError) -> Reject {
+    match e {
+        DatapathError::Full { .. } => resources(e.to_string()),
+        e => Reject::cause(Cause::SYSTEM_FAILURE, e.to_string()),
+    }
+}
+
+fn uplink_entry(c: &Compiled, rule_set: Option<u32>) -> UplinkEntry {
+    UplinkEntry {
+        ue_ipv4_be: c.ue_ipv4.map_or(0, |u| u32::from(u).to_be()),
+        rules: rule_set.map_or(0, |r| r + 1),
+        default: c.default,
+    }
+}
+
+fn rule_set(c: &Compiled) -> RuleSet {
+    let mut rs = RuleSet {
+        len: c.rules.len() as u32,
+        ..RuleSet::default()
+    };
+    rs.rules[..c.rules.len()].copy_from_slice(&c.rules);
+    rs
+}
+
+impl<D: Datapath> Sessions<D> {
+    /// A manager over `dp`.
+    pub fn new(dp: D, cfg: SessionsConfig) -> Self {
+        let cap = dp.capacity();
+        Sessions {
+            teid_pool: RangePool::new(cfg.teid_range.0, cfg.teid_range.1),
+            ue_pool: UePool::new(&cfg.ue_pools),
+            counter_pool: RangePool::new(0, cap.counter_slots.saturating_sub(1)),
+            rule_set_pool: RangePool::new(0, cap.rule_sets.saturating_sub(1)),
+            dp,
+            cfg,
+            sessions: BTreeMap::new(),
+            teid_owner: HashMap::new(),
+            ue_owner: HashMap::new(),
+            by_cp: HashMap::new(),
+            next_seid: 1,
+        }
+    }
+
+    /// The datapath.
+    pub fn datapath(&self) -> &D {
+        &self.dp
+    }
+
+    /// The datapath, mutably.
+    pub fn datapath_mut(&mut self) -> &mut D {
+        &mut self.dp
+    }
+
+    /// Sessions by our SEID.
+    pub fn sessions(&self) -> &BTreeMap<u64, Session> {
+        &self.sessions
+    }
+
+    /// One session.
+    pub fn get(&self, up_seid: u64) -> Option<&Session> {
+        self.sessions.get(&up_seid)
+    }
+
+    /// Resources in use: (TEIDs from the pool, UE addresses from the pools,
+    /// counter slots, rule sets) — for leak checks and metrics.
+    pub fn in_use(&self) -> (usize, usize, usize, usize) {
+        (
+            self.teid_pool.in_use(),
+            self.ue_pool.in_use(),
+            self.counter_pool.in_use(),
+            self.rule_set_pool.in_use(),
+        )
+    }
+
+    /// A PDR's counters, summed over CPUs.
+    pub fn pdr_counters(&self, pdr: &Pdr) -> SessionCounters {
+        self.dp.counters(pdr.counter).unwrap_or_default()
+    }
+
+    /// Our SEID of the session `peer` knows as `cp_seid`.
+    pub fn find(&self, peer: &str, cp_seid: u64) -> Option<u64> {
+        self.by_cp.get(&(peer.to_string(), cp_seid)).copied()
+    }
+
+    /// Handles Session Establishment Request from `peer`.
+    pub fn establish(
+        &mut self,
+        peer: &str,
+        req: &SessionEstablishmentRequest,
+        now_ntp: u32,
+    ) -> Result<Established, Reject> {
+        if let Some(up) = self.find(peer, req.cp_f_seid.seid) {
+            return Err(Reject::ie(
+                Cause::REQUEST_REJECTED,
+                upf_pfcp::ie::types::F_SEID,
+                format!("CP SEID {:#x} already names session {up:#x}", req.cp_f_seid.seid),
+            ));
+        }
+        let mut rules = Rules::default();
+        for c in &req.create_far {
+            let f = Far::create(c)?;
+            if rules.fars.insert(f.id, f).is_some() {
+                return Err(Reject::rule(FailedRuleId::FAR, c.far_id.0, "FAR ID used twice"));
+            }
+        }
+        for c in &req.create_qer {
+            let q = Qer::create(c);
+            if rules.qers.insert(q.id, q).is_some() {
+                return Err(Reject::rule(FailedRuleId::QER, c.qer_id.0, "QER ID used twice"));
+            }
+        }
+        for c in &req.create_urr {
+            let u = Urr::create(c, now_ntp)?;
+            if rules.urrs.insert(u.id, u).is_some() {
+                return Err(Reject::rule(FailedRuleId::URR, c.urr_id.0, "URR ID used twice"));
+            }
+        }
+        for c in &req.create_pdr {
+            let mut p = Pdr::create(c)?;
+            p.counter = NO_COUNTER;
+            if rules.pdrs.insert(p.id, p).is_some() {
+                return Err(Reject::rule(FailedRuleId::PDR, u32::from(c.pdr_id.0), "PDR ID used twice"));
+            }
+        }
+        rules.check()?;
+        let up_seid = self.alloc_seid();
+        let session = Session {
+            up_seid,
+            cp_seid: req.cp_f_seid.seid,
+            cp_ipv4: req.cp_f_seid.ipv4,
+            peer: peer.to_string(),
+            rules,
+            choose_ids: BTreeMap::new(),
+            allocated_ue: None,
+            established_ntp: now_ntp,
+            written_ul: BTreeMap::new(),
+            written_dl: BTreeMap::new(),
+            baselines: BTreeMap::new(),
+            carried: BTreeMap::new(),
+        };
+        let before = Session {
+            rules: Rules::default(),
+            ..session.clone()
+        };
+        let (session, created) = self.commit(&before, session, &[])?;
+        self.by_cp.insert((session.peer.clone(), session.cp_seid), up_seid);
+        self.sessions.insert(up_seid, session);
+        Ok(Established { up_seid, created })
+    }
+
+    fn alloc_seid(&mut self) -> u64 {
+        while self.sessions.contains_key(&self.next_seid) || self.next_seid == 0 {
+            self.next_seid = self.next_seid.wrapping_add(1);
+        }
+        let s = self.next_seid;
+        self.next_seid = self.next_seid.wrapping_add(1);
+        s
+    }
+
+    /// Handles Session Modification Request for our SEID `up_seid`.
+    pub fn modify(
+        &mut self,
+        up_seid: u64,
+        req: &SessionModificationRequest,
+        now_ntp: u32,
+    ) -> Result<Modified, Reject> {
+        let old = self
+            .sessions
+            .get(&up_seid)
+            .ok_or_else(|| Reject::cause(Cause::SESSION_CONTEXT_NOT_FOUND, format!("no session with SEID {up_seid:#x}")))?;
+        let mut new = old.clone();
+        if let Some(f) = req.cp_f_seid {
+            new.cp_seid = f.seid;
+            new.cp_ipv4 = f.ipv4;
+        }
+        let r = &mut new.rules;
+        let missing = |t: u8, id: u32, what: &str| Reject::rule(t, id, format!("{what} {id} does not exist in this session"));
+        // Queries and removals name existing rules; a request naming an
+        // unknown one is refused whole (accepting it would let a usage
+        // limit be bypassed unnoticed).
+        let mut query: Vec<u32> = Vec::new();
+        for q in &req.query_urr {
+            if !r.urrs.contains_key(&q.urr_id.0) {
+                return Err(missing(FailedRuleId::URR, q.urr_id.0, "URR"));
+            }
+            query.push(q.urr_id.0);
+        }
+        if req.pfcpsm_req_flags.is_some_and(|f| f.0 & ie::PfcpsmReqFlags::QAURR != 0) {
+            query.extend(r.urrs.keys().copied());
+        }
+        let mut removed_urrs = Vec::new();
+        for x in &req.remove_pdr {
+            r.pdrs
+                .remove(&x.pdr_id.0)
+                .ok_or_else(|| missing(FailedRuleId::PDR, u32::from(x.pdr_id.0), "PDR"))?;
+        }
+        for x in &req.remove_far {
+            r.fars.remove(&x.far_id.0).ok_or_else(|| missing(FailedRuleId::FAR, x.far_id.0, "FAR"))?;
+        }
+        for x in &req.remove_qer {
+            r.qers.remove(&x.qer_id.0).ok_or_else(|| missing(FailedRuleId::QER, x.qer_id.0, "QER"))?;
+        }
+        for x in &req.remove_urr {
+            let u = r.urrs.get(&x.urr_id.0).ok_or_else(|| missing(FailedRuleId::URR, x.urr_id.0, "URR"))?;
+            removed_urrs.push(u.clone());
+            r.urrs.remove(&x.urr_id.0);
+        }
+        for c in &req.create_far {
+            let f = Far::create(c)?;
+            if r.fars.insert(f.id, f).is_some() {
+                return Err(Reject::rule(FailedRuleId::FAR, c.far_id.0, "FAR ID already exists"));
+            }
+        }
+        for c in &req.create_qer {
+            let q = Qer::create(c);
+            if r.qers.insert(q.id, q).is_some() {
+                return Err(Reject::rule(FailedRuleId::QER, c.qer_id.0, "QER ID already exists"));
+            }
+        }
+        for c in &req.create_urr {
+            let u = Urr::create(c, now_ntp)?;
+            if r.urrs.insert(u.id, u).is_some() {
+                return Err(Reject::rule(FailedRuleId::URR, c.urr_id.0, "URR ID already exists"));
+            }
+        }
+        for c in &req.create_pdr {
+            let mut p = Pdr::create(c)?;
+            p.counter = NO_COUNTER;
+            if r.pdrs.insert(p.id, p).is_some() {
+                return Err(Reject::rule(FailedRuleId::PDR, u32::from(c.pdr_id.0), "PDR ID already exists"));
+            }
+        }
+        let mut end_markers = Vec::new();
+        for u in &req.update_far {
+            let f = r.fars.get_mut(&u.far_id.0).ok_or_else(|| missing(FailedRuleId::FAR, u.far_id.0, "FAR"))?;
+            let before = f.outer_header_creation;
+            let sndem = f.update(u)?;
+            if let (true, Some(b)) = (sndem, before) {
+                if f.outer_header_creation != Some(b) {
+                    end_markers.push(b);
+                }
+            }
+        }
+        for u in &req.update_qer {
+            r.qers
+                .get_mut(&u.qer_id.0)
+                .ok_or_else(|| missing(FailedRuleId::QER, u.qer_id.0, "QER"))?
+                .update(u);
+        }
+        for u in &req.update_urr {
+            r.urrs
+                .get_mut(&u.urr_id.0)
+                .ok_or_else(|| missing(FailedRuleId::URR, u.urr_id.0, "URR"))?
+                .update(u);
+        }
+        for u in &req.update_pdr {
+            let p = r
+                .pdrs
+                .get_mut(&u.pdr_id.0)
+                .ok_or_else(|| missing(FailedRuleId::PDR, u32::from(u.pdr_id.0), "PDR"))?;
+            p.update(u)?;
+        }
+        r.check()?;
+        let old = old.clone();
+        // Reports for removed URRs are taken from the old session's links.
+        let mut reports: Vec<ie::UsageReport> = removed_urrs
+            .iter()
+            .map(|u| self.report(&old, u, Urt::TERMR, now_ntp).0)
+            .collect();
+        let (mut new, created) = self.commit(&old, new, &query)?;
+        for id in query {
+            if let Some(u) = new.rules.urrs.get(&id).cloned() {
+                let (rep, bases) = self.report(&new, &u, Urt::IMMER, now_ntp);
+                reports.push(rep);
+                Self::restart_measurement(&mut new, &u, bases, now_ntp);
+            }
+        }
+        if new.cp_seid != old.cp_seid {
+            self.by_cp.remove(&(old.peer.clone(), old.cp_seid));
+            self.by_cp.insert((new.peer.clone(), new.cp_seid), up_seid);
+        }
+        self.sessions.insert(up_seid, new);
+        Ok(Modified {
+            created,
+            reports,
+            end_markers,
+        })
+    }
+
+    /// Handles Session Deletion Request: removes the session and returns
+    /// the final usage report of each URR.
+    pub fn delete(&mut self, up_seid: u64, now_ntp: u32) -> Result<Vec<ie::UsageReport>, Reject> {
+        let old = self
+            .sessions
+            .get(&up_seid)
+            .ok_or_else(|| Reject::cause(Cause::SESSION_CONTEXT_NOT_FOUND, format!("no session with SEID {up_seid:#x}")))?
+            .clone();
+        let reports = old
+            .rules
+            .urrs
+            .values()
+            .map(|u| self.report(&old, u, Urt::TERMR, now_ntp).0)
+            .collect();
+        let empty = Session {
+            rules: Rules::default(),
+            choose_ids: BTreeMap::new(),
+            allocated_ue: None,
+            ..old.clone()
+        };
+        self.commit(&old, empty, &[])?;
+        self.sessions.remove(&up_seid);
+        self.by_cp.remove(&(old.peer.clone(), old.cp_seid));
+        Ok(reports)
+    }
+
+    /// Removes every session of `peer` (association released, peer lost or
+    /// restarted); returns how many.
+    pub fn release_peer(&mut self, peer: &str, now_ntp: u32) -> usize {
+        let seids: Vec<u64> = self
+            .sessions
+            .values()
+            .filter(|s| s.peer == peer)
+            .map(|s| s.up_seid)
+            .collect();
+        seids
+            .iter()
+            .filter(|s| self.delete(**s, now_ntp).is_ok())
+            .count()
+    }
+
+    /// The usage of URR `u` since its last report, and the counter values
+    /// to use as the next baselines.
+    fn report(
+        &self,
+        s: &Session,
+        u: &Urr,
+        trigger: u32,
+        now_ntp: u32,
+    ) -> (ie::UsageReport, Vec<((u32, u16), SessionCounters)>) {
+        let mut usage = s.carried.get(&u.id).copied().unwrap_or_default();
+        let mut bases = Vec::new();
+        for p in s.rules.pdrs.values().filter(|p| p.urr_ids.contains(&u.id)) {
+            let now = self.pdr_counters(p);
+            let base = s.baselines.get(&(u.id, p.id)).copied().unwrap_or_default();
+            usage.add(Usage::delta(p.direction, now, base));
+            bases.push(((u.id, p.id), now));
+        }
+        let total = usage.ul_bytes + usage.dl_bytes;
+        let rep = ie::UsageReport {
+            urr_id: ie::UrrId(u.id),
+            ur_seqn: ie::UrSeqn(u.next_seqn),
+            usage_report_trigger: ie::UsageReportTrigger(trigger),
+            start_time: Some(ie::StartTime(u.since_ntp)),
+            end_time: Some(ie::EndTime(now_ntp)),
+            volume_measurement: u.volume.then_some(ie::VolumeMeasurement {
+                total_volume: Some(total),
+                uplink_volume: Some(usage.ul_bytes),
+                downlink_volume: Some(usage.dl_bytes),
+                total_packets: Some(usage.ul_packets + usage.dl_packets),
+                uplink_packets: Some(usage.ul_packets),
+                downlink_packets: Some(usage.dl_packets),
+            }),
+            duration_measurement: u
+                .duration
+                .then_some(ie::DurationMeasurement(now_ntp.saturating_sub(u.since_ntp))),
+            time_of_first_packet: None,
+            time_of_last_packet: None,
+            unknown: Vec::new(),
+        };
+        (rep, bases)
+    }
+
+    fn restart_measurement(s: &mut Session, u: &Urr, bases: Vec<((u32, u16), SessionCounters)>, now_ntp: u32) {
+        for (k, v) in bases {
+            s.baselines.insert(k, v);
+        }
+        s.carried.remove(&u.id);
+        if let Some(x) = s.rules.urrs.get_mut(&u.id) {
+            x.next_seqn = x.next_seqn.wrapping_add(1);
+            x.since_ntp = now_ntp;
+        }
+    }
+
+    /// Takes what `new` needs, writes its entries over `old`'s, and returns
+    /// the committed session and the Created PDRs; on failure everything is
+    /// as before.
+    fn commit(
+        &mut self,
+        old: &Session,
+        mut new: Session,
+        _query: &[u32],
+    ) -> Result<(Session, Vec<ie::CreatedPdr>), Reject> {
+        let mut taken = Taken::default();
+        let res = self.resolve(&mut new, &mut taken).and_then(|created| {
+            new.rules.check()?;
+            let desired = new.rules.compile()?;
+            self.check_conflicts(new.up_seid, &desired)?;
+            self.write(old, &mut new, desired, &mut taken)?;
+            Ok(created)
+        });
+        match res {
+            Ok(created) => {
+                self.settle(old, &mut new);
+                Ok((new, created))
+            }
+            Err(e) => {
+                for t in taken.teids {
+                    self.teid_pool.release(t);
+                }
+                if let Some(u) = taken.ue {
+                    self.ue_pool.release(u);
+                }
+                for c in taken.counters {
+                    self.counter_pool.release(c);
+                }
+                for r in taken.rule_sets {
+                    self.rule_set_pool.release(r);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Allocates CHOOSE TEIDs, CHOOSE UE addresses and counter slots.
+    fn resolve(&mut self, s: &mut Session, taken: &mut Taken) -> Result<Vec<ie::CreatedPdr>, Reject> {
+        let seid = s.up_seid;
+        let mut created = Vec::new();
+        // Fixed TEIDs of this session, so CHOOSE never hands one out.
+        let fixed: Vec<u32> = s
+            .rules
+            .pdrs
+            .values()
+            .filter_map(|p| match p.f_teid {
+                Some(TeidSpec::Fixed(t)) => Some(t),
+                _ => None,
+            })
+            .collect();
+        let mut used_choose = BTreeMap::new();
+        let ids: Vec<u16> = s.rules.pdrs.keys().copied().collect();
+        for id in ids {
+            let p = &s.rules.pdrs[&id];
+            let mut c = ie::CreatedPdr {
+                pdr_id: ie::PdrId(id),
+                local_f_teid: None,
+                ue_ip_address: None,
+                unknown: Vec::new(),
+            };
+            if let Some(TeidSpec::Choose(cid)) = p.f_teid {
+                let teid = match (p.teid, cid.and_then(|c| s.choose_ids.get(&c).copied())) {
+                    (Some(t), _) => t,
+                    (None, Some(t)) => t,
+                    (None, None) => {
+                        let owner = &self.teid_owner;
+                        let t = self
+                            .teid_pool
+                            .alloc(|t| owner.get(&t).is_some_and(|o| *o != seid) || fixed.contains(&t))
+                            .ok_or_else(|| resources("the local TEID pool is exhausted"))?;
+                        taken.teids.push(t);
+                        if let Some(c) = cid {
+                            s.choose_ids.insert(c, t);
+                        }
+                        t
+                    }
+                };
+                if let Some(c) = cid {
+                    used_choose.insert(c, teid);
+                }
+                c.local_f_teid = Some(ie::FTeid {
+                    teid: Some(teid),
+                    ipv4: Some(self.cfg.n3),
+                    ipv6: None,
+                    choose: false,
+                    choose_v4: false,
+                    choose_v6: false,
+                    choose_id: None,
+                });
+                s.rules.pdrs.get_mut(&id).expect("listed").teid = Some(teid);
+            }
+            let p = &s.rules.pdrs[&id];
+            if p.ue == Some(UeSpec::Choose) {
+                let ue = match (p.ue_ipv4, s.allocated_ue) {
+                    (Some(a), _) | (None, Some(a)) => a,
+                    (None, None) => {
+                        let owner = &self.ue_owner;
+                        let a = self
+                            .ue_pool
+                            .alloc(|a| owner.contains_key(&a))
+                            .ok_or_else(|| resources("the UE address pools are exhausted"))?;
+                        taken.ue = Some(a);
+                        s.allocated_ue = Some(a);
+                        a
+                    }
+                };
+                c.ue_ip_address = Some(ie::UeIpAddress {
+                    ipv4: Some(ue),
+                    destination: p.direction == Direction::Downlink,
+                    ..ie::UeIpAddress::default()
+                });
+                s.rules.pdrs.get_mut(&id).expect("listed").ue_ipv4 = Some(ue);
+            }
+            if s.rules.pdrs[&id].counter == NO_COUNTER {
+                let slot = self
+                    .counter_pool
+                    .alloc(|_| false)
+                    .ok_or_else(|| resources("all counter slots (gateway.max_pdrs) are in use"))?;
+                taken.counters.push(slot);
+                self.dp.reset_counters(slot).map_err(dp_reject)?;
+                s.rules.pdrs.get_mut(&id).expect("listed").counter = slot;
+            }
+            if c.local_f_teid.is_some() || c.ue_ip_address.is_some() {
+                created.push(c);
+            }
+        }
+        // CHOOSE IDs no PDR uses any more give their TEID back (in settle).
+        s.choose_ids.retain(|c, _| used_choose.contains_key(c));
+        Ok(created)
+    }
+
+    fn check_conflicts(&self, seid: u64, d: &Desired) -> Result<(), Reject> {
+        for teid in d.uplink.keys() {
+            if let Some(o) = self.teid_owner.get(teid).filter(|o| **o != seid) {
+                return Err(Reject::cause(
+                    Cause::RULE_CREATION_MODIFICATION_FAILURE,
+                    format!("local TEID {teid:#x} is in use by session {o:#x}"),
+                ));
+            }
+        }
+        for ue in d.downlink.keys() {
+            if let Some(o) = self.ue_owner.get(ue).filter(|o| **o != seid) {
+                return Err(Reject::cause(
+                    Cause::RULE_CREATION_MODIFICATION_FAILURE,
+                    format!("UE address {ue} is in use by session {o:#x}"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes `desired` over what `old` wrote; undoes on failure.
+    fn write(&mut self, old: &Session, new: &mut Session, desired: Desired, taken: &mut Taken) -> Result<(), Reject> {
+        let mut undo: Vec<Undo> = Vec::new();
+        let res = self.write_inner(old, new, desired, taken, &mut undo);
+        if res.is_err() {
+            for u in undo.into_iter().rev() {
+                // Best effort: restoring an entry that existed cannot hit a
+                // full map (its key is still allocated).
+                let _ = match u {
+                    Undo::Uplink(k, Some(v)) => self.dp.put_uplink(k, &v),
+                    Undo::Uplink(k, None) => self.dp.del_uplink(k),
+                    Undo::Downlink(k, Some(v)) => self.dp.put_downlink(k, &v),
+                    Undo::Downlink(k, None) => self.dp.del_downlink(k),
+                };
+            }
+        }
+        res
+    }
+
+    fn write_inner(
+        &mut self,
+        old: &Session,
+        new: &mut Session,
+        desired: Desired,
+        taken: &mut Taken,
+        undo: &mut Vec<Undo>,
+    ) -> Result<(), Reject> {
+        let n3_be = u32::from(self.cfg.n3).to_be();
+        new.written_ul.clear();
+        new.written_dl.clear();
+        for (teid, c) in desired.uplink {
+            let prev = old.written_ul.get(&teid);
+            if let Some(p) = prev.filter(|p| p.compiled == c) {
+                new.written_ul.insert(teid, p.clone());
+                continue;
+            }
+            let rs = self.put_rule_set(&c, taken)?;
+            let prev_entry = prev.map(|p| uplink_entry(&p.compiled, p.rule_set));
+            self.dp.put_uplink(teid, &uplink_entry(&c, rs)).map_err(dp_reject)?;
+            undo.push(Undo::Uplink(teid, prev_entry));
+            new.written_ul.insert(teid, Written { compiled: c, rule_set: rs });
+        }
+        for (ue, c) in desired.downlink {
+            let prev = old.written_dl.get(&ue);
+            if let Some(p) = prev.filter(|p| p.compiled == c) {
+                new.written_dl.insert(ue, p.clone());
+                continue;
+            }
+            let rs = self.put_rule_set(&c, taken)?;
+            let entry = |c: &Compiled, rs: Option<u32>| DownlinkEntry {
+                local_ipv4_be: n3_be,
+                rules: rs.map_or(0, |r| r + 1),
+                default: c.default,
+            };
+            let prev_entry = prev.map(|p| entry(&p.compiled, p.rule_set));
+            self.dp.put_downlink(ue, &entry(&c, rs)).map_err(dp_reject)?;
+            undo.push(Undo::Downlink(ue, prev_entry));
+            new.written_dl.insert(ue, Written { compiled: c, rule_set: rs });
+        }
+        for (teid, p) in &old.written_ul {
+            if !new.written_ul.contains_key(teid) {
+                self.dp.del_uplink(*teid).map_err(dp_reject)?;
+                undo.push(Undo::Uplink(*teid, Some(uplink_entry(&p.compiled, p.rule_set))));
+            }
+        }
+        for (ue, p) in &old.written_dl {
+            if !new.written_dl.contains_key(ue) {
+                self.dp.del_downlink(*ue).map_err(dp_reject)?;
+                undo.push(Undo::Downlink(
+                    *ue,
+                    Some(DownlinkEntry {
+                        local_ipv4_be: n3_be,
+                        rules: p.rule_set.map_or(0, |r| r + 1),
+                        default: p.compiled.default,
+                    }),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn put_rule_set(&mut self, c: &Compiled, taken: &mut Taken) -> Result<Option<u32>, Reject> {
+        if c.rules.is_empty() {
+            return Ok(None);
+        }
+        let idx = self
+            .rule_set_pool
+            .alloc(|_| false)
+            .ok_or_else(|| resources("all rule sets (gateway.max_rule_sets) are in use"))?;
+        taken.rule_sets.push(idx);
+        self.dp.put_rules(idx, &rule_set(c)).map_err(dp_reject)?;
+        Ok(Some(idx))
+    }
+
+    /// After a successful write: ownership maps, and what `old` held that
+    /// `new` does not goes back to the pools; usage of ended links is kept.
+    fn settle(&mut self, old: &Session, new: &mut Session) {
+        let seid = new.up_seid;
+        for teid in old.written_ul.keys() {
+            if !new.written_ul.contains_key(teid) {
+                self.teid_owner.remove(teid);
+                self.teid_pool.release(*teid);
+            }
+        }
+        for teid in new.written_ul.keys() {
+            self.teid_owner.insert(*teid, seid);
+        }
+        for ue in old.written_dl.keys() {
+            if !new.written_dl.contains_key(ue) {
+                self.ue_owner.remove(ue);
+            }
+        }
+        for ue in new.written_dl.keys() {
+            self.ue_owner.insert(*ue, seid);
+        }
+        if let Some(a) = old.allocated_ue {
+            if new.allocated_ue != Some(a) || !new.written_dl.contains_key(&a) {
+                self.ue_pool.release(a);
+                if new.allocated_ue == Some(a) {
+                    new.allocated_ue = None;
+                }
+            }
+        }
+        let keep_rs: Vec<u32> = new
+            .written_ul
+            .values()
+            .chain(new.written_dl.values())
+            .filter_map(|w| w.rule_set)
+            .collect();
+        for w in old.written_ul.values().chain(old.written_dl.values()) {
+            if let Some(r) = w.rule_set.filter(|r| !keep_rs.contains(r)) {
+                self.rule_set_pool.release(r);
+            }
+        }
+        // Links (URR, PDR): ended ones fold their usage into the URR; new
+        // ones start from the counter's value now.
+        let old_links: BTreeMap<(u32, u16), (Direction, u32)> = links(&old.rules);
+        let new_links = links(&new.rules);
+        for (&(urr, pdr), &(dir, slot)) in &old_links {
+            if new_links.get(&(urr, pdr)).map(|x| x.1) != Some(slot) {
+                let now = self.dp.counters(slot).unwrap_or_default();
+                let base = new.baselines.remove(&(urr, pdr)).unwrap_or_default();
+                if new.rules.urrs.contains_key(&urr) {
+                    new.carried.entry(urr).or_default().add(Usage::delta(dir, now, base));
+                }
+            }
+        }
+        for (&(urr, pdr), &(_, slot)) in &new_links {
+            if old_links.get(&(urr, pdr)).map(|x| x.1) != Some(slot) {
+                let now = self.dp.counters(slot).unwrap_or_default();
+                new.baselines.insert((urr, pdr), now);
+            }
+        }
+        new.carried.retain(|u, _| new.rules.urrs.contains_key(u));
+        // Counter slots of removed PDRs.
+        let new_slots: Vec<u32> = new.rules.pdrs.values().map(|p| p.counter).collect();
+        for p in old.rules.pdrs.values() {
+            if !new_slots.contains(&p.counter) {
+                self.counter_pool.release(p.counter);
+            }
+        }
+    }
+}
+
+fn links(r: &Rules) -> BTreeMap<(u32, u16), (Direction, u32)> {
+    let mut m = BTreeMap::new();
+    for p in r.pdrs.values() {
+        for u in &p.urr_ids {
+            m.insert((*u, p.id), (p.direction, p.counter));
+        }
+    }
+    m
+}
+
+#[cfg(test)]
+mod tests;

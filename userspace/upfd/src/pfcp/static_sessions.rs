@@ -1,0 +1,209 @@
+//! Static sessions (from a file, through `upfctl`) expressed as the PFCP
+//! requests an SMF would send, so that they go through the one session
+//! manager: one uplink PDR (fixed F-TEID, UE source address, outer header
+//! removal) forwarding to the core, one downlink PDR (UE address) tunnelled
+//! back, a QER carrying the QFI for 5G, and a URR measuring volume.
+
+use upf_pfcp::ie::{self, *};
+use upf_pfcp::message::{SessionEstablishmentRequest, SessionModificationRequest};
+
+use crate::session::{Generation, SessionSpec};
+
+/// The peer name static sessions are filed under.
+pub const STATIC_PEER: &str = "static";
+
+const UL_PDR: u16 = 1;
+const DL_PDR: u16 = 2;
+const UL_FAR: u32 = 1;
+const DL_FAR: u32 = 2;
+const QER: u32 = 1;
+const URR: u32 = 1;
+
+fn ohc(spec: &SessionSpec) -> OuterHeaderCreation {
+    OuterHeaderCreation {
+        description: OuterHeaderCreation::GTPU_UDP_IPV4,
+        teid: Some(spec.remote_teid),
+        ipv4: Some(spec.peer_ipv4),
+        ..OuterHeaderCreation::default()
+    }
+}
+
+fn qer(spec: &SessionSpec) -> Vec<CreateQer> {
+    if spec.generation == Generation::Lte {
+        return Vec::new();
+    }
+    vec![CreateQer {
+        qer_id: QerId(QER),
+        qer_correlation_id: None,
+        gate_status: GateStatus::default(),
+        mbr: None,
+        gbr: None,
+        qfi: Some(Qfi(spec.qfi)),
+        rqi: None,
+        unknown: Vec::new(),
+    }]
+}
+
+/// The Session Establishment Request for a static session (CP SEID = its id).
+pub fn establishment(spec: &SessionSpec, n3: std::net::Ipv4Addr) -> SessionEstablishmentRequest {
+    let qer_ids = if spec.generation == Generation::Nr { vec![QerId(QER)] } else { Vec::new() };
+    let pdr = |id: u16, pdi: Pdi, ohr: Option<OuterHeaderRemoval>, far: u32, qer_ids: Vec<QerId>| CreatePdr {
+        pdr_id: PdrId(id),
+        precedence: Precedence(255),
+        pdi,
+        outer_header_removal: ohr,
+        far_id: Some(FarId(far)),
+        urr_ids: vec![UrrId(URR)],
+        qer_ids,
+        activate_predefined_rules: Vec::new(),
+        unknown: Vec::new(),
+    };
+    SessionEstablishmentRequest {
+        node_id: NodeId::Fqdn(STATIC_PEER.into()),
+        cp_f_seid: Fseid {
+            seid: spec.id,
+            ipv4: None,
+            ipv6: None,
+        },
+        create_pdr: vec![
+            pdr(
+                UL_PDR,
+                Pdi {
+                    source_interface: SourceInterface(interface::ACCESS),
+                    f_teid: Some(FTeid {
+                        teid: Some(spec.local_teid),
+                        ipv4: Some(n3),
+                        ipv6: None,
+                        choose: false,
+                        choose_v4: false,
+                        choose_v6: false,
+                        choose_id: None,
+                    }),
+                    ue_ip_address: Some(UeIpAddress {
+                        ipv4: Some(spec.ue_ipv4),
+                        ..UeIpAddress::default()
+                    }),
+                    ..Pdi::default()
+                },
+                Some(OuterHeaderRemoval {
+                    description: 0,
+                    ext_header_deletion: None,
+                }),
+                UL_FAR,
+                Vec::new(),
+            ),
+            pdr(
+                DL_PDR,
+                Pdi {
+                    source_interface: SourceInterface(interface::CORE),
+                    ue_ip_address: Some(UeIpAddress {
+                        ipv4: Some(spec.ue_ipv4),
+                        destination: true,
+                        ..UeIpAddress::default()
+                    }),
+                    ..Pdi::default()
+                },
+                None,
+                DL_FAR,
+                qer_ids,
+            ),
+        ],
+        create_far: vec![
+            CreateFar {
+                far_id: FarId(UL_FAR),
+                apply_action: ApplyAction(ApplyAction::FORW),
+                forwarding_parameters: Some(ForwardingParameters {
+                    destination_interface: DestinationInterface(interface::CORE),
+                    network_instance: None,
+                    outer_header_creation: None,
+                    interface_type: None,
+                    unknown: Vec::new(),
+                }),
+                bar_id: None,
+                unknown: Vec::new(),
+            },
+            CreateFar {
+                far_id: FarId(DL_FAR),
+                apply_action: ApplyAction(ApplyAction::FORW),
+                forwarding_parameters: Some(ForwardingParameters {
+                    destination_interface: DestinationInterface(interface::ACCESS),
+                    network_instance: None,
+                    outer_header_creation: Some(ohc(spec)),
+                    interface_type: None,
+                    unknown: Vec::new(),
+                }),
+                bar_id: None,
+                unknown: Vec::new(),
+            },
+        ],
+        create_urr: vec![CreateUrr {
+            urr_id: UrrId(URR),
+            measurement_method: MeasurementMethod {
+                duration: true,
+                volume: true,
+                event: false,
+            },
+            reporting_triggers: ReportingTriggers(0),
+            measurement_period: None,
+            volume_threshold: None,
+            volume_quota: None,
+            time_threshold: None,
+            time_quota: None,
+            unknown: Vec::new(),
+        }],
+        create_qer: qer(spec),
+        pdn_type: Some(PdnType(1)),
+        unknown: Vec::new(),
+    }
+}
+
+/// The Session Modification Request that turns `old` into `new` (same id):
+/// a new tunnel is an Update FAR with SNDEM (End Marker on the old one); a
+/// new TEID or UE address replaces the PDIs.
+pub fn modification(old: &SessionSpec, new: &SessionSpec, n3: std::net::Ipv4Addr) -> SessionModificationRequest {
+    let est = establishment(new, n3);
+    let mut m = SessionModificationRequest::default();
+    if (old.peer_ipv4, old.remote_teid) != (new.peer_ipv4, new.remote_teid) {
+        m.update_far.push(UpdateFar {
+            far_id: FarId(DL_FAR),
+            apply_action: None,
+            update_forwarding_parameters: Some(UpdateForwardingParameters {
+                outer_header_creation: Some(ohc(new)),
+                pfcpsm_req_flags: Some(PfcpsmReqFlags(PfcpsmReqFlags::SNDEM)),
+                ..UpdateForwardingParameters::default()
+            }),
+            bar_id: None,
+            unknown: Vec::new(),
+        });
+    }
+    if old.generation != new.generation || old.qfi != new.qfi {
+        // Rebuild the QER and the downlink PDR's reference to it.
+        if old.generation == Generation::Nr {
+            m.remove_qer.push(RemoveQer { qer_id: QerId(QER) });
+        }
+        m.create_qer = qer(new);
+    }
+    for c in est.create_pdr {
+        if c.pdr_id.0 == UL_PDR {
+            if old.local_teid != new.local_teid || old.ue_ipv4 != new.ue_ipv4 {
+                m.update_pdr.push(ie::UpdatePdr {
+                    pdr_id: c.pdr_id,
+                    outer_header_removal: None,
+                    precedence: None,
+                    pdi: Some(c.pdi),
+                    far_id: None,
+                    urr_ids: Vec::new(),
+                    qer_ids: Vec::new(),
+                    activate_predefined_rules: Vec::new(),
+                    deactivate_predefined_rules: Vec::new(),
+                    unknown: Vec::new(),
+                });
+            }
+        } else if old.ue_ipv4 != new.ue_ipv4 || old.generation != new.generation || old.qfi != new.qfi {
+            // Its QER list may shrink, which Update PDR cannot express.
+            m.remove_pdr.push(RemovePdr { pdr_id: c.pdr_id });
+            m.create_pdr.push(c);
+        }
+    }
+    m
+}
