@@ -6,3 +6,7 @@
 //! - [`recovery`]: the Recovery Time Stamp, kept stable across restarts.
 //! - [`sessions`]: PFCP sessions (PDR, FAR, QER, URR) compiled into datapath
 //!   entries, all or nothing.
+
+pub mod node;
+pub mod recovery;
+pub mod server;
