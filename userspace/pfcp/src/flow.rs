@@ -51,3 +51,192 @@ impl core::fmt::Display for FlowError {
 }
 
 impl std::error::Error for FlowError {}
+
+impl FlowDescription {
+    /// Parses an IPv4 flow description:
+    /// `(permit|deny) (out|in) <proto> from <addr> [ports] to <addr> [ports]`.
+    ///
+    /// `<proto>` is `ip` (any), a number 0..=255, or `tcp`, `udp`, `icmp`;
+    /// `<addr>` is `any`, `assigned`, `a.b.c.d` or `a.b.c.d/len`; `[ports]`
+    /// is a comma list of `n` or `lo-hi`. Refused with a message saying why:
+    /// negated addresses (`!`), IPv6 addresses, and options after the
+    /// destination ports (`frag`, `established`, ...).
+    pub fn parse(text: &str) -> Result<FlowDescription, FlowError> {
+        let mut words = text.split_ascii_whitespace().peekable();
+        let mut next = |what: &str| {
+            words
+                .next()
+                .ok_or_else(|| FlowError(format!("ends before the {what}")))
+        };
+        let permit = match next("action")? {
+            w if w.eq_ignore_ascii_case("permit") => true,
+            w if w.eq_ignore_ascii_case("deny") => false,
+            w => return Err(FlowError(format!("action `{w}`: expected permit or deny"))),
+        };
+        let out = match next("direction")? {
+            w if w.eq_ignore_ascii_case("out") => true,
+            w if w.eq_ignore_ascii_case("in") => false,
+            w => return Err(FlowError(format!("direction `{w}`: expected out or in"))),
+        };
+        let protocol = parse_protocol(next("protocol")?)?;
+        keyword(next("`from`")?, "from")?;
+        let src = parse_address(next("source address")?)?;
+        let mut word = next("`to`")?;
+        let src_ports = if word.eq_ignore_ascii_case("to") {
+            Vec::new()
+        } else {
+            let ports = parse_ports(word)?;
+            word = next("`to`")?;
+            ports
+        };
+        keyword(word, "to")?;
+        let dst = parse_address(next("destination address")?)?;
+        let mut dst_ports = Vec::new();
+        let mut rest = words;
+        if let Some(w) = rest.next() {
+            if w.starts_with(|c: char| c.is_ascii_digit()) {
+                dst_ports = parse_ports(w)?;
+                if let Some(option) = rest.next() {
+                    return Err(unsupported_option(option));
+                }
+            } else {
+                return Err(unsupported_option(w));
+            }
+        }
+        Ok(FlowDescription {
+            permit,
+            out,
+            protocol,
+            src,
+            src_ports,
+            dst,
+            dst_ports,
+        })
+    }
+}
+
+fn unsupported_option(option: &str) -> FlowError {
+    FlowError(format!("option `{option}` is not supported"))
+}
+
+fn keyword(word: &str, expected: &str) -> Result<(), FlowError> {
+    if word.eq_ignore_ascii_case(expected) {
+        Ok(())
+    } else {
+        Err(FlowError(format!(
+            "`{word}` where `{expected}` was expected"
+        )))
+    }
+}
+
+fn parse_protocol(word: &str) -> Result<Option<u8>, FlowError> {
+    match word.to_ascii_lowercase().as_str() {
+        "ip" => Ok(None),
+        "icmp" => Ok(Some(1)),
+        "tcp" => Ok(Some(6)),
+        "udp" => Ok(Some(17)),
+        w => w.parse::<u8>().map(Some).map_err(|_| {
+            FlowError(format!(
+                "protocol `{word}`: expected ip, tcp, udp, icmp or 0..=255"
+            ))
+        }),
+    }
+}
+
+fn parse_address(word: &str) -> Result<FlowAddress, FlowError> {
+    if word.starts_with('!') {
+        return Err(FlowError(format!(
+            "negated address `{word}` (!) is not supported"
+        )));
+    }
+    if word.contains(':') {
+        return Err(FlowError(format!(
+            "address `{word}`: IPv6 flows are not supported"
+        )));
+    }
+    if word.eq_ignore_ascii_case("any") {
+        return Ok(FlowAddress::Any);
+    }
+    if word.eq_ignore_ascii_case("assigned") {
+        return Ok(FlowAddress::Assigned);
+    }
+    let (addr, len) = match word.split_once('/') {
+        Some((addr, len)) => {
+            let len = len.parse::<u8>().ok().filter(|l| *l <= 32).ok_or_else(|| {
+                FlowError(format!("address `{word}`: prefix length must be 0..=32"))
+            })?;
+            (addr, len)
+        }
+        None => (word, 32),
+    };
+    let addr = addr.parse::<Ipv4Addr>().map_err(|_| {
+        FlowError(format!(
+            "address `{word}`: expected any, assigned, a.b.c.d or a.b.c.d/len"
+        ))
+    })?;
+    Ok(FlowAddress::V4(addr, len))
+}
+
+fn parse_ports(word: &str) -> Result<Vec<(u16, u16)>, FlowError> {
+    let port = |p: &str| {
+        p.parse::<u16>()
+            .map_err(|_| FlowError(format!("port `{p}` in `{word}`: expected 0..=65535")))
+    };
+    word.split(',')
+        .map(|item| {
+            let (lo, hi) = match item.split_once('-') {
+                Some((lo, hi)) => (port(lo)?, port(hi)?),
+                None => {
+                    let p = port(item)?;
+                    (p, p)
+                }
+            };
+            if lo > hi {
+                return Err(FlowError(format!(
+                    "port range `{item}` is empty (low above high)"
+                )));
+            }
+            Ok((lo, hi))
+        })
+        .collect()
+}
+
+impl core::fmt::Display for FlowAddress {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FlowAddress::Any => f.write_str("any"),
+            FlowAddress::Assigned => f.write_str("assigned"),
+            FlowAddress::V4(a, 32) => write!(f, "{a}"),
+            FlowAddress::V4(a, len) => write!(f, "{a}/{len}"),
+        }
+    }
+}
+
+fn write_ports(f: &mut core::fmt::Formatter<'_>, ports: &[(u16, u16)]) -> core::fmt::Result {
+    for (i, (lo, hi)) in ports.iter().enumerate() {
+        f.write_str(if i == 0 { " " } else { "," })?;
+        if lo == hi {
+            write!(f, "{lo}")?;
+        } else {
+            write!(f, "{lo}-{hi}")?;
+        }
+    }
+    Ok(())
+}
+
+impl core::fmt::Display for FlowDescription {
+    /// The canonical text, e.g. `permit out 17 from 10.0.0.0/8 1000-2000 to
+    /// assigned 80` (protocol as a number or `ip`, `/32` left out).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(if self.permit { "permit" } else { "deny" })?;
+        f.write_str(if self.out { " out " } else { " in " })?;
+        match self.protocol {
+            Some(p) => write!(f, "{p}")?,
+            None => f.write_str("ip")?,
+        }
+        write!(f, " from {}", self.src)?;
+        write_ports(f, &self.src_ports)?;
+        write!(f, " to {}", self.dst)?;
+        write_ports(f, &self.dst_ports)
+    }
+}

@@ -309,8 +309,10 @@ impl Header {
 }
 
 /// Writes the length field of the message that starts at `message[0]` and
-/// runs to the end of the slice.
+/// runs to the end of the slice (does nothing on a slice shorter than 4).
 pub fn set_length(message: &mut [u8]) {
     let len = u16::try_from(message.len().saturating_sub(4)).unwrap_or(u16::MAX);
-    message[2..4].copy_from_slice(&len.to_be_bytes());
+    if let Some(field) = message.get_mut(2..4) {
+        field.copy_from_slice(&len.to_be_bytes());
+    }
 }

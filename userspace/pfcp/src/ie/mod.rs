@@ -15,8 +15,15 @@
 
 pub mod types;
 
+mod address;
+pub(crate) mod children;
+mod filter;
 mod grouped;
+mod grouped_codec;
+mod reader;
+mod scalar;
 mod simple;
+mod usage;
 
 pub use grouped::*;
 pub use simple::*;
@@ -28,8 +35,12 @@ pub struct IeError {
     /// Cause for the response: [`crate::Cause::MANDATORY_IE_MISSING`],
     /// [`crate::Cause::INVALID_LENGTH`], [`crate::Cause::MANDATORY_IE_INCORRECT`], ...
     pub cause: crate::Cause,
-    /// The IE type at fault (for Offending IE); for an error inside a grouped
-    /// IE, the outermost grouped IE's type as it appears in the message.
+    /// The IE type at fault (for Offending IE): the innermost IE at fault.
+    /// A missing mandatory IE names the missing IE's type, also inside a
+    /// grouped IE (a PDI without Source Interface: Source Interface); a value
+    /// too short or incorrect names that IE (an F-TEID cut short inside a
+    /// Create PDR's PDI: F-TEID). Use [`IeError::within`] to report at an
+    /// outer IE instead.
     pub offending_ie: u16,
 }
 
@@ -197,7 +208,8 @@ pub trait IeValue: Sized {
     /// The IE type (Table 8.1.2-1).
     const TYPE: u16;
     /// Parses the value octets (framing excluded). Errors name `Self::TYPE`
-    /// or, for a grouped IE, this IE's type with the child's cause.
+    /// or, for a grouped IE, the innermost child at fault (see
+    /// [`IeError::offending_ie`]).
     fn parse(value: &[u8]) -> Result<Self, IeError>;
     /// Emits the value octets only.
     fn emit_value(&self, out: &mut Vec<u8>);
@@ -217,8 +229,13 @@ pub fn begin(out: &mut Vec<u8>, ie_type: u16) -> usize {
     start
 }
 
-/// Fills in the length of the IE that starts at `start`.
+/// Fills in the length of the IE that starts at `start` (a value longer
+/// than 65535 octets cannot be framed and is given 65535). Does nothing if
+/// `start` is not the start of an IE header in `out`.
 pub fn finish(out: &mut [u8], start: usize) {
-    let len = u16::try_from(out.len() - start - 4).unwrap_or(u16::MAX);
-    out[start + 2..start + 4].copy_from_slice(&len.to_be_bytes());
+    let value_len = out.len().saturating_sub(start).saturating_sub(4);
+    let len = u16::try_from(value_len).unwrap_or(u16::MAX);
+    if let Some(field) = out.get_mut(start.saturating_add(2)..start.saturating_add(4)) {
+        field.copy_from_slice(&len.to_be_bytes());
+    }
 }
