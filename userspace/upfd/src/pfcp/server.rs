@@ -131,3 +131,80 @@ fn is_transient(e: &io::Error) -> bool {
     ) || e.raw_os_error() == Some(libc::EHOSTUNREACH)
         || e.raw_os_error() == Some(libc::ENETUNREACH)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pfcp::node::{NodeConfig, PeerConfig};
+    use std::net::{IpAddr, Ipv4Addr};
+    use upf_pfcp::ie::{NodeId, RecoveryTimeStamp};
+    use upf_pfcp::message::{HeartbeatRequest, HeartbeatResponse};
+    use upf_pfcp::{Header, Message, MsgType, Pdu};
+
+    struct NoSessions;
+
+    impl SessionHandler for NoSessions {
+        fn session_request(
+            &mut self,
+            _: &PeerId,
+            _: &Header,
+            _: Message,
+            _: Instant,
+        ) -> (u64, Message) {
+            unreachable!("no session messages in this test")
+        }
+        fn session_report_response(&mut self, _: &PeerId, _: u64, _: Option<Message>, _: Instant) {}
+        fn release_peer(&mut self, _: &PeerId, _: Instant) {}
+    }
+
+    #[tokio::test]
+    async fn answers_a_heartbeat_over_udp_and_stops() {
+        let lo = IpAddr::V4(Ipv4Addr::LOCALHOST);
+        let socket = UdpSocket::bind((lo, 0)).await.unwrap();
+        let upf = socket.local_addr().unwrap();
+        let smf = UdpSocket::bind((lo, 0)).await.unwrap();
+        let cfg = NodeConfig::new(
+            NodeId::Ipv4(Ipv4Addr::LOCALHOST),
+            vec![PeerConfig::host(lo)],
+        );
+        let node = Rc::new(RefCell::new(Node::new(
+            cfg,
+            RecoveryTimeStamp(42),
+            Instant::now(),
+        )));
+        let handler: Rc<RefCell<dyn SessionHandler>> = Rc::new(RefCell::new(NoSessions));
+        let (_report_tx, reports) = mpsc::channel(4);
+        let (stop_tx, stop) = watch::channel(false);
+        let server = run(socket, node.clone(), handler, reports, stop);
+        let client = async {
+            let req = Pdu {
+                header: Header::node(MsgType::HEARTBEAT_REQUEST, 7),
+                message: Message::HeartbeatRequest(HeartbeatRequest {
+                    recovery_time_stamp: RecoveryTimeStamp(1),
+                    unknown: Vec::new(),
+                }),
+            };
+            smf.send_to(&req.to_bytes(), upf).await.unwrap();
+            let mut buf = [0u8; 1500];
+            let (n, from) = smf.recv_from(&mut buf).await.unwrap();
+            assert_eq!(from, upf);
+            let rsp = Pdu::parse(&buf[..n]).unwrap();
+            assert_eq!(rsp.header.sequence, 7);
+            assert_eq!(
+                rsp.message,
+                Message::HeartbeatResponse(HeartbeatResponse {
+                    recovery_time_stamp: RecoveryTimeStamp(42),
+                    unknown: Vec::new(),
+                })
+            );
+            stop_tx.send(true).unwrap();
+        };
+        let (r, ()) = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+            tokio::join!(server, client)
+        })
+        .await
+        .expect("server did not stop");
+        r.unwrap();
+        assert_eq!(node.borrow().stats().rx(MsgType::HEARTBEAT_REQUEST), 1);
+    }
+}
