@@ -240,3 +240,97 @@ impl core::fmt::Display for FlowDescription {
         write_ports(f, &self.dst_ports)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> FlowDescription {
+        FlowDescription::parse(text).unwrap_or_else(|e| panic!("{text}: {e}"))
+    }
+
+    fn error(text: &str) -> String {
+        FlowDescription::parse(text).unwrap_err().to_string()
+    }
+
+    #[test]
+    fn parses_the_canonical_example() {
+        let text = "permit out 17 from 10.0.0.0/8 1000-2000 to assigned 80";
+        let f = parse(text);
+        assert_eq!(
+            f,
+            FlowDescription {
+                permit: true,
+                out: true,
+                protocol: Some(17),
+                src: FlowAddress::V4(Ipv4Addr::new(10, 0, 0, 0), 8),
+                src_ports: vec![(1000, 2000)],
+                dst: FlowAddress::Assigned,
+                dst_ports: vec![(80, 80)],
+            }
+        );
+        assert_eq!(f.to_string(), text);
+    }
+
+    #[test]
+    fn protocols_addresses_and_port_lists() {
+        let f = parse("permit out ip from any to assigned");
+        assert_eq!(f.protocol, None);
+        assert_eq!(f.src, FlowAddress::Any);
+        assert!(f.src_ports.is_empty() && f.dst_ports.is_empty());
+        assert_eq!(f.to_string(), "permit out ip from any to assigned");
+
+        let f = parse("permit out tcp from 192.0.2.1 80,443,8000-8080 to 10.45.0.0/16");
+        assert_eq!(f.protocol, Some(6));
+        assert_eq!(f.src, FlowAddress::V4(Ipv4Addr::new(192, 0, 2, 1), 32));
+        assert_eq!(f.src_ports, vec![(80, 80), (443, 443), (8000, 8080)]);
+        assert_eq!(f.dst, FlowAddress::V4(Ipv4Addr::new(10, 45, 0, 0), 16));
+        assert_eq!(
+            f.to_string(),
+            "permit out 6 from 192.0.2.1 80,443,8000-8080 to 10.45.0.0/16"
+        );
+        assert_eq!(parse("permit out udp from any to any").protocol, Some(17));
+        assert_eq!(parse("permit out ICMP from any to any").protocol, Some(1));
+        assert_eq!(parse("permit out 0 from any to any").protocol, Some(0));
+        let d = parse("deny in 50 from any to any 0-65535");
+        assert!(!d.permit && !d.out);
+        assert_eq!(d.to_string(), "deny in 50 from any to any 0-65535");
+        // Extra spaces are fine; the canonical text has single spaces.
+        assert_eq!(
+            parse("  permit  out 17   from any 53 to assigned ").to_string(),
+            "permit out 17 from any 53 to assigned"
+        );
+    }
+
+    #[test]
+    fn display_parses_back() {
+        for text in [
+            "permit out 17 from 10.0.0.0/8 1000-2000 to assigned 80",
+            "permit out ip from 0.0.0.0/0 to assigned 1,2,3-4",
+            "deny out 6 from 198.51.100.7 to 10.45.0.2",
+        ] {
+            let f = parse(text);
+            assert_eq!(parse(&f.to_string()), f);
+            assert_eq!(f.to_string(), text);
+        }
+    }
+
+    #[test]
+    fn refusals_say_why() {
+        assert!(error("permit out 17 from !10.0.0.0/8 to assigned").contains("negated"));
+        assert!(error("permit out 17 from 2001:db8::/32 to assigned").contains("IPv6"));
+        assert!(error("permit out 17 from any to assigned 80 frag").contains("`frag`"));
+        assert!(error("permit out 6 from any to assigned established").contains("`established`"));
+        assert!(error("permit out 300 from any to any").contains("protocol"));
+        assert!(error("permit out sctp from any to any").contains("protocol"));
+        assert!(error("permit out 17 from 10.0.0.0/33 to any").contains("prefix"));
+        assert!(error("permit out 17 from 10.0.0 to any").contains("address"));
+        assert!(error("permit out 17 from any 2000-1000 to any").contains("range"));
+        assert!(error("permit out 17 from any 70000 to any").contains("port"));
+        assert!(error("permit out 17 from any to").contains("ends"));
+        assert!(error("allow out 17 from any to any").contains("action"));
+        assert!(error("permit up 17 from any to any").contains("direction"));
+        assert!(error("permit out 17 any to any").contains("from"));
+        assert!(error("").contains("ends"));
+    }
+}

@@ -316,3 +316,91 @@ pub fn set_length(message: &mut [u8]) {
         field.copy_from_slice(&len.to_be_bytes());
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // Heartbeat Request, sequence 0x010203, one Recovery Time Stamp IE.
+    static NODE: [u8; 16] = [
+        0x20, 0x01, 0x00, 0x0c, 0x01, 0x02, 0x03, 0x00, 0x00, 0x60, 0x00, 0x04, 0xe8, 0x75, 0x47,
+        0x00,
+    ];
+    // Session Deletion Request, SEID 0x1122334455667788, sequence 7,
+    // priority 5, FO set, no IEs.
+    static SESSION: [u8; 16] = [
+        0x27, 0x36, 0x00, 0x0c, 0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x00, 0x00, 0x07,
+        0x50,
+    ];
+
+    #[test]
+    fn parse_node_header() {
+        let (h, body) = Header::parse(&NODE).unwrap();
+        assert_eq!(h, Header::node(MsgType::HEARTBEAT_REQUEST, 0x010203));
+        assert_eq!(body, &NODE[8..]);
+        assert_eq!(h.len(), 8);
+    }
+
+    #[test]
+    fn parse_session_header() {
+        let (h, body) = Header::parse(&SESSION).unwrap();
+        assert_eq!(
+            h,
+            Header {
+                version: 1,
+                follow_on: true,
+                message_type: MsgType::SESSION_DELETION_REQUEST,
+                seid: Some(0x1122_3344_5566_7788),
+                sequence: 7,
+                priority: Some(5),
+            }
+        );
+        assert!(body.is_empty());
+        assert_eq!(h.len(), 16);
+    }
+
+    #[test]
+    fn emit_headers() {
+        let mut out = Vec::new();
+        Header::node(MsgType::HEARTBEAT_REQUEST, 0x010203).emit(&mut out);
+        out.extend_from_slice(&NODE[8..]);
+        set_length(&mut out);
+        assert_eq!(out, NODE);
+        let mut out = Vec::new();
+        let (h, _) = Header::parse(&SESSION).unwrap();
+        h.emit(&mut out);
+        set_length(&mut out);
+        assert_eq!(out, SESSION);
+    }
+
+    #[test]
+    fn body_stops_at_the_length_field() {
+        let mut two = NODE.to_vec();
+        two.extend_from_slice(&NODE);
+        let (_, body) = Header::parse(&two).unwrap();
+        assert_eq!(body, &NODE[8..]);
+        assert_eq!(Header::message_len(&two), NODE.len());
+        assert_eq!(Header::message_len(&two[..3]), 0);
+    }
+
+    #[test]
+    fn set_length_on_a_short_slice_does_nothing() {
+        let mut b = [0x20, 1, 0];
+        set_length(&mut b);
+        assert_eq!(b, [0x20, 1, 0]);
+    }
+
+    #[test]
+    fn request_response_pairs() {
+        assert_eq!(
+            MsgType::SESSION_ESTABLISHMENT_REQUEST.response(),
+            Some(MsgType::SESSION_ESTABLISHMENT_RESPONSE)
+        );
+        assert_eq!(
+            MsgType::NODE_REPORT_REQUEST.response(),
+            Some(MsgType::NODE_REPORT_RESPONSE)
+        );
+        assert_eq!(MsgType::HEARTBEAT_RESPONSE.response(), None);
+        assert!(MsgType(99).is_session() && !MsgType(15).is_session());
+    }
+}

@@ -1,8 +1,11 @@
 //! Typed single-value IEs (TS 29.244 §8.2). Each implements [`super::IeValue`].
 //!
 //! CONTRACT (do not rename public items: the node and the session manager
-//! are written against these). Implementations of `IeValue` live beside each
-//! type; lengths are checked, spare bits are ignored on parse and zero on emit.
+//! are written against these). The `IeValue` implementations live in
+//! `scalar.rs` (integers, flag octets, octet strings), `address.rs` (IEs
+//! carrying addresses), `usage.rs` (volumes, bit rates, triggers) and
+//! `filter.rs` (SDF Filter); lengths are checked, spare bits are ignored on
+//! parse and zero on emit (QFI excepted: an octet above 63 is refused).
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
