@@ -1233,7 +1233,8 @@ impl Node {
         }
     }
 
-    /// A heartbeat to an associated peer went unanswered (§6.2.2.?, T1×N1).
+    /// A Heartbeat Request to an associated peer went unanswered after its
+    /// retransmissions (§6.2.2: T1 × (heartbeat_retries + 1)).
     fn peer_lost(&mut self, ip: IpAddr, now: Instant, h: &mut dyn SessionHandler) {
         let Some(p) = self.peers.get_mut(&ip) else {
             return;
