@@ -7,10 +7,19 @@
 //! - [`sessions`]: PFCP sessions (PDR, FAR, QER, URR) compiled into datapath
 //!   entries, all or nothing.
 
+//! - [`rules`]: a session's PDRs, FARs, QERs and URRs, checked and compiled.
+//! - [`pool`]: TEID, UE address and slot allocators.
+//! - [`handler`]: session requests in, responses out.
+//! - [`static_sessions`]: sessions from a file, as the requests an SMF would send.
+//! - [`config`]: the `[pfcp]` configuration section.
+
 mod abi_tmp;
+pub mod config;
+pub mod handler;
+pub mod node;
 pub mod pool;
+pub mod recovery;
 pub mod rules;
+pub mod server;
 pub mod sessions;
 pub mod static_sessions;
-pub mod handler;
-pub mod config;
