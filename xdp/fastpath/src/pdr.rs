@@ -89,28 +89,30 @@ impl Flow {
 }
 
 /// True when `f` satisfies `m`.
+///
+/// Written without short-circuits: every condition adds its mismatch bits to
+/// one word and only that word is tested, so the verifier walks one path
+/// per rule instead of one per condition (its cost multiplies with the paths
+/// that reach the rule loop).
 #[inline(always)]
 pub fn matches(m: &SdfMatch, f: &Flow) -> bool {
-    let flags = m.flags & !f.ignore;
-    if (f.src_be ^ m.src_be) & m.src_mask_be != 0 || (f.dst_be ^ m.dst_be) & m.dst_mask_be != 0 {
-        return false;
-    }
-    if flags & M_PROTO != 0 && f.proto != m.proto {
-        return false;
-    }
-    if flags & M_QFI != 0 && f.qfi != m.qfi {
-        return false;
-    }
-    if flags & M_PORTS != 0
-        && !(f.has_ports
-            && m.sport_lo <= f.sport
-            && f.sport <= m.sport_hi
-            && m.dport_lo <= f.dport
-            && f.dport <= m.dport_hi)
-    {
-        return false;
-    }
-    true
+    let flags = (m.flags & !f.ignore) as u32;
+    // All ones when the flag is set, else 0.
+    let want_proto = 0u32.wrapping_sub(flags & M_PROTO as u32);
+    let want_qfi = 0u32.wrapping_sub((flags & M_QFI as u32) >> 1);
+    let want_ports = 0u32.wrapping_sub((flags & M_PORTS as u32) >> 2);
+    let mut bad = ((f.src_be ^ m.src_be) & m.src_mask_be) | ((f.dst_be ^ m.dst_be) & m.dst_mask_be);
+    bad |= (f.proto ^ m.proto) as u32 & want_proto;
+    bad |= (f.qfi ^ m.qfi) as u32 & want_qfi;
+    // Out of [lo, hi]: the sign bit of (x - lo) | (hi - x), computed in i32.
+    let (sp, dp) = (f.sport as i32, f.dport as i32);
+    let out = (sp - m.sport_lo as i32)
+        | (m.sport_hi as i32 - sp)
+        | (dp - m.dport_lo as i32)
+        | (m.dport_hi as i32 - dp);
+    let no_ports = (f.has_ports as u32) ^ 1;
+    bad |= (((out as u32) >> 31) | no_ports) & want_ports;
+    bad == 0
 }
 
 /// The first of `set.rules[..len]` (len clamped to [`MAX_RULES`]) that
