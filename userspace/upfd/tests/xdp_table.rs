@@ -2349,3 +2349,48 @@ fn one_million_sessions_load_and_work() {
     let c = env.manager.counters(last.id).unwrap();
     assert_eq!((c.ul_packets, c.dl_packets), (1, 1));
 }
+
+/// The program's size and the verifier's work, printed for the record (run
+/// with `--nocapture`). With `UPF_XDP_BASELINE=<object>` the same numbers for
+/// another build of the program (e.g. an older commit's `upf-xdp`) loaded
+/// with the same globals, for comparison.
+#[test]
+fn program_size_and_verifier_complexity() {
+    let mut env = Env::new();
+    let info = env
+        .manager
+        .datapath_mut()
+        .program()
+        .info()
+        .expect("program info");
+    let line = |what: &str, i: &aya::programs::ProgramInfo| {
+        eprintln!(
+            "{what}: xlated {} insns, jited {} B, verifier processed {} insns",
+            i.size_translated().unwrap_or(0) / 8,
+            i.size_jitted(),
+            i.verified_instruction_count()
+                .map_or("?".to_string(), |n| n.to_string())
+        );
+    };
+    line("upf (this build)", &info);
+    if let Ok(path) = std::env::var("UPF_XDP_BASELINE") {
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut g = upf_abi::Globals::ZERO;
+        g.n3_ipv4_be = be(N3_ADDR);
+        g.num_ports = 2;
+        g.port_ifindex[..2].copy_from_slice(&[env.n3, env.n6]);
+        g.port_roles[..2].copy_from_slice(&[ROLE_N3, ROLE_N6]);
+        let mut ebpf = aya::EbpfLoader::new()
+            .override_global(upf_abi::names::GLOBALS, &g, true)
+            .load(&bytes)
+            .unwrap_or_else(|e| panic!("loading {path}: {e:#}"));
+        let p: &mut aya::programs::Xdp = ebpf
+            .program_mut(upf_abi::names::PROG_UPF)
+            .expect("upf program")
+            .try_into()
+            .expect("an XDP program");
+        p.load()
+            .unwrap_or_else(|e| panic!("verifying {path}: {e:#}"));
+        line("upf (baseline)", &p.info().expect("baseline info"));
+    }
+}
