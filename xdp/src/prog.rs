@@ -5,30 +5,32 @@ use aya_ebpf::{
     bindings::{bpf_fib_lookup as FibParams, xdp_action},
     helpers::{bpf_fib_lookup, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
     macros::{map, xdp},
-    maps::{DevMapHash, HashMap, PerCpuArray},
+    maps::{Array, DevMapHash, HashMap, PerCpuArray},
     programs::XdpContext,
 };
 use upf_abi::{
-    Counter, DownlinkKey, DownlinkSession, DropReason, Globals, PortCounters, SessionCounters,
-    UplinkKey, UplinkSession, DEFAULT_MAX_SESSIONS, GTPU_PORT, MAX_PORTS, ROLE_N3, ROLE_N6,
-    SESSION_5G,
+    Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, PdrAction, PortCounters, RuleSet,
+    SessionCounters, UplinkEntry, UplinkKey, ACT_5G, ACT_DROP, ACT_FORWARD, DEFAULT_MAX_RULE_SETS,
+    DEFAULT_MAX_SESSIONS, GTPU_PORT, MAX_PORTS, M_QFI, ROLE_N3, ROLE_N6,
 };
 use upf_fastpath::{
     eth::{self, L2},
     gtpu::{self, EchoResponse, Gtpu, Tunnel},
     ipv4::{self, Ipv4},
     mem::{advance, load},
+    pdr::{self, Flow},
     Frame,
 };
 
 // ---- maps (names and types from upf-abi; sizes overridden by the loader) ----
 
 #[map]
-static UPLINK: HashMap<UplinkKey, UplinkSession> =
+static UPLINK: HashMap<UplinkKey, UplinkEntry> = HashMap::with_max_entries(DEFAULT_MAX_SESSIONS, 0);
+#[map]
+static DOWNLINK: HashMap<DownlinkKey, DownlinkEntry> =
     HashMap::with_max_entries(DEFAULT_MAX_SESSIONS, 0);
 #[map]
-static DOWNLINK: HashMap<DownlinkKey, DownlinkSession> =
-    HashMap::with_max_entries(DEFAULT_MAX_SESSIONS, 0);
+static RULES: Array<RuleSet> = Array::with_max_entries(DEFAULT_MAX_RULE_SETS, 0);
 #[map]
 static SESSION_COUNTERS: PerCpuArray<SessionCounters> =
     PerCpuArray::with_max_entries(DEFAULT_MAX_SESSIONS, 0);
@@ -160,13 +162,13 @@ fn process(ctx: &XdpContext, g: &Globals, roles: u8, ifindex: u32) -> Verdict {
     }
     if roles & ROLE_N6 != 0 {
         // SAFETY: the value is copied out at once.
-        if let Some(s) = unsafe {
+        if let Some(e) = unsafe {
             DOWNLINK.get(DownlinkKey {
                 ue_ipv4_be: ip.dst_be,
             })
         } {
-            let s = *s;
-            return downlink(ctx, &l2, &ip, &s, ifindex);
+            let e = *e;
+            return downlink(ctx, &l2, &ip, &e, ifindex);
         }
     }
     count(Counter::NotOursPassed, 1);
@@ -286,6 +288,47 @@ fn trim(ctx: &XdpContext, f: Frame, len: usize) -> Result<Frame, DropReason> {
     Ok(f)
 }
 
+/// The action a PDR gives this packet: without a rule set (the common case,
+/// one catch-all PDR per direction) the entry's default, with no further
+/// lookup; otherwise the first matching rule, best precedence first. The
+/// inner L4 ports are read only here, once, before the loop.
+///
+/// # Safety
+/// `[ip_start, end)` must be readable (the packet).
+#[inline(always)]
+unsafe fn select(
+    rules: u32,
+    default: &PdrAction,
+    ip_start: usize,
+    ip: &Ipv4,
+    end: usize,
+    qfi: u8,
+    ignore: u8,
+) -> PdrAction {
+    if rules == 0 {
+        return *default;
+    }
+    let Some(set) = RULES.get(rules - 1) else {
+        return *default;
+    };
+    // SAFETY: forwarded contract.
+    let ports = unsafe { pdr::ports(ip_start, ip, end) };
+    let flow = Flow::new(ip, ports, qfi, ignore);
+    pdr::select(set, &flow, default)
+}
+
+/// `Err` for an action that does not forward.
+#[inline(always)]
+fn forwarding(a: &PdrAction) -> Result<(), DropReason> {
+    if a.flags & ACT_DROP != 0 {
+        return Err(DropReason::FarDrop);
+    }
+    if a.flags & ACT_FORWARD == 0 {
+        return Err(DropReason::NoPdrMatched);
+    }
+    Ok(())
+}
+
 #[inline(always)]
 fn session_count(slot: u32, uplink: bool, bytes: u64) {
     if let Some(c) = SESSION_COUNTERS.get_ptr_mut(slot) {
@@ -328,9 +371,16 @@ fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32)
     if iv.total_len as usize > hdr.payload_len() {
         return Err(DropReason::BadInnerHeader);
     }
-    if iv.src_be != s.ue_ipv4_be {
+    if s.ue_ipv4_be != 0 && iv.src_be != s.ue_ipv4_be {
         return Err(DropReason::SpoofedSource);
     }
+    let qfi = match hdr.container {
+        Some(c) => c.qfi,
+        None => pdr::NO_QFI,
+    };
+    // SAFETY: [f.start, f.end) is the packet.
+    let act = unsafe { select(s.rules, &s.default, inner, &iv, f.end, qfi, 0) };
+    forwarding(&act)?;
     let inner_len = iv.total_len as usize;
     let outer_len = inner - f.start;
 
@@ -360,7 +410,7 @@ fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32)
                 }
             }
             let verdict = transmit(p.ifindex, ifindex)?;
-            session_count(s.slot, true, inner_len as u64);
+            session_count(act.counter, true, inner_len as u64);
             count(Counter::UplinkForwarded, 1);
             count(Counter::UplinkBytes, inner_len as u64);
             Ok(verdict)
@@ -379,7 +429,7 @@ fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32)
             if rc == FIB_NO_NEIGH {
                 // The kernel forwards it once the neighbour resolves: it is
                 // the session's traffic.
-                session_count(s.slot, true, inner_len as u64);
+                session_count(act.counter, true, inner_len as u64);
                 count(Counter::UplinkNeighPassed, 1);
             } else {
                 count(Counter::SlowPathPassed, 1);
@@ -392,24 +442,27 @@ fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32)
 /// Downlink: push IPv4/UDP/GTP-U (and a PDU Session Container for 5G) and
 /// route toward the session's peer.
 #[inline(always)]
-fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, s: &DownlinkSession, ifindex: u32) -> Verdict {
+fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, e: &DownlinkEntry, ifindex: u32) -> Verdict {
     let f = frame(ctx);
     let inner_len = ip.total_len as usize;
     if l2.l3 + inner_len > f.end {
         return Err(DropReason::Truncated);
     }
+    // SAFETY: [f.start, f.end) is the packet. No QFI on a downlink packet.
+    let s = unsafe { select(e.rules, &e.default, l2.l3, ip, f.end, pdr::NO_QFI, M_QFI) };
+    forwarding(&s)?;
     if ip.ttl <= 1 {
         count(Counter::SlowPathPassed, 1);
         return Ok(xdp_action::XDP_PASS);
     }
-    let five_g = s.flags & SESSION_5G != 0;
+    let five_g = s.flags & ACT_5G != 0;
     let encap = gtpu::encap_len(five_g);
     let mut p = fib_params(
         ifindex,
         0,
         ipv4::PROTO_UDP,
         (inner_len + encap) as u16,
-        s.local_ipv4_be,
+        e.local_ipv4_be,
         s.peer_ipv4_be,
     );
     match fib(ctx, &mut p) {
@@ -427,7 +480,7 @@ fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, s: &DownlinkSession, ifindex: 
     let total = eth::HEADER_LEN + encap + inner_len;
     let f = trim(ctx, f, total)?;
     let t = Tunnel {
-        src_be: s.local_ipv4_be,
+        src_be: e.local_ipv4_be,
         dst_be: s.peer_ipv4_be,
         teid_be: s.remote_teid_be,
         qfi: if five_g { Some(s.qfi) } else { None },
@@ -442,7 +495,7 @@ fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, s: &DownlinkSession, ifindex: 
         }
     }
     let verdict = transmit(p.ifindex, ifindex)?;
-    session_count(s.slot, false, inner_len as u64);
+    session_count(s.counter, false, inner_len as u64);
     count(Counter::DownlinkForwarded, 1);
     count(Counter::DownlinkBytes, inner_len as u64);
     Ok(verdict)

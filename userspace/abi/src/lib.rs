@@ -14,11 +14,13 @@
 
 /// Names of the BPF maps and globals, shared by the XDP program and the loader.
 pub mod names {
-    /// Uplink session table: [`crate::UplinkKey`] (local TEID) -> [`crate::UplinkSession`].
+    /// Uplink table (hash): [`crate::UplinkKey`] (local TEID) -> [`crate::UplinkEntry`].
     pub const UPLINK: &str = "UPLINK";
-    /// Downlink session table: [`crate::DownlinkKey`] (UE IPv4) -> [`crate::DownlinkSession`].
+    /// Downlink table (hash): [`crate::DownlinkKey`] (UE IPv4) -> [`crate::DownlinkEntry`].
     pub const DOWNLINK: &str = "DOWNLINK";
-    /// Per-CPU array of [`crate::SessionCounters`], indexed by session slot.
+    /// Array of [`crate::RuleSet`], indexed by an entry's `rules - 1`.
+    pub const RULES: &str = "RULES";
+    /// Per-CPU array of [`crate::SessionCounters`], indexed by counter slot ([`crate::PdrAction::counter`]).
     pub const SESSION_COUNTERS: &str = "SESSION_COUNTERS";
     /// Per-CPU array of u64, indexed by [`crate::Counter`].
     pub const COUNTERS: &str = "COUNTERS";
@@ -90,23 +92,59 @@ pub struct UplinkKey {
     pub teid_be: u32,
 }
 
-/// Session flags: the session is a 5G N3/N9 session (PDU Session Container on the downlink).
-pub const SESSION_5G: u8 = 1;
-
-/// What the fast path needs to terminate an uplink G-PDU (one cache line with room to spare).
+/// What to do with a packet a PDR matched (its FAR, QER-less for now). 16 bytes.
+///
+/// `flags` holds [`ACT_FORWARD`] or [`ACT_DROP`] (and [`ACT_5G`] for a 5G
+/// downlink tunnel); an action with neither means "no PDR here": a packet
+/// that ends on it is dropped as [`DropReason::NoPdrMatched`].
 #[repr(C)]
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UplinkSession {
-    /// The UE's IPv4 address (`_be`); the inner source must match (anti-spoofing).
-    pub ue_ipv4_be: u32,
-    /// Index into [`names::SESSION_COUNTERS`].
-    pub slot: u32,
-    /// [`SESSION_5G`], ...
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PdrAction {
+    /// Index into [`names::SESSION_COUNTERS`] (a "counter slot", one per PDR
+    /// or per static session); the PDR counts only its direction's fields.
+    pub counter: u32,
+    /// [`ACT_FORWARD`] | [`ACT_DROP`] | [`ACT_5G`].
     pub flags: u8,
-    /// QoS flow identifier of the session's default flow (0..=63).
+    /// Downlink: the QFI written into the PDU Session Container (with [`ACT_5G`]).
     pub qfi: u8,
     /// Explicit padding.
     pub _pad: [u8; 2],
+    /// Downlink: the outer destination, the peer GTP-U endpoint (gNB / SGW-U) (`_be`).
+    pub peer_ipv4_be: u32,
+    /// Downlink: the peer's TEID for this tunnel (`_be`).
+    pub remote_teid_be: u32,
+}
+
+/// [`PdrAction::flags`]: forward (uplink: decapsulate and route; downlink: encapsulate and route).
+pub const ACT_FORWARD: u8 = 1;
+/// [`PdrAction::flags`]: the FAR says drop ([`DropReason::FarDrop`]).
+pub const ACT_DROP: u8 = 2;
+/// [`PdrAction::flags`]: downlink tunnel is 5G N3/N9 (PDU Session Container with [`PdrAction::qfi`]).
+pub const ACT_5G: u8 = 4;
+
+impl PdrAction {
+    /// No PDR: a packet that ends here is dropped as [`DropReason::NoPdrMatched`].
+    pub const NONE: PdrAction = PdrAction {
+        counter: 0,
+        flags: 0,
+        qfi: 0,
+        _pad: [0; 2],
+        peer_ipv4_be: 0,
+        remote_teid_be: 0,
+    };
+}
+
+/// Value of the uplink table ([`names::UPLINK`], key [`UplinkKey`]). 24 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UplinkEntry {
+    /// The UE's IPv4 address (`_be`); the inner source must equal it
+    /// (anti-spoofing). 0: no check.
+    pub ue_ipv4_be: u32,
+    /// 0: no rule set; otherwise the [`names::RULES`] index + 1.
+    pub rules: u32,
+    /// The action when no rule matches (the catch-all PDR, or [`PdrAction::NONE`]).
+    pub default: PdrAction,
 }
 
 /// Key of the downlink table: the UE's IPv4 address as on the wire (`_be`).
@@ -117,25 +155,137 @@ pub struct DownlinkKey {
     pub ue_ipv4_be: u32,
 }
 
-/// What the fast path needs to encapsulate a downlink packet toward the host network.
+/// Value of the downlink table ([`names::DOWNLINK`], key [`DownlinkKey`]). 24 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DownlinkEntry {
+    /// Our GTP-U source address for this session's tunnels (`_be`).
+    pub local_ipv4_be: u32,
+    /// 0: no rule set; otherwise the [`names::RULES`] index + 1.
+    pub rules: u32,
+    /// The action when no rule matches (the catch-all PDR, or [`PdrAction::NONE`]).
+    pub default: PdrAction,
+}
+
+/// An SDF filter (and, uplink, a QFI) on the inner packet as it travels:
+/// uplink `src` is the UE, downlink `dst` is the UE. 28 bytes.
+///
+/// Addresses match when `(addr ^ value) & mask == 0`, i.e. `(addr & mask) ==
+/// value` for a value stored already masked; mask 0 matches any address.
+/// Port ranges are host order and inclusive.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct DownlinkSession {
-    /// Peer GTP-U endpoint (gNB / SGW-U) IPv4 address (`_be`).
-    pub peer_ipv4_be: u32,
-    /// Our GTP-U source address for this session (`_be`).
-    pub local_ipv4_be: u32,
-    /// The peer's TEID for this tunnel (`_be`).
-    pub remote_teid_be: u32,
-    /// Index into [`names::SESSION_COUNTERS`].
-    pub slot: u32,
-    /// [`SESSION_5G`], ...
-    pub flags: u8,
-    /// QFI written into the downlink PDU Session Container (5G only).
+pub struct SdfMatch {
+    /// Source address (`_be`).
+    pub src_be: u32,
+    /// Source mask (`_be`); 0 = any.
+    pub src_mask_be: u32,
+    /// Destination address (`_be`).
+    pub dst_be: u32,
+    /// Destination mask (`_be`); 0 = any.
+    pub dst_mask_be: u32,
+    /// Lowest source port (host order), with [`M_PORTS`].
+    pub sport_lo: u16,
+    /// Highest source port (host order, inclusive), with [`M_PORTS`].
+    pub sport_hi: u16,
+    /// Lowest destination port (host order), with [`M_PORTS`].
+    pub dport_lo: u16,
+    /// Highest destination port (host order, inclusive), with [`M_PORTS`].
+    pub dport_hi: u16,
+    /// IP protocol, valid with [`M_PROTO`].
+    pub proto: u8,
+    /// Uplink: the PDU Session Container's QFI must equal it, valid with
+    /// [`M_QFI`]. Downlink packets carry no QFI: the condition is not evaluated there.
     pub qfi: u8,
+    /// [`M_PROTO`] | [`M_QFI`] | [`M_PORTS`].
+    pub flags: u8,
     /// Explicit padding.
-    pub _pad: [u8; 2],
+    pub _pad: u8,
 }
+
+/// [`SdfMatch::flags`]: the protocol must equal [`SdfMatch::proto`].
+pub const M_PROTO: u8 = 1;
+/// [`SdfMatch::flags`]: (uplink) the QFI must equal [`SdfMatch::qfi`].
+pub const M_QFI: u8 = 2;
+/// [`SdfMatch::flags`]: the port ranges apply; a packet without TCP/UDP/SCTP
+/// ports (or a non-first fragment) does not match.
+pub const M_PORTS: u8 = 4;
+
+impl SdfMatch {
+    /// Matches every packet.
+    pub const ANY: SdfMatch = SdfMatch {
+        src_be: 0,
+        src_mask_be: 0,
+        dst_be: 0,
+        dst_mask_be: 0,
+        sport_lo: 0,
+        sport_hi: u16::MAX,
+        dport_lo: 0,
+        dport_hi: u16::MAX,
+        proto: 0,
+        qfi: 0,
+        flags: 0,
+        _pad: 0,
+    };
+}
+
+/// One PDR with filters: its match and its action. 44 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// What the packet must look like.
+    pub m: SdfMatch,
+    /// What happens to it.
+    pub action: PdrAction,
+}
+
+impl Rule {
+    /// A rule that matches nothing useful (any packet, no action): array filler.
+    pub const EMPTY: Rule = Rule {
+        m: SdfMatch::ANY,
+        action: PdrAction::NONE,
+    };
+}
+
+/// Rules per [`RuleSet`].
+pub const MAX_RULES: usize = 8;
+
+/// Value of the [`names::RULES`] array: a session direction's PDRs with
+/// filters, sorted by precedence (best first). The fast path takes the first
+/// of `rules[..len]` that matches (`len` is clamped to [`MAX_RULES`]), else
+/// the entry's `default`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RuleSet {
+    /// Number of valid rules.
+    pub len: u32,
+    /// The rules, best precedence first.
+    pub rules: [Rule; MAX_RULES],
+}
+
+impl RuleSet {
+    /// No rules.
+    pub const EMPTY: RuleSet = RuleSet {
+        len: 0,
+        rules: [Rule::EMPTY; MAX_RULES],
+    };
+}
+
+impl Default for RuleSet {
+    fn default() -> Self {
+        RuleSet::EMPTY
+    }
+}
+
+/// Default size of [`names::RULES`].
+pub const DEFAULT_MAX_RULE_SETS: u32 = 16_384;
+
+const _: () = assert!(size_of::<PdrAction>() == 16);
+const _: () = assert!(size_of::<UplinkEntry>() == 24);
+const _: () = assert!(size_of::<DownlinkEntry>() == 24);
+const _: () = assert!(size_of::<SdfMatch>() == 28);
+const _: () = assert!(size_of::<Rule>() == 44);
+const _: () = assert!(size_of::<RuleSet>() == 4 + 44 * MAX_RULES);
 
 /// Per-session traffic, one per CPU; bytes are inner IP packet bytes (TS 29.244 §5.2.2).
 ///
@@ -291,6 +441,10 @@ slots! {
         HelperFailed = "helper_failed",
         /// End Marker or other signalling for a TEID with no session.
         UnknownTeidSignalling = "unknown_teid_signalling",
+        /// The session was found but no rule and no default PDR matched the packet.
+        NoPdrMatched = "no_pdr_matched",
+        /// The matched PDR's FAR says drop.
+        FarDrop = "far_drop",
     }
 }
 
@@ -318,9 +472,13 @@ mod pod {
         use crate::*;
         unsafe impl aya::Pod for Globals {}
         unsafe impl aya::Pod for UplinkKey {}
-        unsafe impl aya::Pod for UplinkSession {}
+        unsafe impl aya::Pod for UplinkEntry {}
         unsafe impl aya::Pod for DownlinkKey {}
-        unsafe impl aya::Pod for DownlinkSession {}
+        unsafe impl aya::Pod for DownlinkEntry {}
+        unsafe impl aya::Pod for PdrAction {}
+        unsafe impl aya::Pod for SdfMatch {}
+        unsafe impl aya::Pod for Rule {}
+        unsafe impl aya::Pod for RuleSet {}
         unsafe impl aya::Pod for SessionCounters {}
         unsafe impl aya::Pod for PortCounters {}
     }
@@ -339,8 +497,12 @@ mod tests {
             4 + 4 + 4 * MAX_PORTS + MAX_PORTS + 4 + 4
         );
         assert_eq!(size_of::<Globals>() % 8, 0);
-        assert_eq!(size_of::<UplinkSession>(), 12);
-        assert_eq!(size_of::<DownlinkSession>(), 20);
+        assert_eq!(size_of::<PdrAction>(), 16);
+        assert_eq!(size_of::<UplinkEntry>(), 24);
+        assert_eq!(size_of::<DownlinkEntry>(), 24);
+        assert_eq!(size_of::<SdfMatch>(), 28);
+        assert_eq!(size_of::<Rule>(), 44);
+        assert_eq!(size_of::<RuleSet>(), 356);
         assert_eq!(size_of::<SessionCounters>(), 32);
         assert_eq!(size_of::<PortCounters>(), 48);
     }

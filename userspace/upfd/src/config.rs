@@ -16,6 +16,10 @@ use crate::session::SessionSpec;
 
 /// Largest session table the loader accepts (kernel memory grows with it: about 200 B per session and map).
 pub const MAX_SESSIONS_LIMIT: u32 = 16_000_000;
+/// Largest number of PDR counter slots (per-CPU: 32 B per slot and CPU).
+pub const MAX_PDRS_LIMIT: u32 = 32_000_000;
+/// Largest number of rule sets (356 B each).
+pub const MAX_RULE_SETS_LIMIT: u32 = 1_000_000;
 
 /// The whole configuration.
 #[derive(Clone, Debug, Deserialize)]
@@ -37,6 +41,13 @@ pub struct Gateway {
     /// Session table size; the maps are sized for it at load time.
     #[serde(default = "default_max_sessions")]
     pub max_sessions: u32,
+    /// Counter slots, one per PDR (or per static session): sizes SESSION_COUNTERS.
+    /// Absent: 2 × `max_sessions` (an uplink and a downlink PDR each); see [`Gateway::max_pdrs`].
+    #[serde(default, rename = "max_pdrs")]
+    pub max_pdrs_setting: Option<u32>,
+    /// Rule sets (PDRs with SDF filters, up to 8 per session direction): sizes RULES.
+    #[serde(default = "default_max_rule_sets")]
+    pub max_rule_sets: u32,
     /// native (driver) or generic (SKB) XDP.
     #[serde(default = "default_attach_mode")]
     pub attach_mode: AttachMode,
@@ -76,6 +87,9 @@ pub enum Role {
 
 fn default_max_sessions() -> u32 {
     upf_abi::DEFAULT_MAX_SESSIONS
+}
+fn default_max_rule_sets() -> u32 {
+    upf_abi::DEFAULT_MAX_RULE_SETS
 }
 fn default_attach_mode() -> AttachMode {
     AttachMode::Native
@@ -117,6 +131,14 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+}
+
+impl Gateway {
+    /// Counter slots: `max_pdrs` as configured, else 2 × `max_sessions`.
+    pub fn max_pdrs(&self) -> u32 {
+        self.max_pdrs_setting
+            .unwrap_or_else(|| self.max_sessions.saturating_mul(2).min(MAX_PDRS_LIMIT))
+    }
 }
 
 impl Interface {
@@ -173,6 +195,18 @@ impl Config {
             return bad(
                 "gateway.max_sessions",
                 format!("must be in 1..={MAX_SESSIONS_LIMIT}"),
+            );
+        }
+        if g.max_pdrs() == 0 || g.max_pdrs() > MAX_PDRS_LIMIT {
+            return bad(
+                "gateway.max_pdrs",
+                format!("must be in 1..={MAX_PDRS_LIMIT}"),
+            );
+        }
+        if g.max_rule_sets == 0 || g.max_rule_sets > MAX_RULE_SETS_LIMIT {
+            return bad(
+                "gateway.max_rule_sets",
+                format!("must be in 1..={MAX_RULE_SETS_LIMIT}"),
             );
         }
         if self.interfaces.is_empty() || self.interfaces.len() > MAX_PORTS {
@@ -272,6 +306,17 @@ mod tests {
     fn good_config_has_defaults() {
         let c = Config::parse(GOOD, Path::new("upf.toml")).unwrap();
         assert_eq!(c.gateway.max_sessions, 100_000);
+        assert_eq!(c.gateway.max_pdrs(), 200_000);
+        assert_eq!(c.gateway.max_rule_sets, 16_384);
+        let c = Config::parse(
+            &GOOD.replace(
+                "[gateway]",
+                "[gateway]\nmax_sessions = 10\nmax_pdrs = 7\nmax_rule_sets = 3",
+            ),
+            Path::new("upf.toml"),
+        )
+        .unwrap();
+        assert_eq!((c.gateway.max_pdrs(), c.gateway.max_rule_sets), (7, 3));
         assert_eq!(c.gateway.attach_mode, AttachMode::Generic);
         assert_eq!(c.interfaces[0].role_bits(), ROLE_N3);
         assert_eq!(c.gateway.echo_interval_secs, 60);
@@ -285,6 +330,14 @@ mod tests {
         assert!(e.contains("attach_mode") && e.contains("turbo"), "{e}");
         let e = err(&GOOD.replace("[gateway]", "[gateway]\nmax_sessions = 0"));
         assert!(e.contains("gateway.max_sessions"), "{e}");
+        let e = err(&GOOD.replace("[gateway]", "[gateway]\nmax_pdrs = 0"));
+        assert!(e.contains("gateway.max_pdrs"), "{e}");
+        let e = err(&GOOD.replace("[gateway]", "[gateway]\nmax_pdrs = 32000001"));
+        assert!(e.contains("gateway.max_pdrs"), "{e}");
+        let e = err(&GOOD.replace("[gateway]", "[gateway]\nmax_rule_sets = 0"));
+        assert!(e.contains("gateway.max_rule_sets"), "{e}");
+        let e = err(&GOOD.replace("[gateway]", "[gateway]\nmax_rule_sets = 1000001"));
+        assert!(e.contains("gateway.max_rule_sets"), "{e}");
         let e = err(&GOOD.replace("roles = [\"n6\"]", "roles = [\"n3\"]"));
         assert!(e.contains("n6 role"), "{e}");
         let e = err(&GOOD.replace("eth2", "eth1"));

@@ -170,7 +170,7 @@ pub fn handle<D: Datapath>(m: &mut SessionManager<D>, req: Request) -> (Response
         Request::List => Response::ok(serde_json::json!(session_stats(m))),
         Request::Stats => match m.datapath().fastpath_stats() {
             Ok(fastpath) => Response::ok(serde_json::json!(Stats {
-                capacity: m.datapath().capacity(),
+                capacity: m.datapath().capacity().sessions,
                 fastpath,
                 sessions: session_stats(m),
             })),

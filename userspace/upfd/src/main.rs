@@ -87,10 +87,14 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         n3_ipv4: g.n3_address,
         ports,
         max_sessions: g.max_sessions,
+        counter_slots: g.max_pdrs(),
+        rule_sets: g.max_rule_sets,
     };
     let mut dp = BpfDatapath::load(&opts)?;
     tracing::info!(
         max_sessions = g.max_sessions,
+        max_pdrs = g.max_pdrs(),
+        max_rule_sets = g.max_rule_sets,
         "XDP program loaded and verified"
     );
     dp.attach(g.attach_mode)?;

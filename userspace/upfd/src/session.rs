@@ -6,6 +6,11 @@
 //! for the PDU Session Container). The PFCP node drives this API; until then
 //! `upfctl` installs static sessions from a file.
 //!
+//! In the datapath a static session is one `UPLINK` entry (default action
+//! FORWARD, counting into the session's counter slot) and one `DOWNLINK`
+//! entry (default action FORWARD through the tunnel, same slot), with no
+//! rule sets: one catch-all PDR per direction.
+//!
 //! Every operation is all-or-nothing: a failure part way through undoes what
 //! was written, so the datapath never holds half a session, and other
 //! sessions' entries are never touched.
@@ -14,7 +19,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
-use upf_abi::{DownlinkSession, SessionCounters, UplinkSession, SESSION_5G};
+use upf_abi::{DownlinkEntry, PdrAction, SessionCounters, UplinkEntry, ACT_5G, ACT_FORWARD};
 
 use crate::datapath::{Datapath, DatapathError};
 
@@ -234,27 +239,32 @@ impl<D: Datapath> SessionManager<D> {
         Ok(self.dp.counters(s.slot)?)
     }
 
-    fn entries(&self, spec: &SessionSpec, slot: u32) -> (UplinkSession, DownlinkSession) {
-        let flags = if spec.generation == Generation::Nr {
-            SESSION_5G
+    fn entries(&self, spec: &SessionSpec, slot: u32) -> (UplinkEntry, DownlinkEntry) {
+        let five_g = if spec.generation == Generation::Nr {
+            ACT_5G
         } else {
             0
         };
-        let ul = UplinkSession {
+        let ul = UplinkEntry {
             ue_ipv4_be: u32::from(spec.ue_ipv4).to_be(),
-            slot,
-            flags,
-            qfi: spec.qfi,
-            _pad: [0; 2],
+            rules: 0,
+            default: PdrAction {
+                counter: slot,
+                flags: ACT_FORWARD,
+                ..PdrAction::NONE
+            },
         };
-        let dl = DownlinkSession {
-            peer_ipv4_be: u32::from(spec.peer_ipv4).to_be(),
+        let dl = DownlinkEntry {
             local_ipv4_be: u32::from(self.n3).to_be(),
-            remote_teid_be: spec.remote_teid.to_be(),
-            slot,
-            flags,
-            qfi: spec.qfi,
-            _pad: [0; 2],
+            rules: 0,
+            default: PdrAction {
+                counter: slot,
+                flags: ACT_FORWARD | five_g,
+                qfi: spec.qfi,
+                _pad: [0; 2],
+                peer_ipv4_be: u32::from(spec.peer_ipv4).to_be(),
+                remote_teid_be: spec.remote_teid.to_be(),
+            },
         };
         (ul, dl)
     }
@@ -286,14 +296,23 @@ impl<D: Datapath> SessionManager<D> {
             return Err(SessionError::Exists(spec.id));
         }
         self.check_conflicts(&spec)?;
-        let capacity = self.dp.capacity();
+        let cap = self.dp.capacity();
+        if self.sessions.len() as u64 >= u64::from(cap.sessions) {
+            return Err(SessionError::Full {
+                capacity: cap.sessions,
+            });
+        }
         let slot = match self.free_slots.pop() {
             Some(s) => s,
-            None if self.next_slot < capacity => {
+            None if self.next_slot < cap.counter_slots => {
                 self.next_slot += 1;
                 self.next_slot - 1
             }
-            None => return Err(SessionError::Full { capacity }),
+            None => {
+                return Err(SessionError::Full {
+                    capacity: cap.counter_slots,
+                })
+            }
         };
         let (ul, dl) = self.entries(&spec, slot);
         let res = self

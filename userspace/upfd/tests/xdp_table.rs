@@ -10,8 +10,9 @@
 //! `bpf_fib_lookup` answers with known MACs. The test thread enters that
 //! namespace before loading the program (interface names and the test run's
 //! `ingress_ifindex` are per namespace), fills the maps through
-//! `SessionManager::install` (the daemon's own path) and leaves and deletes
-//! the namespace when it ends, panicking or not.
+//! `SessionManager::install` (the daemon's own path) for the static sessions
+//! and through the `Datapath` trait for the sessions with PDR rule sets, and
+//! leaves and deletes the namespace when it ends, panicking or not.
 //!
 //! Needs root; without it (or without iproute2) the tests panic and say so.
 
@@ -24,10 +25,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use aya::programs::{TestRun, TestRunOptions};
 use etherparse::{
     EtherType, Ethernet2Header, IcmpEchoHeader, Icmpv4Header, Icmpv4Type, IpFragOffset, IpNumber,
-    Ipv4Dscp, Ipv4Ecn, Ipv4Header, Ipv6Header, SingleVlanHeader, UdpHeader, VlanId, VlanPcp,
+    Ipv4Dscp, Ipv4Ecn, Ipv4Header, Ipv6Header, SingleVlanHeader, TcpHeader, UdpHeader, VlanId,
+    VlanPcp,
 };
-use upf_abi::{xdp_action, Counter, DropReason, PortCounters, ROLE_N3, ROLE_N6};
+use upf_abi::{
+    xdp_action, Counter, DownlinkEntry, DropReason, PdrAction, PortCounters, Rule, RuleSet,
+    SdfMatch, SessionCounters, UplinkEntry, ACT_5G, ACT_DROP, ACT_FORWARD, MAX_RULES, M_PORTS,
+    M_PROTO, M_QFI, ROLE_N3, ROLE_N6,
+};
 use upfd::datapath::bpf::{ifindex, BpfDatapath, LoadOptions, Port};
+use upfd::datapath::Datapath;
 use upfd::session::{Generation, SessionError, SessionManager, SessionSpec};
 
 // ---- the namespace's fixed addressing ----
@@ -106,6 +113,280 @@ const PEER_NOT_A_PORT: V4 = [192, 0, 2, 20];
 const UE_UNKNOWN: V4 = [10, 45, 0, 200];
 /// A TEID with no session.
 const TEID_UNKNOWN: u32 = 0x0bad_0bad;
+
+// ---- sessions with PDR rule sets (written through the Datapath trait) ----
+
+/// Size of RULES in the tests.
+const RULE_SETS: u32 = 16;
+
+/// Session 5: 5G, UE5, TEID5. Uplink rules (set 0): UDP to DN_HOST ports
+/// 50..=53 -> slot S5_DNS; TCP from UE5/32 to 198.51.100.0/24 -> drop;
+/// default -> S5. Downlink rules (set 1): UDP from source port 53 -> GNB,
+/// REMOTE_TEID5_DNS, QFI 5, slot S5_DL_DNS; TCP with a QFI condition (not
+/// evaluated downlink) -> drop; default -> GNB2, REMOTE_TEID5, QFI2, slot S5.
+const UE5: V4 = [10, 45, 0, 6];
+const TEID5: u32 = 0x500;
+const REMOTE_TEID5: u32 = 0x5000_0005;
+const REMOTE_TEID5_DNS: u32 = 0x5555_0001;
+const S5: u32 = 1000;
+const S5_DNS: u32 = 1001;
+const S5_TCP_DROP: u32 = 1002;
+const S5_DL_DNS: u32 = 1003;
+const S5_DL_TCP_DROP: u32 = 1004;
+/// Outside 198.51.100.0/24, routed by the default route (via GW).
+const OTHER_DN_HOST: V4 = [198, 51, 101, 9];
+/// Session 6: TEID6, UE6: QFI-only rules (set 2): QFI 5 -> S6_Q5, QFI 7 -> S6_Q7; default -> S6.
+const UE6: V4 = [10, 45, 0, 7];
+const TEID6: u32 = 0x600;
+const S6: u32 = 1010;
+const S6_Q5: u32 = 1011;
+const S6_Q7: u32 = 1012;
+/// Session 7: TEID7 without anti-spoofing, no default: one rule (set 3), any
+/// TCP/UDP/SCTP port from 10.45.1.0/24 -> S7. Downlink to UE7: no default,
+/// one rule (set 4), TCP -> S7.
+const UE7: V4 = [10, 45, 1, 8];
+const UE7_OTHER_NET: V4 = [10, 45, 2, 8];
+const TEID7: u32 = 0x700;
+const S7: u32 = 1020;
+/// Session 8: TEID8, UE8: eight rules (set 5), only the last matches -> S8_LAST; no default.
+const UE8: V4 = [10, 45, 0, 9];
+const TEID8: u32 = 0x800;
+const S8_LAST: u32 = 1031;
+const S8_DECOY: u32 = 1032;
+/// Session 9: TEID9, UE9: rule set 6 with a garbage len (u32::MAX) and eight
+/// rules that do not match; the next set (7) is all catch-alls -> S9_DECOY.
+/// The loop must stop at MAX_RULES and take the default -> S9.
+const UE9: V4 = [10, 45, 0, 10];
+const TEID9: u32 = 0x900;
+const S9: u32 = 1040;
+const S9_DECOY: u32 = 1041;
+/// Uplink entries of the PDR fixture sessions (5 to 9).
+const PDR_UPLINKS: u32 = 5;
+/// Every PDR fixture counter slot: a row must move only its own.
+const PDR_SLOTS: &[u32] = &[
+    S5,
+    S5_DNS,
+    S5_TCP_DROP,
+    S5_DL_DNS,
+    S5_DL_TCP_DROP,
+    S6,
+    S6_Q5,
+    S6_Q7,
+    S7,
+    S8_LAST,
+    S8_DECOY,
+    S9,
+    S9_DECOY,
+];
+
+fn be(a: V4) -> u32 {
+    u32::from_ne_bytes(a)
+}
+
+fn fwd(counter: u32) -> PdrAction {
+    PdrAction {
+        counter,
+        flags: ACT_FORWARD,
+        ..PdrAction::NONE
+    }
+}
+
+fn far_drop(counter: u32) -> PdrAction {
+    PdrAction {
+        counter,
+        flags: ACT_DROP,
+        ..PdrAction::NONE
+    }
+}
+
+/// A downlink action: through the tunnel to `peer`/`teid`, 5G with `qfi`.
+fn tunnel(counter: u32, peer: V4, teid: u32, qfi: Option<u8>) -> PdrAction {
+    PdrAction {
+        counter,
+        flags: ACT_FORWARD | if qfi.is_some() { ACT_5G } else { 0 },
+        qfi: qfi.unwrap_or(0),
+        _pad: [0; 2],
+        peer_ipv4_be: be(peer),
+        remote_teid_be: teid.to_be(),
+    }
+}
+
+fn rule_set(rules: &[Rule]) -> RuleSet {
+    let mut s = RuleSet::EMPTY;
+    s.len = rules.len() as u32;
+    s.rules[..rules.len()].copy_from_slice(rules);
+    s
+}
+
+fn proto_is(proto: u8) -> SdfMatch {
+    SdfMatch {
+        proto,
+        flags: M_PROTO,
+        ..SdfMatch::ANY
+    }
+}
+
+/// Writes sessions 5 to 9 (see their constants) straight through the Datapath trait.
+fn install_pdr_sessions(dp: &mut BpfDatapath) {
+    let n3 = be(N3_ADDR);
+    let mut put_rules = |i: u32, set: &RuleSet| {
+        dp.put_rules(i, set)
+            .unwrap_or_else(|e| panic!("writing rule set {i}: {e}"))
+    };
+    // Session 5.
+    put_rules(
+        0,
+        &rule_set(&[
+            Rule {
+                m: SdfMatch {
+                    dst_be: be(DN_HOST),
+                    dst_mask_be: u32::MAX,
+                    dport_lo: 50,
+                    dport_hi: 53,
+                    proto: 17,
+                    flags: M_PROTO | M_PORTS,
+                    ..SdfMatch::ANY
+                },
+                action: fwd(S5_DNS),
+            },
+            Rule {
+                m: SdfMatch {
+                    src_be: be(UE5),
+                    src_mask_be: u32::MAX,
+                    dst_be: be([198, 51, 100, 0]),
+                    dst_mask_be: be([255, 255, 255, 0]),
+                    ..proto_is(6)
+                },
+                action: far_drop(S5_TCP_DROP),
+            },
+        ]),
+    );
+    put_rules(
+        1,
+        &rule_set(&[
+            Rule {
+                m: SdfMatch {
+                    sport_lo: 53,
+                    sport_hi: 53,
+                    proto: 17,
+                    flags: M_PROTO | M_PORTS,
+                    ..SdfMatch::ANY
+                },
+                action: tunnel(S5_DL_DNS, GNB, REMOTE_TEID5_DNS, Some(5)),
+            },
+            Rule {
+                m: SdfMatch {
+                    qfi: 1,
+                    flags: M_PROTO | M_QFI,
+                    ..proto_is(6)
+                },
+                action: far_drop(S5_DL_TCP_DROP),
+            },
+        ]),
+    );
+    // Session 6: QFI rules.
+    let qfi_is = |q: u8| SdfMatch {
+        qfi: q,
+        flags: M_QFI,
+        ..SdfMatch::ANY
+    };
+    put_rules(
+        2,
+        &rule_set(&[
+            Rule {
+                m: qfi_is(5),
+                action: fwd(S6_Q5),
+            },
+            Rule {
+                m: qfi_is(7),
+                action: fwd(S6_Q7),
+            },
+        ]),
+    );
+    // Session 7: a source prefix with ports, no default.
+    put_rules(
+        3,
+        &rule_set(&[Rule {
+            m: SdfMatch {
+                src_be: be([10, 45, 1, 0]),
+                src_mask_be: be([255, 255, 255, 0]),
+                flags: M_PORTS,
+                ..SdfMatch::ANY
+            },
+            action: fwd(S7),
+        }]),
+    );
+    put_rules(
+        4,
+        &rule_set(&[Rule {
+            m: proto_is(6),
+            action: tunnel(S7, GNB, 0x7000_0007, None),
+        }]),
+    );
+    // Session 8: eight rules, the last matches.
+    let mut eight = [Rule {
+        m: proto_is(99),
+        action: fwd(S8_DECOY),
+    }; MAX_RULES];
+    eight[MAX_RULES - 1] = Rule {
+        m: SdfMatch::ANY,
+        action: fwd(S8_LAST),
+    };
+    put_rules(5, &rule_set(&eight));
+    // Session 9: a garbage length; the set after it catches everything.
+    let mut garbage = rule_set(
+        &[Rule {
+            m: proto_is(99),
+            action: fwd(S9_DECOY),
+        }; MAX_RULES],
+    );
+    garbage.len = u32::MAX;
+    put_rules(6, &garbage);
+    put_rules(
+        7,
+        &rule_set(
+            &[Rule {
+                m: SdfMatch::ANY,
+                action: fwd(S9_DECOY),
+            }; MAX_RULES],
+        ),
+    );
+
+    let mut put = |teid: u32, ue: V4, check: bool, rules: u32, default: PdrAction| {
+        dp.put_uplink(
+            teid,
+            &UplinkEntry {
+                ue_ipv4_be: if check { be(ue) } else { 0 },
+                rules,
+                default,
+            },
+        )
+        .unwrap_or_else(|e| panic!("writing uplink {teid:#x}: {e}"));
+    };
+    put(TEID5, UE5, true, 1, fwd(S5));
+    put(TEID6, UE6, true, 3, fwd(S6));
+    put(TEID7, UE7, false, 4, PdrAction::NONE);
+    put(TEID8, UE8, true, 6, PdrAction::NONE);
+    put(TEID9, UE9, true, 7, fwd(S9));
+    for (ue, rules, default) in [
+        (UE5, 2, tunnel(S5, GNB2, REMOTE_TEID5, Some(QFI2))),
+        (UE7, 5, PdrAction::NONE),
+    ] {
+        dp.put_downlink(
+            Ipv4Addr::from(ue),
+            &DownlinkEntry {
+                local_ipv4_be: n3,
+                rules,
+                default,
+            },
+        )
+        .unwrap_or_else(|e| panic!("writing downlink {ue:?}: {e}"));
+    }
+    for &slot in PDR_SLOTS {
+        dp.reset_counters(slot)
+            .unwrap_or_else(|e| panic!("resetting slot {slot}: {e}"));
+    }
+}
 
 const GTPU: u16 = 2152;
 const ETH_IPV4: u16 = 0x0800;
@@ -349,7 +630,8 @@ impl Env {
         Env::with_capacity(1024)
     }
 
-    /// The same with session tables of `max_sessions` entries.
+    /// The same with session tables of `max_sessions` entries (and as many
+    /// counter slots, at least 2048 for the PDR fixtures).
     fn with_capacity(max_sessions: u32) -> Env {
         require_root();
         let mut ns = Netns::create();
@@ -364,6 +646,8 @@ impl Env {
             n3_ipv4,
             ports: vec![n3, n6],
             max_sessions,
+            counter_slots: max_sessions.max(2048),
+            rule_sets: RULE_SETS,
         })
         .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
         let mut manager = SessionManager::new(dp, n3_ipv4);
@@ -373,6 +657,7 @@ impl Env {
                 .install(s)
                 .unwrap_or_else(|e| panic!("installing session {id}: {e}"));
         }
+        install_pdr_sessions(manager.datapath_mut());
         Env {
             manager,
             n3: n3_idx,
@@ -435,6 +720,21 @@ impl Env {
             .datapath()
             .global_counters()
             .expect("reading COUNTERS")
+    }
+
+    /// Every PDR fixture counter slot with its counters.
+    fn pdr_slots(&self) -> Vec<(u32, SessionCounters)> {
+        PDR_SLOTS
+            .iter()
+            .map(|&s| {
+                let c = self
+                    .manager
+                    .datapath()
+                    .counters(s)
+                    .unwrap_or_else(|e| panic!("reading counter slot {s}: {e}"));
+                (s, c)
+            })
+            .collect()
     }
 
     fn ports(&self) -> Vec<(u32, PortCounters)> {
@@ -670,6 +970,24 @@ struct Row {
     drop: Option<DropReason>,
     /// A global counter that must move by one.
     counter: Option<Counter>,
+    /// A PDR counter slot whose packets in one direction must move by one
+    /// (every other PDR fixture slot must not move).
+    slot: Option<(u32, Dir)>,
+}
+
+/// A counter slot's direction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Dir {
+    Ul,
+    Dl,
+}
+
+impl Row {
+    /// The row must count one packet in `slot`'s `dir` fields.
+    fn counts(mut self, slot: u32, dir: Dir) -> Row {
+        self.slot = Some((slot, dir));
+        self
+    }
 }
 
 fn redirect(
@@ -687,6 +1005,7 @@ fn redirect(
         output: Some(output),
         drop: None,
         counter: Some(counter),
+        slot: None,
     }
 }
 
@@ -699,6 +1018,7 @@ fn tx(desc: &'static str, input: Vec<u8>, output: Vec<u8>, counter: Counter) -> 
         output: Some(output),
         drop: None,
         counter: Some(counter),
+        slot: None,
     }
 }
 
@@ -717,6 +1037,7 @@ fn pass(
         output: Some(output),
         drop: None,
         counter: Some(counter),
+        slot: None,
     }
 }
 
@@ -734,6 +1055,7 @@ fn drop(desc: &'static str, ingress: Ingress, input: Vec<u8>, reason: DropReason
         output: None,
         drop: Some(reason),
         counter: None,
+        slot: None,
     }
 }
 
@@ -1111,6 +1433,7 @@ fn other_rows() -> Vec<Row> {
             output: None,
             drop: None,
             counter: Some(Counter::EndMarkerConsumed),
+            slot: None,
         },
         drop(
             "End Marker on an unknown TEID",
@@ -1365,6 +1688,240 @@ fn downlink_rows() -> Vec<Row> {
     ]
 }
 
+/// An inner UDP packet from `src` to `dst` port `dport` (source port 40000).
+fn udp_to(src: V4, dst: V4, ttl: u8, dport: u16) -> Vec<u8> {
+    udp_datagram(src, dst, ttl, 0, (40000, dport), PAYLOAD)
+}
+
+/// IPv4 + TCP (SYN-less, checksummed) + payload, ports 40000 -> 443.
+fn tcp(src: V4, dst: V4, ttl: u8) -> Vec<u8> {
+    let mut t = TcpHeader::new(40000, 443, 1, 1024);
+    let ip = ipv4_header(
+        src,
+        dst,
+        IpNumber::TCP,
+        ttl,
+        0,
+        FOREIGN_ID,
+        t.header_len() + PAYLOAD.len(),
+    );
+    t.checksum = t.calc_checksum_ipv4(&ip, PAYLOAD).unwrap();
+    [&ip.to_bytes()[..], &t.to_bytes(), PAYLOAD].concat()
+}
+
+/// A non-first fragment (offset 8 octets) of a UDP datagram: no ports in it.
+fn udp_later_fragment(src: V4, dst: V4, ttl: u8) -> Vec<u8> {
+    let mut ip = ipv4_header(src, dst, IpNumber::UDP, ttl, 0, FOREIGN_ID, PAYLOAD.len());
+    ip.dont_fragment = false;
+    ip.fragment_offset = IpFragOffset::try_new(1).unwrap();
+    ip.header_checksum = ip.calc_header_checksum();
+    [&ip.to_bytes()[..], PAYLOAD].concat()
+}
+
+/// Rows of the sessions with PDR rule sets (sessions 5 to 9).
+fn pdr_rows() -> Vec<Row> {
+    use Counter::{DownlinkForwarded as DlFwd, UplinkForwarded as Fwd};
+    use Dir::{Dl, Ul};
+    use DropReason::{FarDrop, NoPdrMatched};
+    use Ingress::{N3, N6};
+    let ul = |teid: u32, inner: &[u8]| from_gnb(&gpdu(0x30, teid, &[], inner));
+    let ul_qfi = |teid: u32, qfi: u8, inner: &[u8]| {
+        from_gnb(&gpdu(0x34, teid, &[0, 0, 0, 0x85, 1, 0x10, qfi, 0], inner))
+    };
+    let ping = |src, dst, ttl| icmp_echo(src, dst, ttl, b"ping");
+    vec![
+        // -- uplink: SDF rules by precedence, then the default --
+        redirect(
+            "PDR uplink: UDP to DN_HOST port 53 takes the higher-precedence SDF rule",
+            N3,
+            ul(TEID5, &udp_to(UE5, DN_HOST, 64, 53)),
+            to_dn(&udp_to(UE5, DN_HOST, 63, 53)),
+            Fwd,
+        )
+        .counts(S5_DNS, Ul),
+        redirect(
+            "PDR uplink: UDP to DN_HOST port 443 (outside the range) takes the default",
+            N3,
+            ul(TEID5, &udp_to(UE5, DN_HOST, 64, 443)),
+            to_dn(&udp_to(UE5, DN_HOST, 63, 443)),
+            Fwd,
+        )
+        .counts(S5, Ul),
+        redirect(
+            "PDR uplink: UDP port 53 to a host outside the rule's /32 takes the default",
+            N3,
+            ul(TEID5, &udp_to(UE5, OTHER_DN_HOST, 64, 53)),
+            to_dn(&udp_to(UE5, OTHER_DN_HOST, 63, 53)),
+            Fwd,
+        )
+        .counts(S5, Ul),
+        drop(
+            "PDR uplink: TCP from UE5/32 to 198.51.100.0/24 hits a DROP FAR",
+            N3,
+            ul(TEID5, &tcp(UE5, DN_HOST, 64)),
+            FarDrop,
+        ),
+        redirect(
+            "PDR uplink: TCP to a host outside the rule's /24 takes the default",
+            N3,
+            ul(TEID5, &tcp(UE5, OTHER_DN_HOST, 64)),
+            to_dn(&tcp(UE5, OTHER_DN_HOST, 63)),
+            Fwd,
+        )
+        .counts(S5, Ul),
+        drop(
+            "PDR uplink: anti-spoofing still comes first",
+            N3,
+            ul(TEID5, &udp_to(UE1, DN_HOST, 64, 53)),
+            DropReason::SpoofedSource,
+        ),
+        // -- uplink: QFI rules --
+        redirect(
+            "PDR uplink: QFI 5 on a TEID with two QFI rules",
+            N3,
+            ul_qfi(TEID6, 5, &udp_to(UE6, DN_HOST, 64, 53)),
+            to_dn(&udp_to(UE6, DN_HOST, 63, 53)),
+            Fwd,
+        )
+        .counts(S6_Q5, Ul),
+        redirect(
+            "PDR uplink: QFI 7 on the same TEID counts into its own slot",
+            N3,
+            ul_qfi(TEID6, 7, &udp_to(UE6, DN_HOST, 64, 53)),
+            to_dn(&udp_to(UE6, DN_HOST, 63, 53)),
+            Fwd,
+        )
+        .counts(S6_Q7, Ul),
+        redirect(
+            "PDR uplink: another QFI takes the default",
+            N3,
+            ul_qfi(TEID6, 9, &udp_to(UE6, DN_HOST, 64, 53)),
+            to_dn(&udp_to(UE6, DN_HOST, 63, 53)),
+            Fwd,
+        )
+        .counts(S6, Ul),
+        redirect(
+            "PDR uplink: no PDU Session Container matches no QFI rule",
+            N3,
+            ul(TEID6, &udp_to(UE6, DN_HOST, 64, 53)),
+            to_dn(&udp_to(UE6, DN_HOST, 63, 53)),
+            Fwd,
+        )
+        .counts(S6, Ul),
+        // -- uplink: source prefix + ports, no default, no anti-spoofing --
+        redirect(
+            "PDR uplink: source in the rule's /24 with ports matches (no anti-spoofing)",
+            N3,
+            ul(TEID7, &udp_to(UE7, DN_HOST, 64, 53)),
+            to_dn(&udp_to(UE7, DN_HOST, 63, 53)),
+            Fwd,
+        )
+        .counts(S7, Ul),
+        drop(
+            "PDR uplink: source outside the rule's /24 and no default",
+            N3,
+            ul(TEID7, &udp_to(UE7_OTHER_NET, DN_HOST, 64, 53)),
+            NoPdrMatched,
+        ),
+        drop(
+            "PDR uplink: ICMP has no ports: the port rule does not match",
+            N3,
+            ul(TEID7, &ping(UE7, DN_HOST, 64)),
+            NoPdrMatched,
+        ),
+        drop(
+            "PDR uplink: a non-first UDP fragment has no ports: the port rule does not match",
+            N3,
+            ul(TEID7, &udp_later_fragment(UE7, DN_HOST, 64)),
+            NoPdrMatched,
+        ),
+        // -- uplink: the loop bound --
+        redirect(
+            "PDR uplink: a rule set of 8 whose last rule matches",
+            N3,
+            ul(TEID8, &udp_to(UE8, DN_HOST, 64, 53)),
+            to_dn(&udp_to(UE8, DN_HOST, 63, 53)),
+            Fwd,
+        )
+        .counts(S8_LAST, Ul),
+        redirect(
+            "PDR uplink: a garbage rule count (u32::MAX) is clamped to 8, then the default",
+            N3,
+            ul(TEID9, &udp_to(UE9, DN_HOST, 64, 53)),
+            to_dn(&udp_to(UE9, DN_HOST, 63, 53)),
+            Fwd,
+        )
+        .counts(S9, Ul),
+        Row {
+            desc: "PDR: End Marker on a TEID with a rule set and no default: consumed",
+            ingress: N3,
+            input: from_gnb(&gtpu(0x30, 254, TEID8, &[])),
+            verdict: xdp_action::DROP,
+            output: None,
+            drop: None,
+            counter: Some(Counter::EndMarkerConsumed),
+            slot: None,
+        },
+        // -- downlink --
+        redirect(
+            "PDR downlink: UDP from port 53 takes the SDF rule's tunnel (other peer, TEID, QFI)",
+            N6,
+            from_dn(&dn_udp(UE5, 64, 0, 100)),
+            to_peer(
+                GNB_MAC,
+                GNB,
+                REMOTE_TEID5_DNS,
+                Some(5),
+                0,
+                &dn_udp(UE5, 63, 0, 100),
+            ),
+            DlFwd,
+        )
+        .counts(S5_DL_DNS, Dl),
+        redirect(
+            "PDR downlink: ICMP takes the default tunnel",
+            N6,
+            from_dn(&ping(DN_HOST, UE5, 64)),
+            to_peer(
+                GNB2_MAC,
+                GNB2,
+                REMOTE_TEID5,
+                Some(QFI2),
+                0,
+                &ping(DN_HOST, UE5, 63),
+            ),
+            DlFwd,
+        )
+        .counts(S5, Dl),
+        drop(
+            "PDR downlink: a rule's QFI condition is not evaluated downlink (TCP -> DROP FAR)",
+            N6,
+            from_dn(&tcp(DN_HOST, UE5, 64)),
+            FarDrop,
+        ),
+        redirect(
+            "PDR downlink: TCP matches the only rule (4G tunnel)",
+            N6,
+            from_dn(&tcp(DN_HOST, UE7, 64)),
+            to_peer(GNB_MAC, GNB, 0x7000_0007, None, 0, &tcp(DN_HOST, UE7, 63)),
+            DlFwd,
+        )
+        .counts(S7, Dl),
+        drop(
+            "PDR downlink: no rule and no default matches",
+            N6,
+            from_dn(&dn_udp(UE7, 64, 0, 100)),
+            NoPdrMatched,
+        ),
+        drop(
+            "PDR downlink: no PDR matched wins over TTL 1 (nothing goes to the kernel)",
+            N6,
+            from_dn(&dn_udp(UE7, 1, 0, 100)),
+            NoPdrMatched,
+        ),
+    ]
+}
+
 // ---- running and checking ----
 
 fn verdict_name(v: u32) -> &'static str {
@@ -1416,10 +1973,29 @@ fn hex_diff(expected: &[u8], actual: &[u8]) -> String {
 fn check(env: &mut Env, row: &Row) -> Vec<String> {
     let drops_before = env.drops();
     let counters_before = env.counters();
+    let slots_before = env.pdr_slots();
     let (verdict, out) = env.run(row.ingress, &row.input);
     let drops_after = env.drops();
     let counters_after = env.counters();
+    let slots_after = env.pdr_slots();
     let mut errs = Vec::new();
+    for ((slot, before), (_, after)) in slots_before.iter().zip(&slots_after) {
+        let (ul, dl) = match row.slot {
+            Some((s, Dir::Ul)) if s == *slot => (1, 0),
+            Some((s, Dir::Dl)) if s == *slot => (0, 1),
+            _ => (0, 0),
+        };
+        let moved = (
+            after.ul_packets - before.ul_packets,
+            after.dl_packets - before.dl_packets,
+        );
+        if moved != (ul, dl) {
+            errs.push(format!(
+                "counter slot {slot} moved by {moved:?} (ul, dl) packets, expected {:?}",
+                (ul, dl)
+            ));
+        }
+    }
     if verdict != row.verdict {
         errs.push(format!(
             "verdict {} ({verdict}), expected {} ({})",
@@ -1482,6 +2058,7 @@ fn fixture_table() {
     let mut env = Env::new();
     let mut rows = uplink_rows();
     rows.extend(other_rows());
+    rows.extend(pdr_rows());
     let ports_before = env.ports();
     let rx_before = env.counter(Counter::RxFrames);
     run_table(&mut env, &rows);
@@ -1714,7 +2291,9 @@ fn dropped_packets_are_not_counted_as_forwarded() {
 fn one_million_sessions_load_and_work() {
     const MAX: u32 = 1_000_000;
     let mut env = Env::with_capacity(MAX);
-    let already = env.manager.len() as u32;
+    // The PDR fixture sessions hold uplink entries outside the manager: the
+    // last install is refused by the kernel's full map, not by the manager.
+    let already = env.manager.len() as u32 + PDR_UPLINKS;
     let spec = |i: u32| SessionSpec {
         id: 1_000_000 + i as u64,
         local_teid: 0x0010_0000 + i,
@@ -1731,7 +2310,7 @@ fn one_million_sessions_load_and_work() {
             .unwrap_or_else(|e| panic!("installing session {i} of {MAX}: {e}"));
     }
     eprintln!("installed {} sessions in {:?}", MAX - already, t.elapsed());
-    assert_eq!(env.manager.len() as u32, MAX);
+    assert_eq!(env.manager.len() as u32 + PDR_UPLINKS, MAX);
     match env.manager.install(spec(MAX)) {
         Err(SessionError::Full { capacity }) => assert_eq!(capacity, MAX),
         other => panic!("session {} past capacity: {other:?}", MAX + 1),
@@ -1769,4 +2348,49 @@ fn one_million_sessions_load_and_work() {
     assert_eq!(&gtp[4..8], &last.remote_teid.to_be_bytes());
     let c = env.manager.counters(last.id).unwrap();
     assert_eq!((c.ul_packets, c.dl_packets), (1, 1));
+}
+
+/// The program's size and the verifier's work, printed for the record (run
+/// with `--nocapture`). With `UPF_XDP_BASELINE=<object>` the same numbers for
+/// another build of the program (e.g. an older commit's `upf-xdp`) loaded
+/// with the same globals, for comparison.
+#[test]
+fn program_size_and_verifier_complexity() {
+    let mut env = Env::new();
+    let info = env
+        .manager
+        .datapath_mut()
+        .program()
+        .info()
+        .expect("program info");
+    let line = |what: &str, i: &aya::programs::ProgramInfo| {
+        eprintln!(
+            "{what}: xlated {} insns, jited {} B, verifier processed {} insns",
+            i.size_translated().unwrap_or(0) / 8,
+            i.size_jitted(),
+            i.verified_instruction_count()
+                .map_or("?".to_string(), |n| n.to_string())
+        );
+    };
+    line("upf (this build)", &info);
+    if let Ok(path) = std::env::var("UPF_XDP_BASELINE") {
+        let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+        let mut g = upf_abi::Globals::ZERO;
+        g.n3_ipv4_be = be(N3_ADDR);
+        g.num_ports = 2;
+        g.port_ifindex[..2].copy_from_slice(&[env.n3, env.n6]);
+        g.port_roles[..2].copy_from_slice(&[ROLE_N3, ROLE_N6]);
+        let mut ebpf = aya::EbpfLoader::new()
+            .override_global(upf_abi::names::GLOBALS, &g, true)
+            .load(&bytes)
+            .unwrap_or_else(|e| panic!("loading {path}: {e:#}"));
+        let p: &mut aya::programs::Xdp = ebpf
+            .program_mut(upf_abi::names::PROG_UPF)
+            .expect("upf program")
+            .try_into()
+            .expect("an XDP program");
+        p.load()
+            .unwrap_or_else(|e| panic!("verifying {path}: {e:#}"));
+        line("upf (baseline)", &p.info().expect("baseline info"));
+    }
 }

@@ -22,6 +22,7 @@ pub mod eth;
 pub mod gtpu;
 pub mod ipv4;
 pub mod mem;
+pub mod pdr;
 
 pub use upf_abi::DropReason;
 

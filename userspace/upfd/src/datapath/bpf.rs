@@ -7,15 +7,15 @@ use std::ffi::CString;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use aya::maps::{DevMapHash, HashMap, MapData, MapError, PerCpuArray, PerCpuValues};
+use aya::maps::{Array, DevMapHash, HashMap, MapData, MapError, PerCpuArray, PerCpuValues};
 use aya::programs::{links::FdLink, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use upf_abi::{
-    names, Counter, DownlinkKey, DownlinkSession, DropReason, Globals, PortCounters,
-    SessionCounters, UplinkKey, UplinkSession, MAX_PORTS,
+    names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, PortCounters, RuleSet,
+    SessionCounters, UplinkEntry, UplinkKey, MAX_PORTS,
 };
 
-use super::{roles_name, Datapath, DatapathError, FastpathStats, PortStats};
+use super::{roles_name, Capacity, Datapath, DatapathError, FastpathStats, PortStats};
 
 /// The compiled XDP object (built by build.rs with aya-build).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/upf-xdp"));
@@ -75,8 +75,12 @@ pub struct LoadOptions {
     pub n3_ipv4: Ipv4Addr,
     /// The ports, at most `MAX_PORTS`.
     pub ports: Vec<Port>,
-    /// Size of the session tables.
+    /// Size of the session tables (`UPLINK`, `DOWNLINK`).
     pub max_sessions: u32,
+    /// Counter slots (`SESSION_COUNTERS`): one per PDR or per static session.
+    pub counter_slots: u32,
+    /// Rule sets (`RULES`).
+    pub rule_sets: u32,
 }
 
 /// Resolves an interface name to its index in the current network namespace.
@@ -97,15 +101,16 @@ pub fn ifindex(name: &str) -> Result<u32, DatapathError> {
 /// The loaded program and its maps.
 pub struct BpfDatapath {
     ebpf: Ebpf,
-    uplink: HashMap<MapData, UplinkKey, UplinkSession>,
-    downlink: HashMap<MapData, DownlinkKey, DownlinkSession>,
+    uplink: HashMap<MapData, UplinkKey, UplinkEntry>,
+    downlink: HashMap<MapData, DownlinkKey, DownlinkEntry>,
+    rules: Array<MapData, RuleSet>,
     session_counters: PerCpuArray<MapData, SessionCounters>,
     counters: PerCpuArray<MapData, u64>,
     drops: PerCpuArray<MapData, u64>,
     port_counters: PerCpuArray<MapData, PortCounters>,
     ports: Vec<Port>,
     links: Vec<(String, aya::programs::xdp::XdpLinkId)>,
-    max_sessions: u32,
+    capacity: Capacity,
     ncpus: usize,
 }
 
@@ -133,10 +138,14 @@ impl BpfDatapath {
                 opts.ports.len()
             )));
         }
-        if opts.max_sessions == 0 {
-            return Err(DatapathError::Load(
-                "max_sessions must be at least 1".into(),
-            ));
+        for (what, n) in [
+            ("max_sessions", opts.max_sessions),
+            ("counter_slots", opts.counter_slots),
+            ("rule_sets", opts.rule_sets),
+        ] {
+            if n == 0 {
+                return Err(DatapathError::Load(format!("{what} must be at least 1")));
+            }
         }
         let mut g = Globals::ZERO;
         g.n3_ipv4_be = u32::from(opts.n3_ipv4).to_be();
@@ -149,7 +158,8 @@ impl BpfDatapath {
             .override_global(names::GLOBALS, &g, true)
             .map_max_entries(names::UPLINK, opts.max_sessions)
             .map_max_entries(names::DOWNLINK, opts.max_sessions)
-            .map_max_entries(names::SESSION_COUNTERS, opts.max_sessions)
+            .map_max_entries(names::SESSION_COUNTERS, opts.counter_slots)
+            .map_max_entries(names::RULES, opts.rule_sets)
             .load(OBJECT)
             .map_err(|e| DatapathError::Load(format!("{e:#}")))?;
         for prog in [names::PROG_UPF, names::PROG_PASS] {
@@ -174,6 +184,7 @@ impl BpfDatapath {
         Ok(BpfDatapath {
             uplink: take(&mut ebpf, names::UPLINK)?,
             downlink: take(&mut ebpf, names::DOWNLINK)?,
+            rules: take(&mut ebpf, names::RULES)?,
             session_counters: take(&mut ebpf, names::SESSION_COUNTERS)?,
             counters: take(&mut ebpf, names::COUNTERS)?,
             drops: take(&mut ebpf, names::DROPS)?,
@@ -181,7 +192,11 @@ impl BpfDatapath {
             ebpf,
             ports: opts.ports.clone(),
             links: Vec::new(),
-            max_sessions: opts.max_sessions,
+            capacity: Capacity {
+                sessions: opts.max_sessions,
+                counter_slots: opts.counter_slots,
+                rule_sets: opts.rule_sets,
+            },
             ncpus,
         })
     }
@@ -296,6 +311,22 @@ impl Drop for BpfDatapath {
 
 fn is_full(e: &MapError) -> bool {
     matches!(e, MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::E2BIG))
+        || matches!(e, MapError::OutOfBounds { .. })
+}
+
+/// `Full` for a full hash map or an array index past its size, else `Map`.
+fn write_err(
+    map: &'static str,
+    op: &'static str,
+    capacity: u32,
+) -> impl Fn(MapError) -> DatapathError {
+    move |e| {
+        if is_full(&e) {
+            DatapathError::Full { map, capacity }
+        } else {
+            DatapathError::Map { map, op, source: e }
+        }
+    }
 }
 
 fn verifier_message(prog: &str, e: &aya::programs::ProgramError) -> String {
@@ -318,24 +349,15 @@ fn attach_reason(e: &aya::programs::ProgramError, mode: AttachMode) -> String {
 }
 
 impl Datapath for BpfDatapath {
-    fn put_uplink(&mut self, teid: u32, v: &UplinkSession) -> Result<(), DatapathError> {
+    fn put_uplink(&mut self, teid: u32, v: &UplinkEntry) -> Result<(), DatapathError> {
         let k = UplinkKey {
             teid_be: teid.to_be(),
         };
-        self.uplink.insert(k, v, 0).map_err(|e| {
-            if is_full(&e) {
-                DatapathError::Full {
-                    map: names::UPLINK,
-                    capacity: self.max_sessions,
-                }
-            } else {
-                DatapathError::Map {
-                    map: names::UPLINK,
-                    op: "insert",
-                    source: e,
-                }
-            }
-        })
+        self.uplink.insert(k, v, 0).map_err(write_err(
+            names::UPLINK,
+            "insert",
+            self.capacity.sessions,
+        ))
     }
 
     fn del_uplink(&mut self, teid: u32) -> Result<(), DatapathError> {
@@ -354,24 +376,15 @@ impl Datapath for BpfDatapath {
         }
     }
 
-    fn put_downlink(&mut self, ue: Ipv4Addr, v: &DownlinkSession) -> Result<(), DatapathError> {
+    fn put_downlink(&mut self, ue: Ipv4Addr, v: &DownlinkEntry) -> Result<(), DatapathError> {
         let k = DownlinkKey {
             ue_ipv4_be: u32::from(ue).to_be(),
         };
-        self.downlink.insert(k, v, 0).map_err(|e| {
-            if is_full(&e) {
-                DatapathError::Full {
-                    map: names::DOWNLINK,
-                    capacity: self.max_sessions,
-                }
-            } else {
-                DatapathError::Map {
-                    map: names::DOWNLINK,
-                    op: "insert",
-                    source: e,
-                }
-            }
-        })
+        self.downlink.insert(k, v, 0).map_err(write_err(
+            names::DOWNLINK,
+            "insert",
+            self.capacity.sessions,
+        ))
     }
 
     fn del_downlink(&mut self, ue: Ipv4Addr) -> Result<(), DatapathError> {
@@ -390,12 +403,22 @@ impl Datapath for BpfDatapath {
         }
     }
 
+    fn put_rules(&mut self, index: u32, v: &RuleSet) -> Result<(), DatapathError> {
+        self.rules.set(index, v, 0).map_err(write_err(
+            names::RULES,
+            "write",
+            self.capacity.rule_sets,
+        ))
+    }
+
     fn reset_counters(&mut self, slot: u32) -> Result<(), DatapathError> {
         let zeros = PerCpuValues::try_from(vec![SessionCounters::default(); self.ncpus])
             .map_err(|e| map_err(names::SESSION_COUNTERS, "reset")(MapError::IoError(e)))?;
-        self.session_counters
-            .set(slot, zeros, 0)
-            .map_err(map_err(names::SESSION_COUNTERS, "reset"))
+        self.session_counters.set(slot, zeros, 0).map_err(write_err(
+            names::SESSION_COUNTERS,
+            "reset",
+            self.capacity.counter_slots,
+        ))
     }
 
     fn counters(&self, slot: u32) -> Result<SessionCounters, DatapathError> {
@@ -410,8 +433,8 @@ impl Datapath for BpfDatapath {
         ))
     }
 
-    fn capacity(&self) -> u32 {
-        self.max_sessions
+    fn capacity(&self) -> Capacity {
+        self.capacity
     }
 
     fn fastpath_stats(&self) -> Result<FastpathStats, DatapathError> {

@@ -1,76 +1,155 @@
 //! An in-memory datapath with the same contract as the BPF one, for tests.
+//!
+//! Failure injection, for rollback tests: `fail_next_downlink` and
+//! `fail_next_rules` fail the next write of that kind; `fail_after = Some(n)`
+//! lets `n` more writes succeed and fails the one after (then clears itself).
+//! A "write" is any `put_*` or `reset_counters` call; deletes never fail, so
+//! an undo always succeeds. `writes` counts the writes that succeeded, so a
+//! test can learn how many writes an operation makes and fail each in turn.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use upf_abi::{DownlinkSession, SessionCounters, UplinkSession};
+use aya::maps::MapError;
+use upf_abi::{DownlinkEntry, RuleSet, SessionCounters, UplinkEntry};
 
-use super::{Datapath, DatapathError, FastpathStats};
+use super::{Capacity, Datapath, DatapathError, FastpathStats};
 
 /// Tables in memory; counters can be set by the test.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct FakeDatapath {
     /// Uplink entries by local TEID.
-    pub uplink: HashMap<u32, UplinkSession>,
+    pub uplink: HashMap<u32, UplinkEntry>,
     /// Downlink entries by UE address.
-    pub downlink: HashMap<Ipv4Addr, DownlinkSession>,
+    pub downlink: HashMap<Ipv4Addr, DownlinkEntry>,
+    /// Rule sets by index (an index never written reads as empty in the kernel).
+    pub rules: HashMap<u32, RuleSet>,
     /// Counters by slot.
     pub counters: HashMap<u32, SessionCounters>,
-    /// Table size; inserts past it fail with `Full`, like the kernel's E2BIG.
-    pub capacity: u32,
-    /// When set, the next put of this kind fails (to test rollback).
+    /// Table sizes; inserts past them fail with `Full`, like the kernel's E2BIG.
+    pub capacity: Capacity,
+    /// When set, the next put_downlink fails with `Full` (to test rollback).
     pub fail_next_downlink: bool,
+    /// When set, the next put_rules fails (to test rollback).
+    pub fail_next_rules: bool,
+    /// When `Some(n)`: `n` more writes succeed, the next one fails, and this clears.
+    pub fail_after: Option<usize>,
+    /// Writes that succeeded so far.
+    pub writes: usize,
 }
 
 impl FakeDatapath {
-    /// An empty datapath for `capacity` sessions.
-    pub fn new(capacity: u32) -> Self {
+    /// An empty datapath for `sessions` sessions, with twice as many counter
+    /// slots (the daemon's default) and as many rule sets as sessions.
+    pub fn new(sessions: u32) -> Self {
+        Self::with_capacity(Capacity {
+            sessions,
+            counter_slots: sessions.saturating_mul(2),
+            rule_sets: sessions,
+        })
+    }
+
+    /// An empty datapath with the given table sizes.
+    pub fn with_capacity(capacity: Capacity) -> Self {
         FakeDatapath {
+            uplink: HashMap::new(),
+            downlink: HashMap::new(),
+            rules: HashMap::new(),
+            counters: HashMap::new(),
             capacity,
-            ..Default::default()
+            fail_next_downlink: false,
+            fail_next_rules: false,
+            fail_after: None,
+            writes: 0,
         }
+    }
+
+    /// Counts a write about to happen; `Err` when injection says it fails.
+    fn write(&mut self, map: &'static str) -> Result<(), DatapathError> {
+        match self.fail_after {
+            Some(0) => {
+                self.fail_after = None;
+                Err(DatapathError::Map {
+                    map,
+                    op: "write",
+                    source: MapError::IoError(std::io::Error::other("injected failure")),
+                })
+            }
+            Some(n) => {
+                self.fail_after = Some(n - 1);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn full(map: &'static str, capacity: u32) -> DatapathError {
+        DatapathError::Full { map, capacity }
     }
 }
 
 impl Datapath for FakeDatapath {
-    fn put_uplink(&mut self, teid: u32, v: &UplinkSession) -> Result<(), DatapathError> {
-        if !self.uplink.contains_key(&teid) && self.uplink.len() as u32 >= self.capacity {
-            return Err(DatapathError::Full {
-                map: "UPLINK",
-                capacity: self.capacity,
-            });
+    fn put_uplink(&mut self, teid: u32, v: &UplinkEntry) -> Result<(), DatapathError> {
+        self.write("UPLINK")?;
+        if !self.uplink.contains_key(&teid) && self.uplink.len() as u32 >= self.capacity.sessions {
+            return Err(Self::full("UPLINK", self.capacity.sessions));
         }
         self.uplink.insert(teid, *v);
+        self.writes += 1;
         Ok(())
     }
     fn del_uplink(&mut self, teid: u32) -> Result<(), DatapathError> {
         self.uplink.remove(&teid);
         Ok(())
     }
-    fn put_downlink(&mut self, ue: Ipv4Addr, v: &DownlinkSession) -> Result<(), DatapathError> {
+    fn put_downlink(&mut self, ue: Ipv4Addr, v: &DownlinkEntry) -> Result<(), DatapathError> {
+        self.write("DOWNLINK")?;
         if std::mem::take(&mut self.fail_next_downlink)
-            || (!self.downlink.contains_key(&ue) && self.downlink.len() as u32 >= self.capacity)
+            || (!self.downlink.contains_key(&ue)
+                && self.downlink.len() as u32 >= self.capacity.sessions)
         {
-            return Err(DatapathError::Full {
-                map: "DOWNLINK",
-                capacity: self.capacity,
-            });
+            return Err(Self::full("DOWNLINK", self.capacity.sessions));
         }
         self.downlink.insert(ue, *v);
+        self.writes += 1;
         Ok(())
     }
     fn del_downlink(&mut self, ue: Ipv4Addr) -> Result<(), DatapathError> {
         self.downlink.remove(&ue);
         Ok(())
     }
+    fn put_rules(&mut self, index: u32, v: &RuleSet) -> Result<(), DatapathError> {
+        self.write("RULES")?;
+        if std::mem::take(&mut self.fail_next_rules) {
+            return Err(DatapathError::Map {
+                map: "RULES",
+                op: "write",
+                source: MapError::IoError(std::io::Error::other("injected failure")),
+            });
+        }
+        if index >= self.capacity.rule_sets {
+            return Err(Self::full("RULES", self.capacity.rule_sets));
+        }
+        self.rules.insert(index, *v);
+        self.writes += 1;
+        Ok(())
+    }
     fn reset_counters(&mut self, slot: u32) -> Result<(), DatapathError> {
+        self.write("SESSION_COUNTERS")?;
+        if slot >= self.capacity.counter_slots {
+            return Err(Self::full("SESSION_COUNTERS", self.capacity.counter_slots));
+        }
         self.counters.insert(slot, SessionCounters::default());
+        self.writes += 1;
         Ok(())
     }
     fn counters(&self, slot: u32) -> Result<SessionCounters, DatapathError> {
+        if slot >= self.capacity.counter_slots {
+            return Err(Self::full("SESSION_COUNTERS", self.capacity.counter_slots));
+        }
         Ok(self.counters.get(&slot).copied().unwrap_or_default())
     }
-    fn capacity(&self) -> u32 {
+    fn capacity(&self) -> Capacity {
         self.capacity
     }
     fn fastpath_stats(&self) -> Result<FastpathStats, DatapathError> {
@@ -85,5 +164,43 @@ impl Datapath for FakeDatapath {
                 .collect(),
             ports: Vec::new(),
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fail_after_fails_exactly_one_write_and_deletes_never_fail() {
+        let mut dp = FakeDatapath::new(4);
+        dp.fail_after = Some(2);
+        dp.put_uplink(1, &UplinkEntry::default()).unwrap();
+        dp.put_rules(0, &RuleSet::EMPTY).unwrap();
+        dp.del_uplink(1).unwrap();
+        assert!(dp.reset_counters(0).is_err(), "the third write fails");
+        assert_eq!(dp.fail_after, None);
+        dp.reset_counters(0).unwrap();
+        assert_eq!(dp.writes, 3);
+    }
+
+    #[test]
+    fn arrays_refuse_indexes_past_their_size() {
+        let mut dp = FakeDatapath::with_capacity(Capacity {
+            sessions: 1,
+            counter_slots: 2,
+            rule_sets: 1,
+        });
+        assert!(matches!(
+            dp.put_rules(1, &RuleSet::EMPTY),
+            Err(DatapathError::Full { capacity: 1, .. })
+        ));
+        assert!(matches!(
+            dp.reset_counters(2),
+            Err(DatapathError::Full { capacity: 2, .. })
+        ));
+        dp.fail_next_rules = true;
+        assert!(dp.put_rules(0, &RuleSet::EMPTY).is_err());
+        dp.put_rules(0, &RuleSet::EMPTY).unwrap();
     }
 }

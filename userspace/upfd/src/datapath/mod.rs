@@ -10,12 +10,13 @@ pub mod fake;
 
 use std::net::Ipv4Addr;
 
-use upf_abi::{DownlinkSession, SessionCounters, UplinkSession};
+use upf_abi::{DownlinkEntry, RuleSet, SessionCounters, UplinkEntry};
 
 /// A failure to write or read the datapath's tables.
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
-    /// The table is at its configured size.
+    /// The table is at its configured size (hash maps), or the index is
+    /// past it (arrays: rule sets and counter slots).
     #[error("map {map} is full ({capacity} entries)")]
     Full {
         /// Map name.
@@ -57,35 +58,40 @@ pub enum DatapathError {
     },
 }
 
-/// The entries one session occupies in the datapath.
+/// What the datapath's tables hold at most (their sizes, fixed at load).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Entries {
-    /// Local TEID (host order).
-    pub local_teid: u32,
-    /// The uplink table value.
-    pub uplink: UplinkSession,
-    /// UE address (downlink table key).
-    pub ue_ipv4: Ipv4Addr,
-    /// The downlink table value.
-    pub downlink: DownlinkSession,
+pub struct Capacity {
+    /// Entries of `UPLINK` and of `DOWNLINK` (each) (`gateway.max_sessions`).
+    pub sessions: u32,
+    /// Counter slots in `SESSION_COUNTERS` (`gateway.max_pdrs`).
+    pub counter_slots: u32,
+    /// Rule sets in `RULES` (`gateway.max_rule_sets`).
+    pub rule_sets: u32,
 }
 
-/// What the session manager needs from the datapath.
+/// What the session managers need from the datapath.
+///
+/// A session occupies one `UPLINK` entry per local TEID and one `DOWNLINK`
+/// entry per UE address; each entry has a default action (its catch-all PDR)
+/// and optionally names a rule set (`rules` = index + 1) holding its PDRs
+/// with SDF filters, best precedence first. Actions count into counter slots.
 pub trait Datapath {
-    /// Inserts or replaces the uplink entry for `teid`.
-    fn put_uplink(&mut self, teid: u32, v: &UplinkSession) -> Result<(), DatapathError>;
+    /// Inserts or replaces the uplink entry for local TEID `teid` (host order).
+    fn put_uplink(&mut self, teid: u32, v: &UplinkEntry) -> Result<(), DatapathError>;
     /// Removes the uplink entry for `teid` (absent is not an error).
     fn del_uplink(&mut self, teid: u32) -> Result<(), DatapathError>;
     /// Inserts or replaces the downlink entry for `ue`.
-    fn put_downlink(&mut self, ue: Ipv4Addr, v: &DownlinkSession) -> Result<(), DatapathError>;
+    fn put_downlink(&mut self, ue: Ipv4Addr, v: &DownlinkEntry) -> Result<(), DatapathError>;
     /// Removes the downlink entry for `ue` (absent is not an error).
     fn del_downlink(&mut self, ue: Ipv4Addr) -> Result<(), DatapathError>;
-    /// Zeroes a session slot's counters on every CPU.
+    /// Writes rule set `index` (0-based, < capacity().rule_sets).
+    fn put_rules(&mut self, index: u32, v: &RuleSet) -> Result<(), DatapathError>;
+    /// Zeroes a counter slot on every CPU.
     fn reset_counters(&mut self, slot: u32) -> Result<(), DatapathError>;
-    /// Sums a session slot's counters over every CPU.
+    /// Sums a counter slot over every CPU.
     fn counters(&self, slot: u32) -> Result<SessionCounters, DatapathError>;
-    /// How many sessions the tables hold at most.
-    fn capacity(&self) -> u32;
+    /// The tables' sizes.
+    fn capacity(&self) -> Capacity;
     /// The fast path's global, drop and per-port counters.
     fn fastpath_stats(&self) -> Result<FastpathStats, DatapathError>;
 }

@@ -29,19 +29,23 @@ fn install_writes_both_directions() {
         ul.ue_ipv4_be,
         u32::from(Ipv4Addr::new(10, 45, 0, 1)).to_be()
     );
-    assert_eq!(ul.flags, SESSION_5G);
+    assert_eq!(ul.rules, 0, "a static session has no rule set");
+    assert_eq!(ul.default.flags, ACT_FORWARD);
     let dl = dp.downlink[&Ipv4Addr::new(10, 45, 0, 1)];
-    assert_eq!(dl.remote_teid_be, 0x201u32.to_be());
+    assert_eq!(dl.rules, 0);
+    assert_eq!(dl.default.flags, ACT_FORWARD | ACT_5G);
+    assert_eq!(dl.default.remote_teid_be, 0x201u32.to_be());
     assert_eq!(
-        dl.peer_ipv4_be,
+        dl.default.peer_ipv4_be,
         u32::from(Ipv4Addr::new(10, 100, 0, 2)).to_be()
     );
     assert_eq!(
         dl.local_ipv4_be,
         u32::from(Ipv4Addr::new(10, 100, 0, 1)).to_be()
     );
-    assert_eq!(dl.qfi, 9);
-    assert_eq!(ul.slot, dl.slot);
+    assert_eq!(dl.default.qfi, 9);
+    assert_eq!(ul.default.counter, dl.default.counter);
+    assert!(dp.rules.is_empty());
 }
 
 #[test]
@@ -99,6 +103,44 @@ fn full_table_is_a_clean_refusal_and_slots_are_reused() {
 }
 
 #[test]
+fn slots_stay_within_the_counter_slots() {
+    use crate::datapath::Capacity;
+    let dp = FakeDatapath::with_capacity(Capacity {
+        sessions: 8,
+        counter_slots: 2,
+        rule_sets: 1,
+    });
+    let mut m = SessionManager::new(dp, Ipv4Addr::new(10, 100, 0, 1));
+    m.install(spec(1)).unwrap();
+    m.install(spec(2)).unwrap();
+    assert!(matches!(
+        m.install(spec(3)),
+        Err(SessionError::Full { capacity: 2 })
+    ));
+    assert_eq!(m.datapath().uplink.len(), 2);
+    m.remove(1).unwrap();
+    m.install(spec(3)).unwrap();
+}
+
+#[test]
+fn every_failed_write_is_undone() {
+    // Fail each write of an install in turn: nothing is left behind.
+    for n in 0.. {
+        let mut m = manager(8);
+        m.datapath_mut().fail_after = Some(n);
+        if m.install(spec(1)).is_ok() {
+            assert!(n >= 2, "an install writes at least twice");
+            break;
+        }
+        assert!(m.is_empty());
+        assert!(m.datapath().uplink.is_empty(), "write {n}");
+        assert!(m.datapath().downlink.is_empty(), "write {n}");
+        m.install(spec(1)).unwrap();
+        assert_eq!(m.get(1).unwrap().slot, 0);
+    }
+}
+
+#[test]
 fn a_failed_write_leaves_no_half_session() {
     let mut m = manager(8);
     m.datapath_mut().fail_next_downlink = true;
@@ -139,7 +181,7 @@ fn update_moves_keys_and_reports_a_path_switch() {
     let out = m.update(s.clone()).unwrap();
     assert_eq!(out.old_tunnel, Some((Ipv4Addr::new(10, 100, 0, 2), 0x201)));
     assert_eq!(
-        m.datapath().downlink[&s.ue_ipv4].remote_teid_be,
+        m.datapath().downlink[&s.ue_ipv4].default.remote_teid_be,
         0x999u32.to_be()
     );
 
