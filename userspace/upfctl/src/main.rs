@@ -23,7 +23,15 @@ enum Cmd {
     /// Session table operations.
     #[command(subcommand)]
     Sessions(SessionsCmd),
-    /// Fast path counters, drops by reason, ports and sessions.
+    /// One session (by our SEID, decimal or 0x-hex) with its rules and per-PDR counters.
+    Session {
+        /// Our SEID (the UP F-SEID the SMF got).
+        seid: String,
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fast path counters, drops by reason, ports, sessions and PFCP peers.
     Stats {
         /// Print the raw JSON.
         #[arg(long)]
@@ -57,7 +65,7 @@ enum SessionsCmd {
         /// The file.
         file: PathBuf,
     },
-    /// List the sessions with their counters.
+    /// List every session (PFCP and static) with its rules and counters.
     List {
         /// Print the raw JSON.
         #[arg(long)]
@@ -76,12 +84,31 @@ fn main() -> anyhow::Result<()> {
         Cmd::Sessions(SessionsCmd::Load { file }) => apply(&args.socket, &file, false),
         Cmd::Sessions(SessionsCmd::Update { file }) => apply(&args.socket, &file, true),
         Cmd::Sessions(SessionsCmd::List { json }) => {
-            let r = ok(control::call(&args.socket, &Request::List)?)?;
+            let r = ok(control::call(
+                &args.socket,
+                &Request::Sessions { seid: None },
+            )?)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&r.data)?);
             } else {
-                let s: Vec<SessionStats> = serde_json::from_value(r.data)?;
-                print_sessions(&s);
+                print_pfcp_sessions(r.data.as_array().map(Vec::as_slice).unwrap_or_default());
+            }
+            Ok(())
+        }
+        Cmd::Session { seid, json } => {
+            let n = match seid.strip_prefix("0x") {
+                Some(h) => u64::from_str_radix(h, 16),
+                None => seid.parse(),
+            }
+            .with_context(|| format!("SEID {seid:?}: expected a number (decimal or 0x-hex)"))?;
+            let r = ok(control::call(
+                &args.socket,
+                &Request::Sessions { seid: Some(n) },
+            )?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r.data)?);
+            } else {
+                print_session_detail(&r.data);
             }
             Ok(())
         }
@@ -193,6 +220,122 @@ fn print_sessions(s: &[SessionStats]) {
     }
 }
 
+fn u(v: &serde_json::Value) -> u64 {
+    v.as_u64().unwrap_or(0)
+}
+
+/// Totals of a session's per-PDR counters.
+fn totals(s: &serde_json::Value) -> (u64, u64, u64, u64) {
+    let mut t = (0, 0, 0, 0);
+    if let Some(c) = s["counters"].as_object() {
+        for v in c.values() {
+            t.0 += u(&v["ul_packets"]);
+            t.1 += u(&v["ul_bytes"]);
+            t.2 += u(&v["dl_packets"]);
+            t.3 += u(&v["dl_bytes"]);
+        }
+    }
+    t
+}
+
+fn list(v: &serde_json::Value) -> String {
+    let items: Vec<String> = v
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| match x.as_u64() {
+                    Some(n) => format!("{n:#x}"),
+                    None => x.as_str().unwrap_or_default().to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    if items.is_empty() {
+        "-".into()
+    } else {
+        items.join(",")
+    }
+}
+
+fn print_pfcp_sessions(all: &[serde_json::Value]) {
+    println!(
+        "{:>18} {:>18} {:<16} {:<12} {:<15} {:>4} {:>10} {:>12} {:>10} {:>12}",
+        "up_seid",
+        "cp_seid",
+        "peer",
+        "teids",
+        "ue",
+        "pdrs",
+        "ul_pkts",
+        "ul_bytes",
+        "dl_pkts",
+        "dl_bytes"
+    );
+    for s in all {
+        let (ulp, ulb, dlp, dlb) = totals(s);
+        println!(
+            "{:>#18x} {:>#18x} {:<16} {:<12} {:<15} {:>4} {:>10} {:>12} {:>10} {:>12}",
+            u(&s["up_seid"]),
+            u(&s["cp_seid"]),
+            s["peer"].as_str().unwrap_or_default(),
+            list(&s["teids"]),
+            list(&s["ue_addresses"]),
+            s["rules"]["pdrs"].as_object().map_or(0, |m| m.len()),
+            ulp,
+            ulb,
+            dlp,
+            dlb
+        );
+    }
+    println!("{} sessions", all.len());
+}
+
+fn print_session_detail(s: &serde_json::Value) {
+    println!(
+        "session up_seid {:#x} cp_seid {:#x} peer {}  teids {}  ue {}",
+        u(&s["up_seid"]),
+        u(&s["cp_seid"]),
+        s["peer"].as_str().unwrap_or_default(),
+        list(&s["teids"]),
+        list(&s["ue_addresses"])
+    );
+    println!(
+        "  {:>5} {:>10} {:<9} {:>10} {:<15} {:>4} {:<6} {:>10} {:>12}  filters",
+        "pdr", "precedence", "dir", "teid", "ue", "far", "qfis", "packets", "bytes"
+    );
+    if let Some(pdrs) = s["rules"]["pdrs"].as_object() {
+        for (id, p) in pdrs {
+            let c = &s["counters"][id];
+            let (pk, by) = if p["direction"] == "uplink" {
+                (u(&c["ul_packets"]), u(&c["ul_bytes"]))
+            } else {
+                (u(&c["dl_packets"]), u(&c["dl_bytes"]))
+            };
+            println!(
+                "  {:>5} {:>10} {:<9} {:>10} {:<15} {:>4} {:<6} {:>10} {:>12}  {}",
+                id,
+                u(&p["precedence"]),
+                p["direction"].as_str().unwrap_or_default(),
+                p["teid"].as_u64().map_or("-".into(), |t| format!("{t:#x}")),
+                p["ue_ipv4"].as_str().unwrap_or("-"),
+                u(&p["far_id"]),
+                list(&p["qfis"]),
+                pk,
+                by,
+                list(&p["sdf_filters"])
+            );
+        }
+    }
+    println!("  FARs, QERs, URRs:");
+    for kind in ["fars", "qers", "urrs"] {
+        if let Some(m) = s["rules"][kind].as_object() {
+            for (id, r) in m {
+                println!("    {} {id}: {r}", &kind[..3].to_uppercase());
+            }
+        }
+    }
+}
+
 fn print_stats(s: &Stats) {
     let f = &s.fastpath;
     println!("sessions: {} of {}", s.sessions.len(), s.capacity);
@@ -222,6 +365,33 @@ fn print_stats(s: &Stats) {
             p.name, p.roles, p.rx_packets, p.rx_bytes, p.redirected, p.tx, p.passed, p.dropped
         );
     }
-    println!("sessions:");
+    println!("static sessions:");
     print_sessions(&s.sessions);
+    if let Some(p) = &s.pfcp {
+        println!(
+            "pfcp: recovery time stamp {}, {} sessions; in use: {} TEIDs, {} UE addresses, {} counter slots, {} rule sets",
+            p.recovery_time_stamp,
+            p.sessions,
+            p.in_use.teids,
+            p.in_use.ue_addresses,
+            p.in_use.counter_slots,
+            p.in_use.rule_sets
+        );
+        for peer in &p.peers {
+            println!(
+                "  peer {:<22} {:<12} node {:<24} heard {}s ago, missed heartbeats {}",
+                peer.addr,
+                peer.state,
+                peer.node_id.as_deref().unwrap_or("-"),
+                peer.last_heard_secs.map_or("-".into(), |s| s.to_string()),
+                peer.missed_heartbeats
+            );
+        }
+        for (n, v) in &p.rx {
+            println!("  rx {n:<34} {v}");
+        }
+        for (n, v) in &p.dropped {
+            println!("  dropped {n:<29} {v}");
+        }
+    }
 }

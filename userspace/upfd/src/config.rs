@@ -30,6 +30,9 @@ pub struct Config {
     /// The interfaces the fast path is attached to.
     #[serde(rename = "interface")]
     pub interfaces: Vec<Interface>,
+    /// PFCP (N4/Sx); without it only static sessions are served.
+    #[serde(default)]
+    pub pfcp: Option<crate::pfcp::config::PfcpConfig>,
 }
 
 /// `[gateway]`
@@ -243,6 +246,11 @@ impl Config {
         if all & ROLE_N6 == 0 {
             return bad("interface", "no interface has the n6 role".into());
         }
+        if let Some(p) = &self.pfcp {
+            if let Err((field, reason)) = p.check() {
+                return bad(&field, reason);
+            }
+        }
         Ok(())
     }
 }
@@ -320,6 +328,73 @@ mod tests {
         assert_eq!(c.gateway.attach_mode, AttachMode::Generic);
         assert_eq!(c.interfaces[0].role_bits(), ROLE_N3);
         assert_eq!(c.gateway.echo_interval_secs, 60);
+    }
+
+    const PFCP: &str = r#"
+        [pfcp]
+        address = "10.0.0.1"
+        ue_pools = ["10.45.0.0/16"]
+        [[pfcp.peer]]
+        prefix = "10.0.0.2/32"
+        initiate = true
+    "#;
+
+    #[test]
+    fn pfcp_section_has_defaults_and_named_errors() {
+        let c = Config::parse(&format!("{GOOD}{PFCP}"), Path::new("upf.toml")).unwrap();
+        let p = c.pfcp.unwrap();
+        assert_eq!(
+            (p.port, p.heartbeat_interval_secs, p.t1_ms, p.n1),
+            (8805, 10, 3000, 3)
+        );
+        assert_eq!(
+            p.node_id(),
+            upf_pfcp::ie::NodeId::Ipv4("10.0.0.1".parse().unwrap())
+        );
+        assert_eq!(p.ue_pools[0].to_string(), "10.45.0.0/16");
+        let cases = [
+            (
+                "ue_pools = [\"10.45.0.0/16\"]",
+                "ue_pools = [\"10.45.0.1/16\"]",
+                "host bits",
+            ),
+            (
+                "prefix = \"10.0.0.2/32\"",
+                "prefix = \"10.0.0.0/24\"",
+                "pfcp.peer[0].initiate",
+            ),
+            (
+                "address = \"10.0.0.1\"",
+                "address = \"10.0.0.1\"\nt1_ms = 5",
+                "pfcp.t1_ms",
+            ),
+            (
+                "address = \"10.0.0.1\"",
+                "address = \"10.0.0.1\"\nteid_first = 0",
+                "pfcp.teid_first",
+            ),
+            (
+                "address = \"10.0.0.1\"",
+                "address = \"10.0.0.1\"\non_peer_loss = \"forget\"",
+                "on_peer_loss",
+            ),
+            (
+                "address = \"10.0.0.1\"",
+                "address = \"10.0.0.1\"\nnode_id = \"a..b\"",
+                "pfcp.node_id",
+            ),
+            (
+                "address = \"10.0.0.1\"",
+                "address = \"10.0.0.1\"\nbogus = 1",
+                "bogus",
+            ),
+        ];
+        for (from, to, want) in cases {
+            let e = err(&format!("{GOOD}{}", PFCP.replace(from, to)));
+            assert!(e.contains(want), "{to}: {e}");
+        }
+        let no_peers = PFCP.split("[[pfcp.peer]]").next().unwrap();
+        assert!(err(&format!("{GOOD}{no_peers}")).contains("pfcp.peer"));
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! One request per line, one response per line. The protocol types and the
 //! handler live here; the daemon only moves bytes.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -33,10 +34,126 @@ pub enum Request {
         /// Session id.
         id: u64,
     },
-    /// List the sessions with their counters.
+    /// List the static sessions with their counters.
     List,
-    /// Everything: fast path counters, ports, sessions.
+    /// Every session (PFCP and static) with its rules and per-PDR
+    /// counters, or only the one with our SEID `seid`.
+    Sessions {
+        /// Our SEID of the one session to show.
+        #[serde(default)]
+        seid: Option<u64>,
+    },
+    /// Everything: fast path counters, ports, sessions, PFCP.
     Stats,
+}
+
+/// The PFCP node's state for [`Request::Stats`], from the daemon.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PfcpStats {
+    /// Our Recovery Time Stamp (NTP seconds).
+    pub recovery_time_stamp: u32,
+    /// Every configured or associated peer.
+    pub peers: Vec<PeerView>,
+    /// Messages received, by type name.
+    pub rx: BTreeMap<String, u64>,
+    /// Messages sent, by type name.
+    pub tx: BTreeMap<String, u64>,
+    /// Responses sent, by cause value.
+    pub responses_by_cause: BTreeMap<u8, u64>,
+    /// Messages dropped unanswered, by reason.
+    pub dropped: BTreeMap<String, u64>,
+    /// Retransmissions of our requests.
+    pub retransmissions: u64,
+    /// Duplicate requests answered from the response cache.
+    pub duplicates: u64,
+    /// PFCP sessions (static ones included).
+    pub sessions: usize,
+    /// Resources in use.
+    pub in_use: InUse,
+}
+
+/// One PFCP peer.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerView {
+    /// Its address.
+    pub addr: String,
+    /// Its Node ID, once known.
+    pub node_id: Option<String>,
+    /// associating, associated or lost.
+    pub state: String,
+    /// Its Recovery Time Stamp, once known.
+    pub recovery_time_stamp: Option<u32>,
+    /// Seconds since we last heard from it.
+    pub last_heard_secs: Option<u64>,
+    /// Heartbeats missed in a row.
+    pub missed_heartbeats: u32,
+}
+
+/// Pool and table use, for leak checks and capacity planning.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InUse {
+    /// Local TEIDs handed out for CHOOSE.
+    pub teids: usize,
+    /// UE addresses handed out for CHOOSE.
+    pub ue_addresses: usize,
+    /// Counter slots (one per PDR pair).
+    pub counter_slots: usize,
+    /// Rule sets.
+    pub rule_sets: usize,
+}
+
+/// A session with its rules and per-PDR counters ([`Request::Sessions`]).
+#[derive(Clone, Debug, Serialize)]
+pub struct SessionView {
+    /// Our SEID.
+    pub up_seid: u64,
+    /// The CP function's SEID (a static session's id).
+    pub cp_seid: u64,
+    /// The peer that owns it ("static" for static sessions).
+    pub peer: String,
+    /// Local TEIDs in use.
+    pub teids: Vec<u32>,
+    /// UE addresses in use.
+    pub ue_addresses: Vec<std::net::Ipv4Addr>,
+    /// The rules.
+    pub rules: crate::pfcp::rules::Rules,
+    /// Counters per PDR ID (a PDR counts its own direction).
+    pub counters: BTreeMap<u16, SessionCountersView>,
+}
+
+impl SessionView {
+    fn of<D: Datapath>(m: &SessionManager<D>, s: &crate::pfcp::sessions::Session) -> SessionView {
+        let counters = s
+            .rules
+            .pdrs
+            .values()
+            .map(|p| {
+                let c = m.sessions().pdr_counters(p);
+                let v = match p.direction {
+                    crate::pfcp::rules::Direction::Uplink => SessionCountersView {
+                        ul_packets: c.ul_packets,
+                        ul_bytes: c.ul_bytes,
+                        ..Default::default()
+                    },
+                    crate::pfcp::rules::Direction::Downlink => SessionCountersView {
+                        dl_packets: c.dl_packets,
+                        dl_bytes: c.dl_bytes,
+                        ..Default::default()
+                    },
+                };
+                (p.id, v)
+            })
+            .collect();
+        SessionView {
+            up_seid: s.up_seid,
+            cp_seid: s.cp_seid,
+            peer: s.peer.clone(),
+            teids: s.teids().collect(),
+            ue_addresses: s.ue_addresses().collect(),
+            rules: s.rules.clone(),
+            counters,
+        }
+    }
 }
 
 /// A session with its traffic.
@@ -80,8 +197,11 @@ pub struct Stats {
     pub capacity: u32,
     /// The fast path's counters.
     pub fastpath: FastpathStats,
-    /// Every session with its counters.
+    /// Every static session with its counters.
     pub sessions: Vec<SessionStats>,
+    /// The PFCP node, when PFCP is configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pfcp: Option<PfcpStats>,
 }
 
 /// A response line.
@@ -132,8 +252,13 @@ fn session_stats<D: Datapath>(m: &SessionManager<D>) -> Vec<SessionStats> {
         .collect()
 }
 
-/// Carries out one request on the session manager.
-pub fn handle<D: Datapath>(m: &mut SessionManager<D>, req: Request) -> (Response, Effects) {
+/// Carries out one request on the session manager; `pfcp` is the node's
+/// state for [`Request::Stats`] (sessions and pool use are filled in here).
+pub fn handle<D: Datapath>(
+    m: &mut SessionManager<D>,
+    req: Request,
+    pfcp: Option<PfcpStats>,
+) -> (Response, Effects) {
     let mut fx = Effects::default();
     let resp = match req {
         Request::Install { session } => {
@@ -168,11 +293,35 @@ pub fn handle<D: Datapath>(m: &mut SessionManager<D>, req: Request) -> (Response
             Err(e) => Response::err(e),
         },
         Request::List => Response::ok(serde_json::json!(session_stats(m))),
+        Request::Sessions { seid: Some(seid) } => match m.sessions().get(seid) {
+            Some(s) => Response::ok(serde_json::json!(SessionView::of(m, s))),
+            None => Response::err(format!("no session with SEID {seid} ({seid:#x})")),
+        },
+        Request::Sessions { seid: None } => {
+            let all: Vec<SessionView> = m
+                .sessions()
+                .sessions()
+                .values()
+                .map(|s| SessionView::of(m, s))
+                .collect();
+            Response::ok(serde_json::json!(all))
+        }
         Request::Stats => match m.datapath().fastpath_stats() {
             Ok(fastpath) => Response::ok(serde_json::json!(Stats {
                 capacity: m.datapath().capacity().sessions,
                 fastpath,
                 sessions: session_stats(m),
+                pfcp: pfcp.map(|mut p| {
+                    let (teids, ue_addresses, counter_slots, rule_sets) = m.sessions().in_use();
+                    p.sessions = m.sessions().sessions().len();
+                    p.in_use = InUse {
+                        teids,
+                        ue_addresses,
+                        counter_slots,
+                        rule_sets,
+                    };
+                    p
+                }),
             })),
             Err(e) => Response::err(e),
         },
@@ -244,31 +393,31 @@ mod tests {
     #[test]
     fn install_update_remove_through_the_handler() {
         let mut m = manager();
-        let (r, fx) = handle(&mut m, Request::Install { session: spec(1) });
+        let (r, fx) = handle(&mut m, Request::Install { session: spec(1) }, None);
         assert!(r.ok, "{r:?}");
         assert_eq!(
             fx.new_peers,
             vec!["10.100.0.2".parse::<std::net::Ipv4Addr>().unwrap()]
         );
-        let (r, fx) = handle(&mut m, Request::Install { session: spec(2) });
+        let (r, fx) = handle(&mut m, Request::Install { session: spec(2) }, None);
         assert!(
             r.ok && fx.new_peers.is_empty(),
             "a known peer is not probed again"
         );
-        let (r, _) = handle(&mut m, Request::Install { session: spec(1) });
+        let (r, _) = handle(&mut m, Request::Install { session: spec(1) }, None);
         assert!(!r.ok && r.error.unwrap().contains("already exists"));
         let mut moved = spec(1);
         moved.remote_teid = 0x555;
-        let (r, fx) = handle(&mut m, Request::Update { session: moved });
+        let (r, fx) = handle(&mut m, Request::Update { session: moved }, None);
         assert!(r.ok);
         assert_eq!(fx.end_markers, vec![("10.100.0.2".parse().unwrap(), 0x100)]);
-        let (r, _) = handle(&mut m, Request::Stats);
+        let (r, _) = handle(&mut m, Request::Stats, None);
         let stats: Stats = serde_json::from_value(r.data).unwrap();
         assert_eq!(stats.sessions.len(), 2);
         assert_eq!(stats.capacity, 4);
-        let (r, _) = handle(&mut m, Request::Remove { id: 1 });
+        let (r, _) = handle(&mut m, Request::Remove { id: 1 }, None);
         assert!(r.ok);
-        let (r, _) = handle(&mut m, Request::Remove { id: 1 });
+        let (r, _) = handle(&mut m, Request::Remove { id: 1 }, None);
         assert!(!r.ok && r.error.unwrap().contains("does not exist"));
     }
 }

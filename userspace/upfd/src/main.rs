@@ -4,9 +4,11 @@
 //! configured interfaces, installs static sessions, and serves `upfctl` on a
 //! Unix socket until SIGINT or SIGTERM, when it detaches cleanly.
 
+use std::cell::RefCell;
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
@@ -14,12 +16,19 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Mutex as AsyncMutex;
+use tokio::sync::{mpsc, watch};
 
 use upfd::config::{Config, SessionsFile};
 use upfd::control::{self, Effects, Request};
 use upfd::datapath::bpf::{BpfDatapath, LoadOptions, Port};
 use upfd::datapath::Datapath;
 use upfd::gtpu_path::{self, GtpuPath};
+use upfd::pfcp::config::PfcpConfig;
+use upfd::pfcp::glue::{self, Glue};
+use upfd::pfcp::handler::Identity;
+use upfd::pfcp::node::Node;
+use upfd::pfcp::recovery::RecoveryStore;
+use upfd::pfcp::server;
 use upfd::session::SessionManager;
 
 #[derive(Parser, Debug)]
@@ -67,7 +76,10 @@ fn main() -> anyhow::Result<()> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    rt.block_on(run(cfg, statics))
+    // The PFCP node and the control connections share state through Rc
+    // on this one thread.
+    let local = tokio::task::LocalSet::new();
+    rt.block_on(local.run_until(run(cfg, statics)))
 }
 
 fn unsafe_is_not_root() -> bool {
@@ -101,7 +113,10 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     for p in dp.ports() {
         tracing::info!(iface = %p.name, ifindex = p.ifindex, roles = upfd::datapath::roles_name(p.roles), mode = g.attach_mode.name(), "XDP attached");
     }
-    let manager: Manager = Arc::new(Mutex::new(SessionManager::new(dp, g.n3_address)));
+    let manager: Manager = Arc::new(Mutex::new(SessionManager::with_config(
+        dp,
+        glue::sessions_config(g.n3_address, cfg.pfcp.as_ref()),
+    )));
     let path = GtpuPath::bind(g.n3_address).await.with_context(|| {
         format!(
             "binding the GTP-U signalling socket on {}:2152 (gateway.n3_address must be an address of this host)",
@@ -112,13 +127,22 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
 
     for s in statics {
         let id = s.id;
-        let (resp, fx) = control::handle(&mut lock(&manager), Request::Install { session: s });
+        let (resp, fx) =
+            control::handle(&mut lock(&manager), Request::Install { session: s }, None);
         if !resp.ok {
             bail!("static session {id}: {}", resp.error.unwrap_or_default());
         }
         apply_effects(&path, fx).await;
     }
     tracing::info!(sessions = lock(&manager).len(), "static sessions installed");
+
+    let (fx_tx, mut fx_rx) = mpsc::unbounded_channel::<Effects>();
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let pfcp = match &cfg.pfcp {
+        Some(p) => Some(start_pfcp(p, &manager, fx_tx, stop_rx).await?),
+        None => None,
+    };
+    let node = pfcp.as_ref().map(|(n, _)| n.clone());
 
     if let Some(dir) = g.control_socket.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -165,11 +189,12 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
             _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
             _ = echo_tick.tick(), if g.echo_interval_secs > 0 => path.lock().await.probe_all().await,
             _ = stats_tick.tick(), if g.stats_log_secs > 0 => log_stats(&manager),
+            Some(fx) = fx_rx.recv() => apply_effects(&path, fx).await,
             conn = listener.accept() => match conn {
                 Ok((stream, _)) => {
-                    let (m, p) = (manager.clone(), path.clone());
-                    tokio::spawn(async move {
-                        if let Err(e) = serve(stream, m, p).await {
+                    let (m, p, n) = (manager.clone(), path.clone(), node.clone());
+                    tokio::task::spawn_local(async move {
+                        if let Err(e) = serve(stream, m, p, n).await {
                             tracing::debug!(error = %e, "control connection ended");
                         }
                     });
@@ -179,6 +204,14 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         }
     }
     reader.abort();
+    let _ = stop_tx.send(true);
+    if let Some((_, task)) = pfcp {
+        match task.await {
+            Ok(Err(e)) => tracing::warn!(error = %e, "PFCP node stopped with an error"),
+            Err(e) => tracing::warn!(error = %e, "PFCP node task failed"),
+            Ok(Ok(())) => {}
+        }
+    }
     log_stats(&manager);
     lock(&manager).datapath_mut().detach();
     let _ = std::fs::remove_file(&g.control_socket);
@@ -204,16 +237,74 @@ async fn apply_effects(path: &Arc<AsyncMutex<GtpuPath>>, fx: Effects) {
     }
 }
 
+type PfcpTask = (
+    Rc<RefCell<Node>>,
+    tokio::task::JoinHandle<std::io::Result<()>>,
+);
+
+/// Binds N4, loads the Recovery Time Stamp and starts the PFCP node.
+async fn start_pfcp(
+    p: &PfcpConfig,
+    manager: &Manager,
+    effects: mpsc::UnboundedSender<Effects>,
+    stop: watch::Receiver<bool>,
+) -> anyhow::Result<PfcpTask> {
+    let recovery = RecoveryStore::open(&p.state_dir).with_context(|| {
+        format!(
+            "configuration field pfcp.state_dir: the Recovery Time Stamp in {} cannot be kept",
+            p.state_dir.display()
+        )
+    })?;
+    let socket = tokio::net::UdpSocket::bind((p.address, p.port))
+        .await
+        .with_context(|| {
+            format!(
+                "configuration field pfcp.address: binding PFCP on {}:{} (must be an address of this host)",
+                p.address, p.port
+            )
+        })?;
+    let node = Rc::new(RefCell::new(Node::new(
+        glue::node_config(p),
+        recovery,
+        Instant::now(),
+    )));
+    let me = Identity {
+        node_id: p.node_id(),
+        f_seid_ipv4: p.address,
+    };
+    let handler: Rc<RefCell<dyn upfd::pfcp::node::SessionHandler>> =
+        Rc::new(RefCell::new(Glue::new(manager.clone(), me, effects)));
+    // Session Report Requests come with usage reporting (not yet).
+    let (_reports_tx, reports_rx) = mpsc::channel(1);
+    tracing::info!(
+        address = %p.address,
+        port = p.port,
+        node_id = ?p.node_id(),
+        recovery_time_stamp = recovery.0,
+        peers = p.peers.len(),
+        "PFCP node listening"
+    );
+    let task =
+        tokio::task::spawn_local(server::run(socket, node.clone(), handler, reports_rx, stop));
+    Ok((node, task))
+}
+
 async fn serve(
     stream: UnixStream,
     m: Manager,
     path: Arc<AsyncMutex<GtpuPath>>,
+    node: Option<Rc<RefCell<Node>>>,
 ) -> anyhow::Result<()> {
     let (r, mut w) = stream.into_split();
     let mut lines = BufReader::new(r).lines();
     while let Some(line) = lines.next_line().await? {
         let (resp, fx) = match control::parse_request(&line) {
-            Ok(req) => control::handle(&mut lock(&m), req),
+            Ok(req) => {
+                let pfcp = node
+                    .as_ref()
+                    .map(|n| glue::stats(&n.borrow(), Instant::now()));
+                control::handle(&mut lock(&m), req, pfcp)
+            }
             Err(resp) => (resp, Effects::default()),
         };
         apply_effects(&path, fx).await;

@@ -6,22 +6,26 @@
 //! for the PDU Session Container). The PFCP node drives this API; until then
 //! `upfctl` installs static sessions from a file.
 //!
-//! In the datapath a static session is one `UPLINK` entry (default action
-//! FORWARD, counting into the session's counter slot) and one `DOWNLINK`
-//! entry (default action FORWARD through the tunnel, same slot), with no
-//! rule sets: one catch-all PDR per direction.
+//! A static session goes through the PFCP session manager as the requests an
+//! SMF would send: in the datapath it is one `UPLINK` entry (default action
+//! FORWARD) and one `DOWNLINK` entry (default action FORWARD through the
+//! tunnel), sharing one counter slot, with no rule sets.
 //!
 //! Every operation is all-or-nothing: a failure part way through undoes what
 //! was written, so the datapath never holds half a session, and other
 //! sessions' entries are never touched.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
-use upf_abi::{DownlinkEntry, PdrAction, SessionCounters, UplinkEntry, ACT_5G, ACT_FORWARD};
+use upf_abi::SessionCounters;
+use upf_pfcp::Cause;
 
 use crate::datapath::{Datapath, DatapathError};
+use crate::pfcp::rules::Reject;
+use crate::pfcp::sessions::{Sessions, SessionsConfig};
+use crate::pfcp::static_sessions::{self, STATIC_PEER};
 
 /// Which access the session's tunnel serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -96,6 +100,9 @@ pub enum SessionError {
         /// The configured capacity.
         capacity: u32,
     },
+    /// The session manager refused it (the PFCP cause and reason).
+    #[error("refused: {0}")]
+    Refused(String),
     /// The datapath refused a write.
     #[error(transparent)]
     Datapath(#[from] DatapathError),
@@ -148,19 +155,13 @@ impl SessionSpec {
     }
 }
 
-#[derive(Clone, Debug)]
-struct Installed {
-    spec: SessionSpec,
-    slot: u32,
-}
-
 /// A session as listed, with its counter slot.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionInfo {
     /// The spec it was installed (or last updated) with.
     #[serde(flatten)]
     pub spec: SessionSpec,
-    /// Its per-CPU counter slot.
+    /// Its per-CPU counter slot (shared by its uplink and downlink PDR).
     pub slot: u32,
 }
 
@@ -172,239 +173,218 @@ pub struct UpdateOutcome {
     pub old_tunnel: Option<(Ipv4Addr, u32)>,
 }
 
-/// The session table in userspace, mirrored into the datapath.
+/// Every session, static and PFCP, over one datapath: static sessions are
+/// turned into the PFCP requests an SMF would send
+/// ([`crate::pfcp::static_sessions`]) and filed under the peer "static" with
+/// their id as CP SEID, so both kinds share the pools and tables.
 pub struct SessionManager<D: Datapath> {
-    dp: D,
+    inner: Sessions<D>,
     n3: Ipv4Addr,
-    sessions: BTreeMap<u64, Installed>,
-    by_teid: HashMap<u32, u64>,
-    by_ue: HashMap<Ipv4Addr, u64>,
-    free_slots: Vec<u32>,
-    next_slot: u32,
+    specs: BTreeMap<u64, SessionSpec>,
+}
+
+fn now_ntp() -> u32 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (unix + 2_208_988_800) as u32
 }
 
 impl<D: Datapath> SessionManager<D> {
-    /// A manager over `dp`; `n3` is our GTP-U source address for downlink tunnels.
+    /// A manager over `dp` for static sessions only (no CHOOSE pools);
+    /// `n3` is our GTP-U address.
     pub fn new(dp: D, n3: Ipv4Addr) -> Self {
-        SessionManager {
+        Self::with_config(
             dp,
-            n3,
-            sessions: BTreeMap::new(),
-            by_teid: HashMap::new(),
-            by_ue: HashMap::new(),
-            free_slots: Vec::new(),
-            next_slot: 0,
+            SessionsConfig {
+                n3,
+                teid_range: (0x0010_0000, 0x7fff_ffff),
+                ue_pools: Vec::new(),
+            },
+        )
+    }
+
+    /// A manager over `dp` with the PFCP pools.
+    pub fn with_config(dp: D, cfg: SessionsConfig) -> Self {
+        SessionManager {
+            n3: cfg.n3,
+            inner: Sessions::new(dp, cfg),
+            specs: BTreeMap::new(),
         }
+    }
+
+    /// The PFCP session manager underneath.
+    pub fn sessions(&self) -> &Sessions<D> {
+        &self.inner
+    }
+
+    /// The PFCP session manager underneath, mutably (the PFCP node's handler).
+    pub fn sessions_mut(&mut self) -> &mut Sessions<D> {
+        &mut self.inner
     }
 
     /// The datapath (for statistics).
     pub fn datapath(&self) -> &D {
-        &self.dp
+        self.inner.datapath()
     }
 
     /// The datapath, mutably (for attach and detach).
     pub fn datapath_mut(&mut self) -> &mut D {
-        &mut self.dp
+        self.inner.datapath_mut()
     }
 
-    /// Number of installed sessions.
+    /// Number of static sessions.
     pub fn len(&self) -> usize {
-        self.sessions.len()
+        self.specs.len()
     }
 
-    /// True when no session is installed.
+    /// True when no static session is installed.
     pub fn is_empty(&self) -> bool {
-        self.sessions.is_empty()
+        self.specs.is_empty()
     }
 
-    /// Installed sessions in id order.
+    fn up_seid(&self, id: u64) -> Option<u64> {
+        self.inner.find(STATIC_PEER, id)
+    }
+
+    fn slot(&self, id: u64) -> u32 {
+        self.up_seid(id)
+            .and_then(|s| self.inner.get(s))
+            .and_then(|s| s.rules.pdrs.values().next())
+            .map_or(0, |p| p.counter)
+    }
+
+    /// Static sessions in id order.
     pub fn list(&self) -> impl Iterator<Item = SessionInfo> + '_ {
-        self.sessions.values().map(|s| SessionInfo {
-            spec: s.spec.clone(),
-            slot: s.slot,
+        self.specs.values().map(|s| SessionInfo {
+            spec: s.clone(),
+            slot: self.slot(s.id),
         })
     }
 
-    /// One session.
+    /// One static session.
     pub fn get(&self, id: u64) -> Option<SessionInfo> {
-        self.sessions.get(&id).map(|s| SessionInfo {
-            spec: s.spec.clone(),
-            slot: s.slot,
+        self.specs.get(&id).map(|s| SessionInfo {
+            spec: s.clone(),
+            slot: self.slot(id),
         })
     }
 
-    /// A session's traffic so far, summed over CPUs.
+    /// A static session's traffic so far, summed over CPUs.
     pub fn counters(&self, id: u64) -> Result<SessionCounters, SessionError> {
-        let s = self.sessions.get(&id).ok_or(SessionError::NotFound(id))?;
-        Ok(self.dp.counters(s.slot)?)
-    }
-
-    fn entries(&self, spec: &SessionSpec, slot: u32) -> (UplinkEntry, DownlinkEntry) {
-        let five_g = if spec.generation == Generation::Nr {
-            ACT_5G
-        } else {
-            0
-        };
-        let ul = UplinkEntry {
-            ue_ipv4_be: u32::from(spec.ue_ipv4).to_be(),
-            rules: 0,
-            default: PdrAction {
-                counter: slot,
-                flags: ACT_FORWARD,
-                ..PdrAction::NONE
-            },
-        };
-        let dl = DownlinkEntry {
-            local_ipv4_be: u32::from(self.n3).to_be(),
-            rules: 0,
-            default: PdrAction {
-                counter: slot,
-                flags: ACT_FORWARD | five_g,
-                qfi: spec.qfi,
-                _pad: [0; 2],
-                peer_ipv4_be: u32::from(spec.peer_ipv4).to_be(),
-                remote_teid_be: spec.remote_teid.to_be(),
-            },
-        };
-        (ul, dl)
-    }
-
-    fn check_conflicts(&self, spec: &SessionSpec) -> Result<(), SessionError> {
-        if let Some(&by) = self.by_teid.get(&spec.local_teid) {
-            if by != spec.id {
-                return Err(SessionError::TeidInUse {
-                    teid: spec.local_teid,
-                    by,
-                });
+        let seid = self.up_seid(id).ok_or(SessionError::NotFound(id))?;
+        let s = self.inner.get(seid).ok_or(SessionError::NotFound(id))?;
+        let mut total = SessionCounters::default();
+        let mut seen = Vec::new();
+        for p in s.rules.pdrs.values() {
+            if !seen.contains(&p.counter) {
+                seen.push(p.counter);
+                total.accumulate(&self.inner.datapath().counters(p.counter)?);
             }
         }
-        if let Some(&by) = self.by_ue.get(&spec.ue_ipv4) {
-            if by != spec.id {
-                return Err(SessionError::UeInUse {
-                    ue: spec.ue_ipv4,
-                    by,
-                });
-            }
+        Ok(total)
+    }
+
+    /// Names the holder of a TEID or UE address another session would take.
+    fn check_conflicts(&self, spec: &SessionSpec) -> Result<(), SessionError> {
+        let me = self.up_seid(spec.id);
+        let holder = |up: u64| {
+            self.inner.get(up).map_or(up, |s| {
+                if s.peer == STATIC_PEER {
+                    s.cp_seid
+                } else {
+                    s.up_seid
+                }
+            })
+        };
+        if let Some(by) = self
+            .inner
+            .teid_owner(spec.local_teid)
+            .filter(|o| Some(*o) != me)
+        {
+            return Err(SessionError::TeidInUse {
+                teid: spec.local_teid,
+                by: holder(by),
+            });
+        }
+        if let Some(by) = self.inner.ue_owner(spec.ue_ipv4).filter(|o| Some(*o) != me) {
+            return Err(SessionError::UeInUse {
+                ue: spec.ue_ipv4,
+                by: holder(by),
+            });
         }
         Ok(())
     }
 
-    /// Installs a new session.
+    fn refused(&self, r: Reject) -> SessionError {
+        if r.cause == Cause::NO_RESOURCES_AVAILABLE {
+            SessionError::Full {
+                capacity: self.inner.datapath().capacity().sessions,
+            }
+        } else {
+            SessionError::Refused(r.to_string())
+        }
+    }
+
+    /// Installs a new static session.
     pub fn install(&mut self, spec: SessionSpec) -> Result<(), SessionError> {
         spec.validate()?;
-        if self.sessions.contains_key(&spec.id) {
+        if self.specs.contains_key(&spec.id) {
             return Err(SessionError::Exists(spec.id));
         }
         self.check_conflicts(&spec)?;
-        let cap = self.dp.capacity();
-        if self.sessions.len() as u64 >= u64::from(cap.sessions) {
-            return Err(SessionError::Full {
-                capacity: cap.sessions,
-            });
-        }
-        let slot = match self.free_slots.pop() {
-            Some(s) => s,
-            None if self.next_slot < cap.counter_slots => {
-                self.next_slot += 1;
-                self.next_slot - 1
-            }
-            None => {
-                return Err(SessionError::Full {
-                    capacity: cap.counter_slots,
-                })
-            }
-        };
-        let (ul, dl) = self.entries(&spec, slot);
-        let res = self
-            .dp
-            .reset_counters(slot)
-            .and_then(|_| self.dp.put_downlink(spec.ue_ipv4, &dl))
-            .and_then(|_| {
-                self.dp.put_uplink(spec.local_teid, &ul).inspect_err(|_| {
-                    let _ = self.dp.del_downlink(spec.ue_ipv4);
-                })
-            });
-        if let Err(e) = res {
-            self.free_slots.push(slot);
-            return Err(match e {
-                DatapathError::Full { capacity, .. } => SessionError::Full { capacity },
-                e => e.into(),
-            });
-        }
-        self.by_teid.insert(spec.local_teid, spec.id);
-        self.by_ue.insert(spec.ue_ipv4, spec.id);
-        self.sessions.insert(spec.id, Installed { spec, slot });
+        let req = static_sessions::establishment(&spec, self.n3);
+        self.inner
+            .establish(STATIC_PEER, &req, now_ntp())
+            .map_err(|r| self.refused(r))?;
+        self.specs.insert(spec.id, spec);
         Ok(())
     }
 
-    /// Replaces an existing session's parameters in place; its counters carry on.
-    /// Other sessions are untouched; on failure this one is left as it was.
+    /// Replaces a static session's parameters in place; its counters carry
+    /// on. Other sessions are untouched; on failure this one is left as it was.
     pub fn update(&mut self, spec: SessionSpec) -> Result<UpdateOutcome, SessionError> {
         spec.validate()?;
         let old = self
-            .sessions
+            .specs
             .get(&spec.id)
             .ok_or(SessionError::NotFound(spec.id))?
             .clone();
         self.check_conflicts(&spec)?;
-        let (ul, dl) = self.entries(&spec, old.slot);
-        let (_, old_dl) = self.entries(&old.spec, old.slot);
-        let o = &old.spec;
-        // New entries first (replacing in place when the key is unchanged),
-        // then the old keys go; a failure restores the old entries.
-        self.dp.put_downlink(spec.ue_ipv4, &dl)?;
-        if let Err(e) = self.dp.put_uplink(spec.local_teid, &ul) {
-            if spec.ue_ipv4 == o.ue_ipv4 {
-                let _ = self.dp.put_downlink(o.ue_ipv4, &old_dl);
-            } else {
-                let _ = self.dp.del_downlink(spec.ue_ipv4);
-            }
-            return Err(e.into());
-        }
-        if spec.ue_ipv4 != o.ue_ipv4 {
-            self.dp.del_downlink(o.ue_ipv4)?;
-            self.by_ue.remove(&o.ue_ipv4);
-            self.by_ue.insert(spec.ue_ipv4, spec.id);
-        }
-        if spec.local_teid != o.local_teid {
-            self.dp.del_uplink(o.local_teid)?;
-            self.by_teid.remove(&o.local_teid);
-            self.by_teid.insert(spec.local_teid, spec.id);
-        }
-        let moved = spec.peer_ipv4 != o.peer_ipv4 || spec.remote_teid != o.remote_teid;
-        let outcome = UpdateOutcome {
-            old_tunnel: moved.then_some((o.peer_ipv4, o.remote_teid)),
-        };
-        self.sessions.insert(
-            spec.id,
-            Installed {
-                spec,
-                slot: old.slot,
-            },
-        );
-        Ok(outcome)
+        let seid = self
+            .up_seid(spec.id)
+            .ok_or(SessionError::NotFound(spec.id))?;
+        let req = static_sessions::modification(&old, &spec, self.n3);
+        let m = self
+            .inner
+            .modify(seid, &req, now_ntp())
+            .map_err(|r| self.refused(r))?;
+        self.specs.insert(spec.id, spec);
+        Ok(UpdateOutcome {
+            old_tunnel: m.end_markers.first().map(|t| (t.ipv4, t.teid)),
+        })
     }
 
-    /// Removes a session and returns it with its final counters.
+    /// Removes a static session and returns it with its final counters.
     pub fn remove(&mut self, id: u64) -> Result<(SessionSpec, SessionCounters), SessionError> {
-        let s = self
-            .sessions
-            .get(&id)
-            .ok_or(SessionError::NotFound(id))?
-            .clone();
-        self.dp.del_uplink(s.spec.local_teid)?;
-        self.dp.del_downlink(s.spec.ue_ipv4)?;
-        let counters = self.dp.counters(s.slot).unwrap_or_default();
-        self.sessions.remove(&id);
-        self.by_teid.remove(&s.spec.local_teid);
-        self.by_ue.remove(&s.spec.ue_ipv4);
-        self.free_slots.push(s.slot);
-        Ok((s.spec, counters))
+        let counters = self.counters(id)?;
+        let seid = self.up_seid(id).ok_or(SessionError::NotFound(id))?;
+        self.inner
+            .delete(seid, now_ntp())
+            .map_err(|r| self.refused(r))?;
+        let spec = self.specs.remove(&id).ok_or(SessionError::NotFound(id))?;
+        Ok((spec, counters))
     }
 
-    /// The distinct peers of all sessions (for GTP-U path management).
+    /// The distinct GTP-U peers of all sessions, static and PFCP (for path management).
     pub fn peers(&self) -> Vec<Ipv4Addr> {
-        let mut v: Vec<Ipv4Addr> = self.sessions.values().map(|s| s.spec.peer_ipv4).collect();
+        let mut v: Vec<Ipv4Addr> = self
+            .inner
+            .sessions()
+            .values()
+            .flat_map(|s| s.tunnels())
+            .map(|t| t.ipv4)
+            .collect();
         v.sort();
         v.dedup();
         v

@@ -125,7 +125,10 @@ impl PfcpConfig {
     pub fn check(&self) -> Result<(), (String, String)> {
         let bad = |f: &str, r: &str| Err((format!("pfcp.{f}"), r.to_string()));
         if self.address.is_multicast() || self.address.is_broadcast() {
-            return bad("address", "must be a unicast address of this host (or 0.0.0.0)");
+            return bad(
+                "address",
+                "must be a unicast address of this host (or 0.0.0.0)",
+            );
         }
         if self.heartbeat_interval_secs == 0 {
             return bad("heartbeat_interval_secs", "must be at least 1");
@@ -143,7 +146,10 @@ impl PfcpConfig {
             return bad("teid_first", "must be non-zero and not above teid_last");
         }
         if self.peers.is_empty() {
-            return bad("peer", "at least one [[pfcp.peer]] is needed: PFCP from anywhere else is dropped");
+            return bad(
+                "peer",
+                "at least one [[pfcp.peer]] is needed: PFCP from anywhere else is dropped",
+            );
         }
         for (i, p) in self.peers.iter().enumerate() {
             if p.initiate && p.prefix.len != 32 {
@@ -155,7 +161,10 @@ impl PfcpConfig {
         }
         if let Some(n) = &self.node_id {
             if n.is_empty() || n.len() > 253 || n.split('.').any(|l| l.is_empty() || l.len() > 63) {
-                return bad("node_id", "must be an IP address or an FQDN (labels of 1..=63 characters)");
+                return bad(
+                    "node_id",
+                    "must be an IP address or an FQDN (labels of 1..=63 characters)",
+                );
             }
         }
         Ok(())

@@ -47,8 +47,16 @@ pub fn session_request<D: Datapath>(
     let mut fx = Effects::default();
     let seid = header.seid.unwrap_or(0);
     // The session the header names, if it exists and belongs to this peer.
-    let owned = sessions.get(seid).filter(|s| s.peer == peer).map(|s| s.cp_seid);
-    let not_found = || Reject::cause(Cause::SESSION_CONTEXT_NOT_FOUND, format!("no session with SEID {seid:#x} for this peer"));
+    let owned = sessions
+        .get(seid)
+        .filter(|s| s.peer == peer)
+        .map(|s| s.cp_seid);
+    let not_found = || {
+        Reject::cause(
+            Cause::SESSION_CONTEXT_NOT_FOUND,
+            format!("no session with SEID {seid:#x} for this peer"),
+        )
+    };
     Some(match msg {
         Message::SessionEstablishmentRequest(req) => {
             let cp_seid = req.cp_f_seid.seid;
@@ -95,7 +103,10 @@ pub fn session_request<D: Datapath>(
                 Some(_) => sessions.modify(seid, &req, now_ntp),
             };
             // The CP SEID after the request (it may change it).
-            let cp = sessions.get(seid).filter(|s| s.peer == peer).map_or(0, |s| s.cp_seid);
+            let cp = sessions
+                .get(seid)
+                .filter(|s| s.peer == peer)
+                .map_or(0, |s| s.cp_seid);
             match res {
                 Ok(m) => {
                     fx.end_markers = m.end_markers;

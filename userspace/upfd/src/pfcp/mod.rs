@@ -12,9 +12,10 @@
 //! - [`handler`]: session requests in, responses out.
 //! - [`static_sessions`]: sessions from a file, as the requests an SMF would send.
 //! - [`config`]: the `[pfcp]` configuration section.
+//! - [`glue`]: the daemon's wiring of the node to the session manager.
 
-mod abi_tmp;
 pub mod config;
+pub mod glue;
 pub mod handler;
 pub mod node;
 pub mod pool;

@@ -28,7 +28,7 @@ use upf_pfcp::flow::{FlowAddress, FlowDescription};
 use upf_pfcp::ie::{self, types, FailedRuleId};
 use upf_pfcp::Cause;
 
-use super::abi_tmp::{
+use upf_abi::{
     PdrAction, Rule, SdfMatch, ACT_5G, ACT_DROP, ACT_FORWARD, MAX_RULES, M_PORTS, M_PROTO, M_QFI,
 };
 
@@ -179,7 +179,10 @@ impl Pdr {
         let far_id = match c.far_id {
             Some(f) => f.0,
             None if !c.activate_predefined_rules.is_empty() => {
-                return Err(pdr_fail(id, "predefined rules are not configured on this UP function"))
+                return Err(pdr_fail(
+                    id,
+                    "predefined rules are not configured on this UP function",
+                ))
             }
             None => {
                 return Err(Reject::ie(
@@ -208,7 +211,10 @@ impl Pdr {
             counter: 0,
         };
         if !c.activate_predefined_rules.is_empty() {
-            return Err(pdr_fail(id, "predefined rules are not configured on this UP function"));
+            return Err(pdr_fail(
+                id,
+                "predefined rules are not configured on this UP function",
+            ));
         }
         pdr.set_pdi(&c.pdi)?;
         pdr.check_ohr()?;
@@ -233,13 +239,19 @@ impl Pdr {
             self.outer_header_removal = Some(o.description);
         }
         if !u.activate_predefined_rules.is_empty() || !u.deactivate_predefined_rules.is_empty() {
-            return Err(pdr_fail(self.id, "predefined rules are not configured on this UP function"));
+            return Err(pdr_fail(
+                self.id,
+                "predefined rules are not configured on this UP function",
+            ));
         }
         if let Some(pdi) = &u.pdi {
             let (teid, ue) = (self.teid, self.ue_ipv4);
             self.set_pdi(pdi)?;
             // Keep what was allocated when the new PDI asks for the same thing.
-            if self.f_teid.is_some_and(|t| matches!(t, TeidSpec::Choose(_))) {
+            if self
+                .f_teid
+                .is_some_and(|t| matches!(t, TeidSpec::Choose(_)))
+            {
                 self.teid = teid;
             }
             if self.ue == Some(UeSpec::Choose) {
@@ -276,7 +288,9 @@ impl Pdr {
             other => {
                 return Err(pdr_fail(
                     id,
-                    format!("Source Interface {other} is not supported (ACCESS, CORE, SGi-LAN are)"),
+                    format!(
+                        "Source Interface {other} is not supported (ACCESS, CORE, SGi-LAN are)"
+                    ),
                 ))
             }
         };
@@ -303,14 +317,21 @@ impl Pdr {
                 Some(TeidSpec::Choose(f.choose_id))
             }
             (Some(f), Direction::Uplink) => match (f.teid, f.ipv4) {
-                (Some(0), _) => {
-                    return Err(pdr_fail(id, "TEID 0 is reserved for path signalling"))
-                }
+                (Some(0), _) => return Err(pdr_fail(id, "TEID 0 is reserved for path signalling")),
                 (Some(t), Some(_)) => Some(TeidSpec::Fixed(t)),
                 (_, None) => {
-                    return Err(pdr_fail(id, "the F-TEID has no IPv4 address; only IPv4 is supported"))
+                    return Err(pdr_fail(
+                        id,
+                        "the F-TEID has no IPv4 address; only IPv4 is supported",
+                    ))
                 }
-                (None, _) => return Err(Reject::ie(Cause::MANDATORY_IE_INCORRECT, types::F_TEID, "F-TEID without TEID or CHOOSE")),
+                (None, _) => {
+                    return Err(Reject::ie(
+                        Cause::MANDATORY_IE_INCORRECT,
+                        types::F_TEID,
+                        "F-TEID without TEID or CHOOSE",
+                    ))
+                }
             },
         };
         self.teid = match self.f_teid {
@@ -357,24 +378,42 @@ impl Pdr {
             _ => None,
         };
         if self.direction == Direction::Downlink && !pdi.qfis.is_empty() {
-            return Err(pdr_fail(id, "QFI matching on a downlink PDR is not supported"));
+            return Err(pdr_fail(
+                id,
+                "QFI matching on a downlink PDR is not supported",
+            ));
         }
         self.qfis = pdi.qfis.iter().map(|q| q.0).collect();
         if pdi.application_id.is_some() {
-            return Err(pdr_fail(id, "application detection (Application ID) is not supported"));
+            return Err(pdr_fail(
+                id,
+                "application detection (Application ID) is not supported",
+            ));
         }
         self.sdf_filters.clear();
         self.flows.clear();
         for f in &pdi.sdf_filters {
             let Some(fd) = &f.flow_description else {
-                return Err(pdr_fail(id, "an SDF filter without a flow description is not supported"));
+                return Err(pdr_fail(
+                    id,
+                    "an SDF filter without a flow description is not supported",
+                ));
             };
-            if f.tos_traffic_class.is_some() || f.security_parameter_index.is_some() || f.flow_label.is_some() {
-                return Err(pdr_fail(id, "SDF filters on ToS, SPI or flow label are not supported"));
+            if f.tos_traffic_class.is_some()
+                || f.security_parameter_index.is_some()
+                || f.flow_label.is_some()
+            {
+                return Err(pdr_fail(
+                    id,
+                    "SDF filters on ToS, SPI or flow label are not supported",
+                ));
             }
             let flow = FlowDescription::parse(fd).map_err(|e| pdr_fail(id, e.to_string()))?;
             if !flow.permit || !flow.out {
-                return Err(pdr_fail(id, "a flow description must be \"permit out\" (TS 29.212 §5.4.2)"));
+                return Err(pdr_fail(
+                    id,
+                    "a flow description must be \"permit out\" (TS 29.212 §5.4.2)",
+                ));
             }
             self.sdf_filters.push(fd.clone());
             self.flows.push(flow);
@@ -392,11 +431,7 @@ impl Pdr {
     fn matches(&self, ue: Option<Ipv4Addr>) -> Vec<SdfMatch> {
         let mut base = Vec::new();
         if self.flows.is_empty() {
-            base.push(SdfMatch {
-                sport_hi: u16::MAX,
-                dport_hi: u16::MAX,
-                ..SdfMatch::default()
-            });
+            base.push(SdfMatch::ANY);
         }
         for f in &self.flows {
             // TS 29.244 §5.2.1A.2A: flow descriptions are written for the
@@ -422,7 +457,7 @@ impl Pdr {
                         sport_hi: shi,
                         dport_lo: dlo,
                         dport_hi: dhi,
-                        ..SdfMatch::default()
+                        ..SdfMatch::ANY
                     };
                     if let Some(p) = f.protocol {
                         m.proto = p;
@@ -457,7 +492,11 @@ fn addr(a: FlowAddress, ue: Option<Ipv4Addr>) -> (u32, u32) {
         FlowAddress::Any => (0, 0),
         FlowAddress::Assigned => ue.map_or((0, 0), |u| (u32::from(u), u32::MAX)),
         FlowAddress::V4(a, len) => {
-            let mask = if len == 0 { 0 } else { u32::MAX << (32 - u32::from(len.min(32))) };
+            let mask = if len == 0 {
+                0
+            } else {
+                u32::MAX << (32 - u32::from(len.min(32)))
+            };
             (u32::from(a) & mask, mask)
         }
     }
@@ -507,15 +546,23 @@ fn tunnel(id: u32, o: &ie::OuterHeaderCreation) -> Result<Tunnel, Reject> {
     if o.description & ie::OuterHeaderCreation::GTPU_UDP_IPV4 == 0 {
         return Err(far_fail(
             id,
-            format!("Outer Header Creation {:#06x}: only GTP-U/UDP/IPv4 is supported", o.description),
+            format!(
+                "Outer Header Creation {:#06x}: only GTP-U/UDP/IPv4 is supported",
+                o.description
+            ),
         ));
     }
     match (o.teid, o.ipv4) {
         (Some(0), _) => Err(far_fail(id, "Outer Header Creation with TEID 0")),
-        (Some(teid), Some(ipv4)) if !ipv4.is_unspecified() && !ipv4.is_broadcast() && !ipv4.is_multicast() => {
+        (Some(teid), Some(ipv4))
+            if !ipv4.is_unspecified() && !ipv4.is_broadcast() && !ipv4.is_multicast() =>
+        {
             Ok(Tunnel { teid, ipv4 })
         }
-        _ => Err(far_fail(id, "Outer Header Creation needs a TEID and a unicast IPv4 address")),
+        _ => Err(far_fail(
+            id,
+            "Outer Header Creation needs a TEID and a unicast IPv4 address",
+        )),
     }
 }
 
@@ -540,7 +587,9 @@ impl Far {
                 .and_then(|f| f.outer_header_creation.as_ref())
                 .map(|o| tunnel(id, o))
                 .transpose()?,
-            network_instance: fp.and_then(|f| f.network_instance.as_ref()).map(|n| text(&n.0)),
+            network_instance: fp
+                .and_then(|f| f.network_instance.as_ref())
+                .map(|n| text(&n.0)),
         })
     }
 
@@ -684,7 +733,9 @@ impl Urr {
     /// Builds a URR from Create URR; `now_ntp` starts its measurement.
     pub fn create(c: &ie::CreateUrr, now_ntp: u32) -> Result<Urr, Reject> {
         let id = c.urr_id.0;
-        if c.reporting_triggers.0 & ie::ReportingTriggers::PERIO != 0 && c.measurement_period.is_none() {
+        if c.reporting_triggers.0 & ie::ReportingTriggers::PERIO != 0
+            && c.measurement_period.is_none()
+        {
             return Err(Reject::ie(
                 Cause::CONDITIONAL_IE_MISSING,
                 types::MEASUREMENT_PERIOD,
@@ -798,7 +849,10 @@ impl Rules {
                             return Err(Reject::ie(
                                 Cause::CONDITIONAL_IE_MISSING,
                                 types::OUTER_HEADER_CREATION,
-                                format!("downlink FAR {} forwards without Outer Header Creation", far.id),
+                                format!(
+                                    "downlink FAR {} forwards without Outer Header Creation",
+                                    far.id
+                                ),
                             ));
                         }
                     }

@@ -19,10 +19,12 @@ use upf_pfcp::ie::{self, FailedRuleId, UsageReportTrigger as Urt};
 use upf_pfcp::message::{SessionEstablishmentRequest, SessionModificationRequest};
 use upf_pfcp::Cause;
 
-use super::abi_tmp::{DownlinkEntry, RuleSet, UplinkEntry};
 use super::pool::{Ipv4Net, RangePool, UePool};
-use super::rules::{Compiled, Desired, Direction, Far, Pdr, Qer, Reject, Rules, TeidSpec, Tunnel, UeSpec, Urr};
+use super::rules::{
+    Compiled, Desired, Direction, Far, Pdr, Qer, Reject, Rules, TeidSpec, Tunnel, UeSpec, Urr,
+};
 use crate::datapath::{Datapath, DatapathError};
+use upf_abi::{DownlinkEntry, RuleSet, UplinkEntry};
 
 /// What the session manager needs to know of the gateway.
 #[derive(Clone, Debug)]
@@ -171,6 +173,9 @@ struct Taken {
     rule_sets: Vec<u32>,
 }
 
+/// Counter values per (URR ID, PDR ID) link, to measure the next report from.
+type Baselines = Vec<((u32, u16), SessionCounters)>;
+
 /// Marks a PDR whose counter slot is not allocated yet.
 const NO_COUNTER: u32 = u32::MAX;
 
@@ -211,7 +216,7 @@ fn uplink_entry(c: &Compiled, rule_set: Option<u32>) -> UplinkEntry {
 fn rule_set(c: &Compiled) -> RuleSet {
     let mut rs = RuleSet {
         len: c.rules.len() as u32,
-        ..RuleSet::default()
+        ..RuleSet::EMPTY
     };
     rs.rules[..c.rules.len()].copy_from_slice(&c.rules);
     rs
@@ -267,6 +272,16 @@ impl<D: Datapath> Sessions<D> {
         )
     }
 
+    /// The session holding local TEID `teid`.
+    pub fn teid_owner(&self, teid: u32) -> Option<u64> {
+        self.teid_owner.get(&teid).copied()
+    }
+
+    /// The session holding UE address `ue`.
+    pub fn ue_owner(&self, ue: Ipv4Addr) -> Option<u64> {
+        self.ue_owner.get(&ue).copied()
+    }
+
     /// A PDR's counters, summed over CPUs.
     pub fn pdr_counters(&self, pdr: &Pdr) -> SessionCounters {
         self.dp.counters(pdr.counter).unwrap_or_default()
@@ -287,34 +302,53 @@ impl<D: Datapath> Sessions<D> {
         if let Some(up) = self.find(peer, req.cp_f_seid.seid) {
             return Err(Reject::ie(
                 Cause::REQUEST_REJECTED,
-                upf_pfcp::ie::types::F_SEID,
-                format!("CP SEID {:#x} already names session {up:#x}", req.cp_f_seid.seid),
+                ie::types::F_SEID,
+                format!(
+                    "CP SEID {:#x} already names session {up:#x}",
+                    req.cp_f_seid.seid
+                ),
             ));
         }
         let mut rules = Rules::default();
         for c in &req.create_far {
             let f = Far::create(c)?;
             if rules.fars.insert(f.id, f).is_some() {
-                return Err(Reject::rule(FailedRuleId::FAR, c.far_id.0, "FAR ID used twice"));
+                return Err(Reject::rule(
+                    FailedRuleId::FAR,
+                    c.far_id.0,
+                    "FAR ID used twice",
+                ));
             }
         }
         for c in &req.create_qer {
             let q = Qer::create(c);
             if rules.qers.insert(q.id, q).is_some() {
-                return Err(Reject::rule(FailedRuleId::QER, c.qer_id.0, "QER ID used twice"));
+                return Err(Reject::rule(
+                    FailedRuleId::QER,
+                    c.qer_id.0,
+                    "QER ID used twice",
+                ));
             }
         }
         for c in &req.create_urr {
             let u = Urr::create(c, now_ntp)?;
             if rules.urrs.insert(u.id, u).is_some() {
-                return Err(Reject::rule(FailedRuleId::URR, c.urr_id.0, "URR ID used twice"));
+                return Err(Reject::rule(
+                    FailedRuleId::URR,
+                    c.urr_id.0,
+                    "URR ID used twice",
+                ));
             }
         }
         for c in &req.create_pdr {
             let mut p = Pdr::create(c)?;
             p.counter = NO_COUNTER;
             if rules.pdrs.insert(p.id, p).is_some() {
-                return Err(Reject::rule(FailedRuleId::PDR, u32::from(c.pdr_id.0), "PDR ID used twice"));
+                return Err(Reject::rule(
+                    FailedRuleId::PDR,
+                    u32::from(c.pdr_id.0),
+                    "PDR ID used twice",
+                ));
             }
         }
         rules.check()?;
@@ -338,7 +372,8 @@ impl<D: Datapath> Sessions<D> {
             ..session.clone()
         };
         let (session, created) = self.commit(&before, session, &[])?;
-        self.by_cp.insert((session.peer.clone(), session.cp_seid), up_seid);
+        self.by_cp
+            .insert((session.peer.clone(), session.cp_seid), up_seid);
         self.sessions.insert(up_seid, session);
         Ok(Established { up_seid, created })
     }
@@ -359,17 +394,21 @@ impl<D: Datapath> Sessions<D> {
         req: &SessionModificationRequest,
         now_ntp: u32,
     ) -> Result<Modified, Reject> {
-        let old = self
-            .sessions
-            .get(&up_seid)
-            .ok_or_else(|| Reject::cause(Cause::SESSION_CONTEXT_NOT_FOUND, format!("no session with SEID {up_seid:#x}")))?;
+        let old = self.sessions.get(&up_seid).ok_or_else(|| {
+            Reject::cause(
+                Cause::SESSION_CONTEXT_NOT_FOUND,
+                format!("no session with SEID {up_seid:#x}"),
+            )
+        })?;
         let mut new = old.clone();
         if let Some(f) = req.cp_f_seid {
             new.cp_seid = f.seid;
             new.cp_ipv4 = f.ipv4;
         }
         let r = &mut new.rules;
-        let missing = |t: u8, id: u32, what: &str| Reject::rule(t, id, format!("{what} {id} does not exist in this session"));
+        let missing = |t: u8, id: u32, what: &str| {
+            Reject::rule(t, id, format!("{what} {id} does not exist in this session"))
+        };
         // Queries and removals name existing rules; a request naming an
         // unknown one is refused whole (accepting it would let a usage
         // limit be bypassed unnoticed).
@@ -380,7 +419,10 @@ impl<D: Datapath> Sessions<D> {
             }
             query.push(q.urr_id.0);
         }
-        if req.pfcpsm_req_flags.is_some_and(|f| f.0 & ie::PfcpsmReqFlags::QAURR != 0) {
+        if req
+            .pfcpsm_req_flags
+            .is_some_and(|f| f.0 & ie::PfcpsmReqFlags::QAURR != 0)
+        {
             query.extend(r.urrs.keys().copied());
         }
         let mut removed_urrs = Vec::new();
@@ -390,44 +432,70 @@ impl<D: Datapath> Sessions<D> {
                 .ok_or_else(|| missing(FailedRuleId::PDR, u32::from(x.pdr_id.0), "PDR"))?;
         }
         for x in &req.remove_far {
-            r.fars.remove(&x.far_id.0).ok_or_else(|| missing(FailedRuleId::FAR, x.far_id.0, "FAR"))?;
+            r.fars
+                .remove(&x.far_id.0)
+                .ok_or_else(|| missing(FailedRuleId::FAR, x.far_id.0, "FAR"))?;
         }
         for x in &req.remove_qer {
-            r.qers.remove(&x.qer_id.0).ok_or_else(|| missing(FailedRuleId::QER, x.qer_id.0, "QER"))?;
+            r.qers
+                .remove(&x.qer_id.0)
+                .ok_or_else(|| missing(FailedRuleId::QER, x.qer_id.0, "QER"))?;
         }
         for x in &req.remove_urr {
-            let u = r.urrs.get(&x.urr_id.0).ok_or_else(|| missing(FailedRuleId::URR, x.urr_id.0, "URR"))?;
+            let u = r
+                .urrs
+                .get(&x.urr_id.0)
+                .ok_or_else(|| missing(FailedRuleId::URR, x.urr_id.0, "URR"))?;
             removed_urrs.push(u.clone());
             r.urrs.remove(&x.urr_id.0);
         }
         for c in &req.create_far {
             let f = Far::create(c)?;
             if r.fars.insert(f.id, f).is_some() {
-                return Err(Reject::rule(FailedRuleId::FAR, c.far_id.0, "FAR ID already exists"));
+                return Err(Reject::rule(
+                    FailedRuleId::FAR,
+                    c.far_id.0,
+                    "FAR ID already exists",
+                ));
             }
         }
         for c in &req.create_qer {
             let q = Qer::create(c);
             if r.qers.insert(q.id, q).is_some() {
-                return Err(Reject::rule(FailedRuleId::QER, c.qer_id.0, "QER ID already exists"));
+                return Err(Reject::rule(
+                    FailedRuleId::QER,
+                    c.qer_id.0,
+                    "QER ID already exists",
+                ));
             }
         }
         for c in &req.create_urr {
             let u = Urr::create(c, now_ntp)?;
             if r.urrs.insert(u.id, u).is_some() {
-                return Err(Reject::rule(FailedRuleId::URR, c.urr_id.0, "URR ID already exists"));
+                return Err(Reject::rule(
+                    FailedRuleId::URR,
+                    c.urr_id.0,
+                    "URR ID already exists",
+                ));
             }
         }
         for c in &req.create_pdr {
             let mut p = Pdr::create(c)?;
             p.counter = NO_COUNTER;
             if r.pdrs.insert(p.id, p).is_some() {
-                return Err(Reject::rule(FailedRuleId::PDR, u32::from(c.pdr_id.0), "PDR ID already exists"));
+                return Err(Reject::rule(
+                    FailedRuleId::PDR,
+                    u32::from(c.pdr_id.0),
+                    "PDR ID already exists",
+                ));
             }
         }
         let mut end_markers = Vec::new();
         for u in &req.update_far {
-            let f = r.fars.get_mut(&u.far_id.0).ok_or_else(|| missing(FailedRuleId::FAR, u.far_id.0, "FAR"))?;
+            let f = r
+                .fars
+                .get_mut(&u.far_id.0)
+                .ok_or_else(|| missing(FailedRuleId::FAR, u.far_id.0, "FAR"))?;
             let before = f.outer_header_creation;
             let sndem = f.update(u)?;
             if let (true, Some(b)) = (sndem, before) {
@@ -488,7 +556,12 @@ impl<D: Datapath> Sessions<D> {
         let old = self
             .sessions
             .get(&up_seid)
-            .ok_or_else(|| Reject::cause(Cause::SESSION_CONTEXT_NOT_FOUND, format!("no session with SEID {up_seid:#x}")))?
+            .ok_or_else(|| {
+                Reject::cause(
+                    Cause::SESSION_CONTEXT_NOT_FOUND,
+                    format!("no session with SEID {up_seid:#x}"),
+                )
+            })?
             .clone();
         let reports = old
             .rules
@@ -531,7 +604,7 @@ impl<D: Datapath> Sessions<D> {
         u: &Urr,
         trigger: u32,
         now_ntp: u32,
-    ) -> (ie::UsageReport, Vec<((u32, u16), SessionCounters)>) {
+    ) -> (ie::UsageReport, Baselines) {
         let mut usage = s.carried.get(&u.id).copied().unwrap_or_default();
         let mut bases = Vec::new();
         for p in s.rules.pdrs.values().filter(|p| p.urr_ids.contains(&u.id)) {
@@ -565,7 +638,12 @@ impl<D: Datapath> Sessions<D> {
         (rep, bases)
     }
 
-    fn restart_measurement(s: &mut Session, u: &Urr, bases: Vec<((u32, u16), SessionCounters)>, now_ntp: u32) {
+    fn restart_measurement(
+        s: &mut Session,
+        u: &Urr,
+        bases: Vec<((u32, u16), SessionCounters)>,
+        now_ntp: u32,
+    ) {
         for (k, v) in bases {
             s.baselines.insert(k, v);
         }
@@ -617,7 +695,11 @@ impl<D: Datapath> Sessions<D> {
     }
 
     /// Allocates CHOOSE TEIDs, CHOOSE UE addresses and counter slots.
-    fn resolve(&mut self, s: &mut Session, taken: &mut Taken) -> Result<Vec<ie::CreatedPdr>, Reject> {
+    fn resolve(
+        &mut self,
+        s: &mut Session,
+        taken: &mut Taken,
+    ) -> Result<Vec<ie::CreatedPdr>, Reject> {
         let seid = s.up_seid;
         let mut created = Vec::new();
         // Fixed TEIDs of this session, so CHOOSE never hands one out.
@@ -631,6 +713,8 @@ impl<D: Datapath> Sessions<D> {
             })
             .collect();
         let mut used_choose = BTreeMap::new();
+        // Slots taken in this call with only one direction in use.
+        let mut half_free: Vec<(Direction, u32)> = Vec::new();
         let ids: Vec<u16> = s.rules.pdrs.keys().copied().collect();
         for id in ids {
             let p = &s.rules.pdrs[&id];
@@ -648,7 +732,9 @@ impl<D: Datapath> Sessions<D> {
                         let owner = &self.teid_owner;
                         let t = self
                             .teid_pool
-                            .alloc(|t| owner.get(&t).is_some_and(|o| *o != seid) || fixed.contains(&t))
+                            .alloc(|t| {
+                                owner.get(&t).is_some_and(|o| *o != seid) || fixed.contains(&t)
+                            })
                             .ok_or_else(|| resources("the local TEID pool is exhausted"))?;
                         taken.teids.push(t);
                         if let Some(c) = cid {
@@ -694,12 +780,21 @@ impl<D: Datapath> Sessions<D> {
                 s.rules.pdrs.get_mut(&id).expect("listed").ue_ipv4 = Some(ue);
             }
             if s.rules.pdrs[&id].counter == NO_COUNTER {
-                let slot = self
-                    .counter_pool
-                    .alloc(|_| false)
-                    .ok_or_else(|| resources("all counter slots (gateway.max_pdrs) are in use"))?;
-                taken.counters.push(slot);
-                self.dp.reset_counters(slot).map_err(dp_reject)?;
+                // Counters are split by direction, so an uplink and a
+                // downlink PDR created together can share one slot exactly.
+                let dir = s.rules.pdrs[&id].direction;
+                let slot = match half_free.iter().position(|(d, _)| *d != dir) {
+                    Some(i) => half_free.swap_remove(i).1,
+                    None => {
+                        let slot = self.counter_pool.alloc(|_| false).ok_or_else(|| {
+                            resources("all counter slots (gateway.max_pdrs) are in use")
+                        })?;
+                        taken.counters.push(slot);
+                        self.dp.reset_counters(slot).map_err(dp_reject)?;
+                        half_free.push((dir, slot));
+                        slot
+                    }
+                };
                 s.rules.pdrs.get_mut(&id).expect("listed").counter = slot;
             }
             if c.local_f_teid.is_some() || c.ue_ip_address.is_some() {
@@ -732,7 +827,13 @@ impl<D: Datapath> Sessions<D> {
     }
 
     /// Writes `desired` over what `old` wrote; undoes on failure.
-    fn write(&mut self, old: &Session, new: &mut Session, desired: Desired, taken: &mut Taken) -> Result<(), Reject> {
+    fn write(
+        &mut self,
+        old: &Session,
+        new: &mut Session,
+        desired: Desired,
+        taken: &mut Taken,
+    ) -> Result<(), Reject> {
         let mut undo: Vec<Undo> = Vec::new();
         let res = self.write_inner(old, new, desired, taken, &mut undo);
         if res.is_err() {
@@ -769,9 +870,17 @@ impl<D: Datapath> Sessions<D> {
             }
             let rs = self.put_rule_set(&c, taken)?;
             let prev_entry = prev.map(|p| uplink_entry(&p.compiled, p.rule_set));
-            self.dp.put_uplink(teid, &uplink_entry(&c, rs)).map_err(dp_reject)?;
+            self.dp
+                .put_uplink(teid, &uplink_entry(&c, rs))
+                .map_err(dp_reject)?;
             undo.push(Undo::Uplink(teid, prev_entry));
-            new.written_ul.insert(teid, Written { compiled: c, rule_set: rs });
+            new.written_ul.insert(
+                teid,
+                Written {
+                    compiled: c,
+                    rule_set: rs,
+                },
+            );
         }
         for (ue, c) in desired.downlink {
             let prev = old.written_dl.get(&ue);
@@ -786,14 +895,25 @@ impl<D: Datapath> Sessions<D> {
                 default: c.default,
             };
             let prev_entry = prev.map(|p| entry(&p.compiled, p.rule_set));
-            self.dp.put_downlink(ue, &entry(&c, rs)).map_err(dp_reject)?;
+            self.dp
+                .put_downlink(ue, &entry(&c, rs))
+                .map_err(dp_reject)?;
             undo.push(Undo::Downlink(ue, prev_entry));
-            new.written_dl.insert(ue, Written { compiled: c, rule_set: rs });
+            new.written_dl.insert(
+                ue,
+                Written {
+                    compiled: c,
+                    rule_set: rs,
+                },
+            );
         }
         for (teid, p) in &old.written_ul {
             if !new.written_ul.contains_key(teid) {
                 self.dp.del_uplink(*teid).map_err(dp_reject)?;
-                undo.push(Undo::Uplink(*teid, Some(uplink_entry(&p.compiled, p.rule_set))));
+                undo.push(Undo::Uplink(
+                    *teid,
+                    Some(uplink_entry(&p.compiled, p.rule_set)),
+                ));
             }
         }
         for (ue, p) in &old.written_dl {
@@ -874,7 +994,10 @@ impl<D: Datapath> Sessions<D> {
                 let now = self.dp.counters(slot).unwrap_or_default();
                 let base = new.baselines.remove(&(urr, pdr)).unwrap_or_default();
                 if new.rules.urrs.contains_key(&urr) {
-                    new.carried.entry(urr).or_default().add(Usage::delta(dir, now, base));
+                    new.carried
+                        .entry(urr)
+                        .or_default()
+                        .add(Usage::delta(dir, now, base));
                 }
             }
         }

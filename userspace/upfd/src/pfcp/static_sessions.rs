@@ -4,7 +4,7 @@
 //! removal) forwarding to the core, one downlink PDR (UE address) tunnelled
 //! back, a QER carrying the QFI for 5G, and a URR measuring volume.
 
-use upf_pfcp::ie::{self, *};
+use upf_pfcp::ie::*;
 use upf_pfcp::message::{SessionEstablishmentRequest, SessionModificationRequest};
 
 use crate::session::{Generation, SessionSpec};
@@ -46,18 +46,25 @@ fn qer(spec: &SessionSpec) -> Vec<CreateQer> {
 
 /// The Session Establishment Request for a static session (CP SEID = its id).
 pub fn establishment(spec: &SessionSpec, n3: std::net::Ipv4Addr) -> SessionEstablishmentRequest {
-    let qer_ids = if spec.generation == Generation::Nr { vec![QerId(QER)] } else { Vec::new() };
-    let pdr = |id: u16, pdi: Pdi, ohr: Option<OuterHeaderRemoval>, far: u32, qer_ids: Vec<QerId>| CreatePdr {
-        pdr_id: PdrId(id),
-        precedence: Precedence(255),
-        pdi,
-        outer_header_removal: ohr,
-        far_id: Some(FarId(far)),
-        urr_ids: vec![UrrId(URR)],
-        qer_ids,
-        activate_predefined_rules: Vec::new(),
-        unknown: Vec::new(),
+    let qer_ids = if spec.generation == Generation::Nr {
+        vec![QerId(QER)]
+    } else {
+        Vec::new()
     };
+    let pdr =
+        |id: u16, pdi: Pdi, ohr: Option<OuterHeaderRemoval>, far: u32, qer_ids: Vec<QerId>| {
+            CreatePdr {
+                pdr_id: PdrId(id),
+                precedence: Precedence(255),
+                pdi,
+                outer_header_removal: ohr,
+                far_id: Some(FarId(far)),
+                urr_ids: vec![UrrId(URR)],
+                qer_ids,
+                activate_predefined_rules: Vec::new(),
+                unknown: Vec::new(),
+            }
+        };
     SessionEstablishmentRequest {
         node_id: NodeId::Fqdn(STATIC_PEER.into()),
         cp_f_seid: Fseid {
@@ -160,7 +167,11 @@ pub fn establishment(spec: &SessionSpec, n3: std::net::Ipv4Addr) -> SessionEstab
 /// The Session Modification Request that turns `old` into `new` (same id):
 /// a new tunnel is an Update FAR with SNDEM (End Marker on the old one); a
 /// new TEID or UE address replaces the PDIs.
-pub fn modification(old: &SessionSpec, new: &SessionSpec, n3: std::net::Ipv4Addr) -> SessionModificationRequest {
+pub fn modification(
+    old: &SessionSpec,
+    new: &SessionSpec,
+    n3: std::net::Ipv4Addr,
+) -> SessionModificationRequest {
     let est = establishment(new, n3);
     let mut m = SessionModificationRequest::default();
     if (old.peer_ipv4, old.remote_teid) != (new.peer_ipv4, new.remote_teid) {
@@ -186,7 +197,7 @@ pub fn modification(old: &SessionSpec, new: &SessionSpec, n3: std::net::Ipv4Addr
     for c in est.create_pdr {
         if c.pdr_id.0 == UL_PDR {
             if old.local_teid != new.local_teid || old.ue_ipv4 != new.ue_ipv4 {
-                m.update_pdr.push(ie::UpdatePdr {
+                m.update_pdr.push(UpdatePdr {
                     pdr_id: c.pdr_id,
                     outer_header_removal: None,
                     precedence: None,
@@ -199,7 +210,10 @@ pub fn modification(old: &SessionSpec, new: &SessionSpec, n3: std::net::Ipv4Addr
                     unknown: Vec::new(),
                 });
             }
-        } else if old.ue_ipv4 != new.ue_ipv4 || old.generation != new.generation || old.qfi != new.qfi {
+        } else if old.ue_ipv4 != new.ue_ipv4
+            || old.generation != new.generation
+            || old.qfi != new.qfi
+        {
             // Its QER list may shrink, which Update PDR cannot express.
             m.remove_pdr.push(RemovePdr { pdr_id: c.pdr_id });
             m.create_pdr.push(c);

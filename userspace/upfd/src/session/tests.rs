@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::datapath::fake::FakeDatapath;
+use upf_abi::{ACT_5G, ACT_FORWARD};
 
 fn spec(id: u64) -> SessionSpec {
     SessionSpec {
@@ -99,7 +100,15 @@ fn full_table_is_a_clean_refusal_and_slots_are_reused() {
     assert_eq!(m.datapath().uplink.len(), 2);
     let (_, _) = m.remove(1).unwrap();
     m.install(spec(3)).unwrap();
-    assert_eq!(m.get(3).unwrap().slot, 0, "the freed slot is reused");
+    // Slots are recycled oldest first (a just-freed slot may still be
+    // counted into by packets in flight); they stay inside the table.
+    let slot = m.get(3).unwrap().slot;
+    assert!(slot != m.get(2).unwrap().slot && slot < 4, "slot {slot}");
+    assert_eq!(
+        m.sessions().in_use().2,
+        2,
+        "two slots in use for two sessions"
+    );
 }
 
 #[test]
@@ -113,10 +122,7 @@ fn slots_stay_within_the_counter_slots() {
     let mut m = SessionManager::new(dp, Ipv4Addr::new(10, 100, 0, 1));
     m.install(spec(1)).unwrap();
     m.install(spec(2)).unwrap();
-    assert!(matches!(
-        m.install(spec(3)),
-        Err(SessionError::Full { capacity: 2 })
-    ));
+    assert!(matches!(m.install(spec(3)), Err(SessionError::Full { .. })));
     assert_eq!(m.datapath().uplink.len(), 2);
     m.remove(1).unwrap();
     m.install(spec(3)).unwrap();

@@ -5,7 +5,8 @@
 use std::net::Ipv4Addr;
 
 use upf_abi::{
-    DownlinkEntry, SessionCounters, UplinkEntry, ACT_5G, ACT_DROP, ACT_FORWARD, M_PORTS, M_PROTO, M_QFI,
+    DownlinkEntry, SessionCounters, UplinkEntry, ACT_5G, ACT_DROP, ACT_FORWARD, M_PORTS, M_PROTO,
+    M_QFI,
 };
 use upf_pfcp::ie::*;
 use upf_pfcp::message::{SessionEstablishmentRequest, SessionModificationRequest};
@@ -161,7 +162,10 @@ fn qer(id: u32, qfi: u8) -> CreateQer {
         qer_id: QerId(id),
         qer_correlation_id: None,
         gate_status: GateStatus::default(),
-        mbr: Some(Mbr(Bitrate { ul: 10_000, dl: 20_000 })),
+        mbr: Some(Mbr(Bitrate {
+            ul: 10_000,
+            dl: 20_000,
+        })),
         gbr: None,
         qfi: Some(Qfi(qfi)),
         rqi: None,
@@ -178,7 +182,10 @@ fn est_4g(cp_seid: u64, teid: u32) -> SessionEstablishmentRequest {
             ipv4: Some(Ipv4Addr::new(10, 0, 0, 9)),
             ipv6: None,
         },
-        create_pdr: vec![pdr(1, 255, ul_pdi(fteid_fixed(teid)), 1), pdr(2, 255, dl_pdi(Some(UE)), 2)],
+        create_pdr: vec![
+            pdr(1, 255, ul_pdi(fteid_fixed(teid)), 1),
+            pdr(2, 255, dl_pdi(Some(UE)), 2),
+        ],
         create_far: vec![far_core(1), far_access(2, 0xd001)],
         create_urr: vec![urr()],
         create_qer: Vec::new(),
@@ -242,7 +249,10 @@ fn a_4g_session_writes_one_entry_per_direction() {
             },
         }
     );
-    assert_ne!(ul.counter, dl.counter);
+    assert_eq!(
+        ul.counter, dl.counter,
+        "an uplink and a downlink PDR share a slot"
+    );
     assert_eq!(m.find(PEER, 0x77), Some(e.up_seid));
 }
 
@@ -251,12 +261,28 @@ fn choose_ids_share_a_teid_and_qfis_become_rules() {
     let mut m = manager();
     let e = m.establish(PEER, &est_5g(1), 1000).unwrap();
     // PDR 1 and 3 share CHOOSE ID 5: one TEID; UE chosen once.
-    let teids: Vec<u32> = e.created.iter().filter_map(|c| c.local_f_teid.and_then(|f| f.teid)).collect();
+    let teids: Vec<u32> = e
+        .created
+        .iter()
+        .filter_map(|c| c.local_f_teid.and_then(|f| f.teid))
+        .collect();
     assert_eq!(teids.len(), 2);
     assert_eq!(teids[0], teids[1]);
-    assert!(e.created.iter().all(|c| c.local_f_teid.is_none_or(|f| f.ipv4 == Some(N3))));
-    let ues: Vec<Ipv4Addr> = e.created.iter().filter_map(|c| c.ue_ip_address.and_then(|u| u.ipv4)).collect();
-    assert_eq!(ues.len(), 3, "every PDR that asked CHOOSE gets the address: {:?}", e.created);
+    assert!(e
+        .created
+        .iter()
+        .all(|c| c.local_f_teid.is_none_or(|f| f.ipv4 == Some(N3))));
+    let ues: Vec<Ipv4Addr> = e
+        .created
+        .iter()
+        .filter_map(|c| c.ue_ip_address.and_then(|u| u.ipv4))
+        .collect();
+    assert_eq!(
+        ues.len(),
+        3,
+        "every PDR that asked CHOOSE gets the address: {:?}",
+        e.created
+    );
     assert!(ues.iter().all(|u| *u == Ipv4Addr::new(10, 60, 0, 1)));
     let dp = m.datapath();
     let entry = dp.uplink[&teids[0]];
@@ -266,7 +292,10 @@ fn choose_ids_share_a_teid_and_qfis_become_rules() {
     // Precedence 50 (PDR 3, QFI 5) before precedence 100 (PDR 1, QFI 9).
     assert_eq!((rs.rules[0].m.flags & M_QFI, rs.rules[0].m.qfi), (M_QFI, 5));
     assert_eq!(rs.rules[1].m.qfi, 9);
-    assert_eq!(entry.default.flags, 0, "no catch-all uplink PDR: other QFIs match nothing");
+    assert_eq!(
+        entry.default.flags, 0,
+        "no catch-all uplink PDR: other QFIs match nothing"
+    );
     let dl = dp.downlink[&Ipv4Addr::new(10, 60, 0, 1)];
     assert_eq!(dl.default.flags, ACT_FORWARD | ACT_5G);
     assert_eq!(dl.default.qfi, 9);
@@ -292,12 +321,21 @@ fn uplink_sdf_filters_are_swapped_per_ts_29_244() {
     assert_eq!(r.m.flags, M_PROTO | M_PORTS);
     assert_eq!(r.m.proto, 17);
     // Uplink: the packet's source is the UE, its destination the remote.
-    assert_eq!((r.m.src_be, r.m.src_mask_be), (u32::from(UE).to_be(), u32::MAX));
+    assert_eq!(
+        (r.m.src_be, r.m.src_mask_be),
+        (u32::from(UE).to_be(), u32::MAX)
+    );
     assert_eq!(
         (r.m.dst_be, r.m.dst_mask_be),
-        (u32::from(Ipv4Addr::new(8, 8, 8, 0)).to_be(), 0xffff_ff00u32.to_be())
+        (
+            u32::from(Ipv4Addr::new(8, 8, 8, 0)).to_be(),
+            0xffff_ff00u32.to_be()
+        )
     );
-    assert_eq!((r.m.sport_lo, r.m.sport_hi, r.m.dport_lo, r.m.dport_hi), (0, 65535, 53, 53));
+    assert_eq!(
+        (r.m.sport_lo, r.m.sport_hi, r.m.dport_lo, r.m.dport_hi),
+        (0, 65535, 53, 53)
+    );
     assert_eq!(r.action.flags, ACT_DROP);
     assert_eq!(e.default.flags, ACT_FORWARD);
 }
@@ -330,7 +368,10 @@ fn establishment_rolls_back_at_every_failure_point() {
             Ok(_) => break,
         }
     }
-    assert!(failed >= 3, "the establishment makes several writes, each tried: {failed}");
+    assert!(
+        failed >= 3,
+        "the establishment makes several writes, each tried: {failed}"
+    );
 }
 
 #[test]
@@ -370,7 +411,13 @@ fn modification_rolls_back_at_every_failure_point() {
                 assert_eq!(snapshot(&m), before, "after a failure at write {n}: {err}");
             }
             Ok(done) => {
-                assert_eq!(done.end_markers, vec![Tunnel { teid: 0xd001, ipv4: GNB }]);
+                assert_eq!(
+                    done.end_markers,
+                    vec![Tunnel {
+                        teid: 0xd001,
+                        ipv4: GNB
+                    }]
+                );
                 let dl = m.datapath().downlink[&ue];
                 assert_eq!(dl.default.remote_teid_be, 0xe002u32.to_be());
                 assert_ne!(dl.rules, 0);
@@ -441,10 +488,19 @@ fn unknown_rules_in_a_modification_are_refused_whole() {
     for (req, kind, id) in cases {
         let r = m.modify(e.up_seid, &req, 0).unwrap_err();
         assert_eq!(r.cause, Cause::RULE_CREATION_MODIFICATION_FAILURE, "{r}");
-        assert_eq!(r.failed_rule, Some(FailedRuleId { rule_type: kind, id }), "{r}");
+        assert_eq!(
+            r.failed_rule,
+            Some(FailedRuleId {
+                rule_type: kind,
+                id
+            }),
+            "{r}"
+        );
         assert_eq!(snapshot(&m), before);
     }
-    let r = m.modify(0xdead, &SessionModificationRequest::default(), 0).unwrap_err();
+    let r = m
+        .modify(0xdead, &SessionModificationRequest::default(), 0)
+        .unwrap_err();
     assert_eq!(r.cause, Cause::SESSION_CONTEXT_NOT_FOUND);
 }
 
@@ -454,20 +510,32 @@ fn refusals_carry_the_cause() {
     let mut no_far = est_4g(1, 0x100);
     no_far.create_pdr[0].far_id = None;
     let r = m.establish(PEER, &no_far, 0).unwrap_err();
-    assert_eq!((r.cause, r.offending_ie), (Cause::CONDITIONAL_IE_MISSING, Some(types::FAR_ID)));
+    assert_eq!(
+        (r.cause, r.offending_ie),
+        (Cause::CONDITIONAL_IE_MISSING, Some(types::FAR_ID))
+    );
 
     let mut no_fp = est_4g(1, 0x100);
     no_fp.create_far[1].forwarding_parameters = None;
     let r = m.establish(PEER, &no_fp, 0).unwrap_err();
     assert_eq!(
         (r.cause, r.offending_ie),
-        (Cause::CONDITIONAL_IE_MISSING, Some(types::FORWARDING_PARAMETERS))
+        (
+            Cause::CONDITIONAL_IE_MISSING,
+            Some(types::FORWARDING_PARAMETERS)
+        )
     );
 
     let mut dangling = est_4g(1, 0x100);
     dangling.create_pdr[1].far_id = Some(FarId(42));
     let r = m.establish(PEER, &dangling, 0).unwrap_err();
-    assert_eq!(r.failed_rule, Some(FailedRuleId { rule_type: FailedRuleId::PDR, id: 2 }));
+    assert_eq!(
+        r.failed_rule,
+        Some(FailedRuleId {
+            rule_type: FailedRuleId::PDR,
+            id: 2
+        })
+    );
 
     let mut bad_flow = est_4g(1, 0x100);
     bad_flow.create_pdr[0].pdi.sdf_filters = vec![SdfFilter {
@@ -490,7 +558,11 @@ fn refusals_carry_the_cause() {
 #[test]
 fn a_full_table_or_pool_is_no_resources_available() {
     let mut m = Sessions::new(
-        FakeDatapath::new(1),
+        FakeDatapath::with_capacity(crate::datapath::Capacity {
+            sessions: 1,
+            counter_slots: 8,
+            rule_sets: 4,
+        }),
         SessionsConfig {
             n3: N3,
             teid_range: (0x1000, 0x1000),
@@ -520,10 +592,17 @@ fn usage_reports_on_query_and_deletion() {
         let s = m.get(e.up_seid).unwrap();
         (s.rules.pdrs[&1].counter, s.rules.pdrs[&2].counter)
     };
+    assert_eq!(ul, dl, "one slot for the uplink and downlink PDR");
     let set = |m: &mut Sessions<FakeDatapath>, u: u64, d: u64| {
-        let dp = m.datapath_mut();
-        dp.counters.insert(ul, SessionCounters { ul_packets: u, ul_bytes: u * 100, ..Default::default() });
-        dp.counters.insert(dl, SessionCounters { dl_packets: d, dl_bytes: d * 1000, ..Default::default() });
+        m.datapath_mut().counters.insert(
+            ul,
+            SessionCounters {
+                ul_packets: u,
+                ul_bytes: u * 100,
+                dl_packets: d,
+                dl_bytes: d * 1000,
+            },
+        );
     };
     set(&mut m, 3, 2);
     let q = SessionModificationRequest {
@@ -536,9 +615,15 @@ fn usage_reports_on_query_and_deletion() {
     assert_eq!(rep.ur_seqn, UrSeqn(0));
     assert_eq!(rep.usage_report_trigger.0, UsageReportTrigger::IMMER);
     let v = rep.volume_measurement.unwrap();
-    assert_eq!((v.uplink_volume, v.downlink_volume, v.total_volume), (Some(300), Some(2000), Some(2300)));
+    assert_eq!(
+        (v.uplink_volume, v.downlink_volume, v.total_volume),
+        (Some(300), Some(2000), Some(2300))
+    );
     assert_eq!((v.uplink_packets, v.downlink_packets), (Some(3), Some(2)));
-    assert_eq!((rep.start_time, rep.end_time), (Some(StartTime(1000)), Some(EndTime(1010))));
+    assert_eq!(
+        (rep.start_time, rep.end_time),
+        (Some(StartTime(1000)), Some(EndTime(1010)))
+    );
     assert_eq!(rep.duration_measurement, Some(DurationMeasurement(10)));
     // The next report counts from the last one.
     set(&mut m, 5, 2);

@@ -1,0 +1,252 @@
+//! The daemon's PFCP wiring: the node's [`SessionHandler`] over the shared
+//! session manager, the node's configuration from `[pfcp]`, and the node's
+//! state for `upfctl stats`.
+
+use std::collections::HashSet;
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tokio::sync::mpsc;
+use upf_pfcp::header::Header;
+use upf_pfcp::ie::NodeId;
+use upf_pfcp::message::{Message, SessionReportResponse};
+use upf_pfcp::Cause;
+
+use super::config::{OnPeerLoss, PfcpConfig};
+use super::handler::{self, Identity};
+use super::node::{
+    Node, NodeConfig, PeerConfig, PeerId, PeerLossPolicy, PeerState, SessionHandler,
+};
+use super::sessions::SessionsConfig;
+use crate::control::{Effects, PeerView, PfcpStats};
+use crate::datapath::Datapath;
+use crate::session::SessionManager;
+
+/// UP Function Features we advertise (§8.2.25): FTUP (octet 5 bit 5: we
+/// allocate F-TEIDs) and EMPU (octet 6 bit 1: we send End Markers).
+pub const UP_FUNCTION_FEATURES: [u8; 2] = [0x10, 0x01];
+
+/// NTP seconds now.
+pub fn now_ntp() -> u32 {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    (unix + 2_208_988_800) as u32
+}
+
+/// The name sessions of a peer are filed under: its Node ID.
+pub fn peer_name(p: &PeerId) -> String {
+    node_id_text(&p.node_id)
+}
+
+fn node_id_text(n: &NodeId) -> String {
+    match n {
+        NodeId::Ipv4(a) => a.to_string(),
+        NodeId::Ipv6(a) => a.to_string(),
+        NodeId::Fqdn(f) => f.clone(),
+    }
+}
+
+/// The node's configuration from `[pfcp]`.
+pub fn node_config(p: &PfcpConfig) -> NodeConfig {
+    let peers = p
+        .peers
+        .iter()
+        .map(|e| PeerConfig {
+            addr: IpAddr::V4(e.prefix.addr),
+            prefix_len: e.prefix.len,
+            initiate: e.initiate,
+        })
+        .collect();
+    let mut c = NodeConfig::new(p.node_id(), peers);
+    c.up_function_features = UP_FUNCTION_FEATURES.to_vec();
+    c.heartbeat_interval = Duration::from_secs(p.heartbeat_interval_secs);
+    c.heartbeat_retries = p.heartbeat_retries;
+    c.t1 = Duration::from_millis(p.t1_ms);
+    c.n1 = p.n1;
+    c.response_cache_ttl = Duration::from_secs(p.response_cache_secs);
+    c.on_peer_loss = match p.on_peer_loss {
+        OnPeerLoss::Keep => PeerLossPolicy::Keep,
+        OnPeerLoss::Delete => PeerLossPolicy::Delete,
+    };
+    c
+}
+
+/// The session manager's pools from `[pfcp]` (defaults without it).
+pub fn sessions_config(n3: Ipv4Addr, p: Option<&PfcpConfig>) -> SessionsConfig {
+    SessionsConfig {
+        n3,
+        teid_range: p.map_or((0x0010_0000, 0x7fff_ffff), |p| (p.teid_first, p.teid_last)),
+        ue_pools: p.map_or_else(Vec::new, |p| p.ue_pools.clone()),
+    }
+}
+
+/// The node's [`SessionHandler`]: session requests go to the shared
+/// session manager; End Markers and new GTP-U peers go to the daemon.
+pub struct Glue<D: Datapath> {
+    manager: Arc<Mutex<SessionManager<D>>>,
+    me: Identity,
+    effects: mpsc::UnboundedSender<Effects>,
+    announced: HashSet<Ipv4Addr>,
+}
+
+impl<D: Datapath> Glue<D> {
+    /// A handler over `manager`, answering as `me`, sending side effects to `effects`.
+    pub fn new(
+        manager: Arc<Mutex<SessionManager<D>>>,
+        me: Identity,
+        effects: mpsc::UnboundedSender<Effects>,
+    ) -> Self {
+        Glue {
+            manager,
+            me,
+            effects,
+            announced: HashSet::new(),
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, SessionManager<D>> {
+        self.manager.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+impl<D: Datapath> SessionHandler for Glue<D> {
+    fn session_request(
+        &mut self,
+        peer: &PeerId,
+        header: &Header,
+        msg: Message,
+        _now: Instant,
+    ) -> (u64, Message) {
+        let name = peer_name(peer);
+        let kind = msg.message_type();
+        let mut m = self.lock();
+        let Some((seid, rsp, fx)) =
+            handler::session_request(m.sessions_mut(), &self.me, &name, header, msg, now_ntp())
+        else {
+            return (
+                0,
+                Message::SessionReportResponse(SessionReportResponse {
+                    cause: Cause::REQUEST_REJECTED,
+                    offending_ie: None,
+                    unknown: Vec::new(),
+                }),
+            );
+        };
+        if let Some(r) = &fx.rejected {
+            tracing::info!(peer = %name, request = kind.name(), "rejected: {r}");
+        }
+        let mut out = Effects {
+            end_markers: fx.end_markers.iter().map(|t| (t.ipv4, t.teid)).collect(),
+            new_peers: Vec::new(),
+        };
+        // GTP-U peers not seen before get an Echo Request at once.
+        let tunnels: Vec<Ipv4Addr> = header
+            .seid
+            .and_then(|s| m.sessions().get(s))
+            .into_iter()
+            .chain(match &rsp {
+                Message::SessionEstablishmentResponse(r) => {
+                    r.up_f_seid.and_then(|f| m.sessions().get(f.seid))
+                }
+                _ => None,
+            })
+            .flat_map(|s| s.tunnels())
+            .map(|t| t.ipv4)
+            .collect();
+        drop(m);
+        for t in tunnels {
+            if self.announced.insert(t) {
+                out.new_peers.push(t);
+            }
+        }
+        if !out.end_markers.is_empty() || !out.new_peers.is_empty() {
+            let _ = self.effects.send(out);
+        }
+        (seid, rsp)
+    }
+
+    fn session_report_response(
+        &mut self,
+        peer: &PeerId,
+        seid: u64,
+        rsp: Option<Message>,
+        _now: Instant,
+    ) {
+        match rsp {
+            Some(r) => {
+                tracing::debug!(peer = %peer_name(peer), seid, response = r.message_type().name(), "session report answered")
+            }
+            None => {
+                tracing::warn!(peer = %peer_name(peer), seid, "session report unanswered after N1 retransmissions")
+            }
+        }
+    }
+
+    fn release_peer(&mut self, peer: &PeerId, _now: Instant) {
+        let name = peer_name(peer);
+        let n = self.lock().sessions_mut().release_peer(&name, now_ntp());
+        tracing::warn!(peer = %name, sessions = n, "PFCP sessions of the peer removed");
+    }
+
+    fn cp_seid(&mut self, peer: &PeerId, up_seid: u64) -> Option<u64> {
+        let name = peer_name(peer);
+        self.lock()
+            .sessions()
+            .get(up_seid)
+            .filter(|s| s.peer == name)
+            .map(|s| s.cp_seid)
+    }
+}
+
+/// The node's state for `upfctl stats` (sessions and pools are added by
+/// the control handler).
+pub fn stats(node: &Node, now: Instant) -> PfcpStats {
+    let s = node.stats();
+    PfcpStats {
+        recovery_time_stamp: node.recovery_time_stamp().0,
+        peers: node
+            .peers()
+            .into_iter()
+            .map(|p| PeerView {
+                addr: p.addr.to_string(),
+                node_id: p.node_id.as_ref().map(node_id_text),
+                state: match p.state {
+                    PeerState::Associating => "associating",
+                    PeerState::Associated => "associated",
+                    PeerState::Lost => "lost",
+                }
+                .to_string(),
+                recovery_time_stamp: p.recovery_time_stamp.map(|r| r.0),
+                last_heard_secs: p
+                    .last_heard
+                    .map(|t| now.saturating_duration_since(t).as_secs()),
+                missed_heartbeats: p.missed_heartbeats,
+            })
+            .collect(),
+        rx: s
+            .rx
+            .iter()
+            .map(|(t, n)| (t.name().to_string(), *n))
+            .collect(),
+        tx: s
+            .tx
+            .iter()
+            .map(|(t, n)| (t.name().to_string(), *n))
+            .collect(),
+        responses_by_cause: s
+            .responses_by_cause
+            .iter()
+            .map(|(c, n)| (c.0, *n))
+            .collect(),
+        dropped: s
+            .dropped
+            .iter()
+            .map(|(r, n)| (r.name().to_string(), *n))
+            .collect(),
+        retransmissions: s.retransmissions,
+        duplicates: s.duplicates,
+        ..PfcpStats::default()
+    }
+}
