@@ -143,8 +143,9 @@ pub enum HeaderError {
         /// Sequence number, if it could be read, for the response.
         sequence: Option<u32>,
     },
-    /// The S flag contradicts the message type (a node message with a SEID or
-    /// a session message without one).
+    /// The S flag contradicts the message type. Not returned by
+    /// [`Header::parse`], which reads such headers as they come; kept for
+    /// callers that want to be strict.
     SeidFlag {
         /// The message type.
         message_type: MsgType,
@@ -251,12 +252,11 @@ impl Header {
                 actual: datagram.len(),
             });
         }
-        if has_seid != message_type.is_session() && message_type.name() != "unknown" {
-            return Err(HeaderError::SeidFlag {
-                message_type,
-                sequence,
-            });
-        }
+        // A node message with S = 1 or a session message with S = 0 breaks
+        // §7.2.2.4 but is read as it comes (the SEID is then ignored, or
+        // taken as 0 and its session not found): common tools (scapy's
+        // PFCP layer sets S = 1 by default) send such headers, and dropping
+        // them silently would help nobody.
         let seid = has_seid.then(|| {
             let mut b = [0u8; 8];
             b.copy_from_slice(&datagram[4..12]);

@@ -718,6 +718,7 @@ impl<D: Datapath> Sessions<D> {
         let ids: Vec<u16> = s.rules.pdrs.keys().copied().collect();
         for id in ids {
             let p = &s.rules.pdrs[&id];
+            let is_new = p.counter == NO_COUNTER;
             let mut c = ie::CreatedPdr {
                 pdr_id: ie::PdrId(id),
                 local_f_teid: None,
@@ -797,7 +798,9 @@ impl<D: Datapath> Sessions<D> {
                 };
                 s.rules.pdrs.get_mut(&id).expect("listed").counter = slot;
             }
-            if c.local_f_teid.is_some() || c.ue_ip_address.is_some() {
+            // Created PDR reports what this request allocated: only for
+            // the PDRs it created.
+            if is_new && (c.local_f_teid.is_some() || c.ue_ip_address.is_some()) {
                 created.push(c);
             }
         }
