@@ -351,7 +351,6 @@ impl<D: Datapath> Sessions<D> {
                 ));
             }
         }
-        rules.check()?;
         let up_seid = self.alloc_seid();
         let session = Session {
             up_seid,
@@ -673,7 +672,7 @@ impl<D: Datapath> Sessions<D> {
         });
         match res {
             Ok(created) => {
-                self.settle(old, &mut new);
+                self.settle(old, &mut new, &taken.counters);
                 Ok((new, created))
             }
             Err(e) => {
@@ -950,7 +949,7 @@ impl<D: Datapath> Sessions<D> {
 
     /// After a successful write: ownership maps, and what `old` held that
     /// `new` does not goes back to the pools; usage of ended links is kept.
-    fn settle(&mut self, old: &Session, new: &mut Session) {
+    fn settle(&mut self, old: &Session, new: &mut Session, fresh: &[u32]) {
         let seid = new.up_seid;
         for teid in old.written_ul.keys() {
             if !new.written_ul.contains_key(teid) {
@@ -1006,7 +1005,12 @@ impl<D: Datapath> Sessions<D> {
         }
         for (&(urr, pdr), &(_, slot)) in &new_links {
             if old_links.get(&(urr, pdr)).map(|x| x.1) != Some(slot) {
-                let now = self.dp.counters(slot).unwrap_or_default();
+                // A slot zeroed by this request needs no read.
+                let now = if fresh.contains(&slot) {
+                    SessionCounters::default()
+                } else {
+                    self.dp.counters(slot).unwrap_or_default()
+                };
                 new.baselines.insert((urr, pdr), now);
             }
         }
