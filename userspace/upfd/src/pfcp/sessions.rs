@@ -969,7 +969,8 @@ impl<D: Datapath> Sessions<D> {
             self.ue_owner.insert(*ue, seid);
         }
         if let Some(a) = old.allocated_ue {
-            if new.allocated_ue != Some(a) || !new.written_dl.contains_key(&a) {
+            let still_used = new.rules.pdrs.values().any(|p| p.ue_ipv4 == Some(a));
+            if new.allocated_ue != Some(a) || !still_used {
                 self.ue_pool.release(a);
                 if new.allocated_ue == Some(a) {
                     new.allocated_ue = None;
