@@ -173,3 +173,179 @@ pub fn session_request<D: Datapath>(
         _ => return None,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::datapath::fake::FakeDatapath;
+    use crate::pfcp::sessions::SessionsConfig;
+    use crate::pfcp::static_sessions;
+    use crate::session::{Generation, SessionSpec};
+    use upf_pfcp::ie::{FailedRuleId, PdrId, RemovePdr, UsageReportTrigger};
+    use upf_pfcp::MsgType;
+
+    const N3: Ipv4Addr = Ipv4Addr::new(10, 100, 0, 1);
+
+    fn setup() -> (Sessions<FakeDatapath>, Identity) {
+        let s = Sessions::new(
+            FakeDatapath::new(16),
+            SessionsConfig {
+                n3: N3,
+                teid_range: (0x1000, 0x1fff),
+                ue_pools: Vec::new(),
+            },
+        );
+        let me = Identity {
+            node_id: NodeId::Fqdn("upf.test".into()),
+            f_seid_ipv4: Ipv4Addr::new(10, 0, 0, 1),
+        };
+        (s, me)
+    }
+
+    fn establishment(cp_seid: u64) -> SessionEstablishmentRequest {
+        let spec = SessionSpec {
+            id: cp_seid,
+            local_teid: 0x100 + cp_seid as u32,
+            ue_ipv4: Ipv4Addr::new(10, 45, 0, cp_seid as u8),
+            peer_ipv4: Ipv4Addr::new(10, 100, 0, 2),
+            remote_teid: 0x9000,
+            qfi: 9,
+            generation: Generation::Nr,
+        };
+        static_sessions::establishment(&spec, N3)
+    }
+
+    fn hdr(t: MsgType, seid: u64) -> Header {
+        Header::session(t, seid, 1)
+    }
+
+    #[test]
+    fn an_accepted_establishment_carries_our_f_seid() {
+        let (mut s, me) = setup();
+        let (seid, rsp, fx) = session_request(
+            &mut s,
+            &me,
+            "smf",
+            &hdr(MsgType::SESSION_ESTABLISHMENT_REQUEST, 0),
+            Message::SessionEstablishmentRequest(establishment(7)),
+            100,
+        )
+        .unwrap();
+        assert_eq!(seid, 7, "the response header carries the CP SEID");
+        let Message::SessionEstablishmentResponse(r) = rsp else {
+            panic!("{rsp:?}")
+        };
+        assert_eq!(r.cause, Cause::REQUEST_ACCEPTED);
+        assert_eq!(r.node_id, me.node_id);
+        let f = r.up_f_seid.unwrap();
+        assert_eq!(f.ipv4, Some(me.f_seid_ipv4));
+        assert!(s.get(f.seid).is_some());
+        assert_eq!(fx, Effects::default());
+    }
+
+    #[test]
+    fn a_refused_modification_names_the_rule_and_only_the_owner_may_touch_a_session() {
+        let (mut s, me) = setup();
+        let up = s.establish("smf", &establishment(7), 100).unwrap().up_seid;
+        let bad = SessionModificationRequest {
+            remove_pdr: vec![RemovePdr { pdr_id: PdrId(99) }],
+            ..Default::default()
+        };
+        let (seid, rsp, fx) = session_request(
+            &mut s,
+            &me,
+            "smf",
+            &hdr(MsgType::SESSION_MODIFICATION_REQUEST, up),
+            Message::SessionModificationRequest(bad),
+            100,
+        )
+        .unwrap();
+        assert_eq!(seid, 7);
+        let Message::SessionModificationResponse(r) = rsp else {
+            panic!("{rsp:?}")
+        };
+        assert_eq!(r.cause, Cause::RULE_CREATION_MODIFICATION_FAILURE);
+        assert_eq!(
+            r.failed_rule_id,
+            Some(FailedRuleId {
+                rule_type: FailedRuleId::PDR,
+                id: 99
+            })
+        );
+        assert!(fx.rejected.is_some());
+        // Another peer naming the same SEID: not found, header SEID 0.
+        let (seid, rsp, _) = session_request(
+            &mut s,
+            &me,
+            "intruder",
+            &hdr(MsgType::SESSION_DELETION_REQUEST, up),
+            Message::SessionDeletionRequest(SessionDeletionRequest::default()),
+            100,
+        )
+        .unwrap();
+        assert_eq!(seid, 0);
+        let Message::SessionDeletionResponse(r) = rsp else {
+            panic!("{rsp:?}")
+        };
+        assert_eq!(r.cause, Cause::SESSION_CONTEXT_NOT_FOUND);
+        assert!(s.get(up).is_some(), "the session survived");
+    }
+
+    #[test]
+    fn deletion_answers_with_the_final_usage_report() {
+        let (mut s, me) = setup();
+        let up = s.establish("smf", &establishment(7), 100).unwrap().up_seid;
+        let (seid, rsp, _) = session_request(
+            &mut s,
+            &me,
+            "smf",
+            &hdr(MsgType::SESSION_DELETION_REQUEST, up),
+            Message::SessionDeletionRequest(SessionDeletionRequest::default()),
+            160,
+        )
+        .unwrap();
+        assert_eq!(seid, 7);
+        let Message::SessionDeletionResponse(r) = rsp else {
+            panic!("{rsp:?}")
+        };
+        assert_eq!(r.cause, Cause::REQUEST_ACCEPTED);
+        assert_eq!(r.usage_report.len(), 1);
+        assert_eq!(
+            r.usage_report[0].usage_report_trigger.0,
+            UsageReportTrigger::TERMR
+        );
+        assert!(s.get(up).is_none());
+        // Once more: not found.
+        let (_, rsp, _) = session_request(
+            &mut s,
+            &me,
+            "smf",
+            &hdr(MsgType::SESSION_DELETION_REQUEST, up),
+            Message::SessionDeletionRequest(SessionDeletionRequest::default()),
+            161,
+        )
+        .unwrap();
+        let Message::SessionDeletionResponse(r) = rsp else {
+            panic!("{rsp:?}")
+        };
+        assert_eq!(r.cause, Cause::SESSION_CONTEXT_NOT_FOUND);
+    }
+
+    #[test]
+    fn other_messages_are_not_session_requests() {
+        let (mut s, me) = setup();
+        let r = session_request(
+            &mut s,
+            &me,
+            "smf",
+            &hdr(MsgType::SESSION_REPORT_RESPONSE, 1),
+            Message::SessionReportResponse(SessionReportResponse {
+                cause: Cause::REQUEST_ACCEPTED,
+                offending_ie: None,
+                unknown: Vec::new(),
+            }),
+            0,
+        );
+        assert!(r.is_none());
+    }
+}
