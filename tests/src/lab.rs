@@ -76,8 +76,11 @@ pub struct RanConfig {
     /// TEID the downlink must carry, unchecked when `None`.
     pub expect_teid: Option<u32>,
     /// QFI of the uplink container, and the QFI the downlink container
-    /// must carry when it is present.
+    /// must carry when it is present (unless `dl_qfi` says otherwise).
     pub qfi: Option<u8>,
+    /// The QFI the downlink container must carry when it differs from the
+    /// uplink's (one downlink QoS flow answering several uplink ones).
+    pub dl_qfi: Option<u8>,
     /// Send an UL PDU Session Container and require a DL one (5G).
     pub container: bool,
     /// Set S and send the packet index as sequence number.
@@ -237,7 +240,7 @@ pub fn check_downlink(
             ));
         }
         Some(c) => {
-            if let Some(expected) = cfg.qfi.filter(|&q| q != c.qfi) {
+            if let Some(expected) = cfg.dl_qfi.or(cfg.qfi).filter(|&q| q != c.qfi) {
                 return Verdict::WrongQfi {
                     got: c.qfi,
                     expected,

@@ -7,7 +7,9 @@
 //!   checksum-verifying parsing.
 //! - [`lab`]: the simulated RAN, the echo and End Marker probes and the DN
 //!   echo server, returning serde-serialisable reports.
+//! - [`smf`]: a blocking test SMF speaking PFCP to the gateway's N4.
 
 pub mod gtp;
 pub mod inner;
 pub mod lab;
+pub mod smf;

@@ -84,6 +84,10 @@ struct RanArgs {
     /// must carry (0-63).
     #[arg(long, value_parser = parse_qfi)]
     qfi: Option<u8>,
+    /// The QFI the DL container must carry, when it is not --qfi (several
+    /// uplink QoS flows answered on one downlink flow).
+    #[arg(long, value_parser = parse_qfi, requires = "container")]
+    dl_qfi: Option<u8>,
     /// 5G: add an UL PDU Session Container and require a DL one.
     #[arg(long, requires = "qfi")]
     container: bool,
@@ -233,6 +237,7 @@ fn ran(args: RanArgs) -> anyhow::Result<ExitCode> {
         teid: args.teid,
         expect_teid: args.expect_teid,
         qfi: args.qfi,
+        dl_qfi: args.dl_qfi,
         container: args.container,
         seq: args.seq,
         count: args.count,

@@ -110,6 +110,7 @@ fn config(gw: SocketAddr, five_g: bool) -> RanConfig {
         teid: LOCAL_TEID,
         expect_teid: Some(REMOTE_TEID),
         qfi: five_g.then_some(QFI),
+        dl_qfi: None,
         container: five_g,
         seq: false,
         count: 4,
@@ -210,6 +211,22 @@ fn wrong_qfi_is_counted() {
         |_| {},
     );
     assert_eq!((report.wrong_qfi, report.matched), (4, 0));
+}
+
+#[test]
+fn dl_qfi_names_the_downlink_flow() {
+    // The fake answers on QFI 10: right when the downlink flow is 10,
+    // whatever the uplink's QFI.
+    let report = run(
+        true,
+        Faults {
+            wrong_qfi: true,
+            ..Faults::default()
+        },
+        |c| c.dl_qfi = Some(QFI + 1),
+    );
+    assert_eq!((report.wrong_qfi, report.matched), (0, 4), "{report:?}");
+    assert!(report.ok);
 }
 
 #[test]
