@@ -73,6 +73,9 @@ printf '  %-34s ' "spoofed inner source"
 ip netns exec "$RAN_NS" "$bin/mupf-lab" ran --bind 10.100.0.2 --gw 10.100.0.1 --teid 0x100 \
   --ue 10.45.0.1 --src 10.45.9.9 --dst 10.200.0.2:7777 --count 3 --timeout-ms 500 --expect-none || ok=0
 
+echo "== PFCP: the lab SMF (RAN namespace) programs two more sessions over N4, sends traffic, reads usage, deletes"
+ip netns exec "$RAN_NS" "$bin/mupf-smf" --bind 10.100.0.2 --upf 10.100.0.1 --count "$packets" || ok=0
+
 echo "== upfctl stats"
 "$bin/upfctl" --socket "$sock" stats | sed 's/^/  /'
 if [ $ok = 1 ]; then echo "== demo ok"; else echo "== demo FAILED" >&2; exit 1; fi
