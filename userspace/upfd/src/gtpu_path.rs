@@ -131,8 +131,10 @@ impl GtpuPath {
         self.probe(peer).await;
     }
 
-    /// Sends an Echo Request to one peer.
-    pub async fn probe(&mut self, peer: Ipv4Addr) {
+    /// Sends an Echo Request to one peer; true when this request makes the
+    /// third in a row left unanswered: the path has just failed.
+    pub async fn probe(&mut self, peer: Ipv4Addr) -> bool {
+        let mut failed = false;
         self.seq = self.seq.wrapping_add(1);
         let msg = echo_request(self.seq);
         match self
@@ -147,19 +149,26 @@ impl GtpuPath {
                     p.unanswered += 1;
                     if p.unanswered == 4 {
                         tracing::warn!(%peer, "GTP-U path: no Echo Response to 3 requests");
+                        failed = true;
                     }
                 }
             }
             Err(e) => tracing::warn!(%peer, error = %e, "GTP-U Echo Request not sent"),
         }
+        failed
     }
 
-    /// Probes every supervised peer (the periodic echo).
-    pub async fn probe_all(&mut self) {
+    /// Probes every supervised peer (the periodic echo); returns the peers
+    /// whose path has just failed.
+    pub async fn probe_all(&mut self) -> Vec<Ipv4Addr> {
         let peers: Vec<Ipv4Addr> = self.peers.keys().copied().collect();
+        let mut failed = Vec::new();
         for p in peers {
-            self.probe(p).await;
+            if self.probe(p).await {
+                failed.push(p);
+            }
         }
+        failed
     }
 
     /// Sends an End Marker on a tunnel a session left.

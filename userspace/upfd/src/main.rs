@@ -142,7 +142,8 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         Some(p) => Some(start_pfcp(p, &manager, fx_tx, stop_rx).await?),
         None => None,
     };
-    let node = pfcp.as_ref().map(|(n, _)| n.clone());
+    let node = pfcp.as_ref().map(|(n, _, _)| n.clone());
+    let reports = pfcp.as_ref().map(|(_, _, r)| r.clone());
 
     if let Some(dir) = g.control_socket.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -187,7 +188,12 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         tokio::select! {
             _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
-            _ = echo_tick.tick(), if g.echo_interval_secs > 0 => path.lock().await.probe_all().await,
+            _ = echo_tick.tick(), if g.echo_interval_secs > 0 => {
+                let failed = path.lock().await.probe_all().await;
+                if let (false, Some(tx)) = (failed.is_empty(), &reports) {
+                    let _ = tx.try_send(server::ReportRequest::PathFailure(failed));
+                }
+            }
             _ = stats_tick.tick(), if g.stats_log_secs > 0 => log_stats(&manager),
             Some(fx) = fx_rx.recv() => apply_effects(&path, fx).await,
             conn = listener.accept() => match conn {
@@ -205,7 +211,7 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     }
     reader.abort();
     let _ = stop_tx.send(true);
-    if let Some((_, task)) = pfcp {
+    if let Some((_, task, _)) = pfcp {
         match task.await {
             Ok(Err(e)) => tracing::warn!(error = %e, "PFCP node stopped with an error"),
             Err(e) => tracing::warn!(error = %e, "PFCP node task failed"),
@@ -240,6 +246,7 @@ async fn apply_effects(path: &Arc<AsyncMutex<GtpuPath>>, fx: Effects) {
 type PfcpTask = (
     Rc<RefCell<Node>>,
     tokio::task::JoinHandle<std::io::Result<()>>,
+    mpsc::Sender<server::ReportRequest>,
 );
 
 /// Binds N4, loads the Recovery Time Stamp and starts the PFCP node.
@@ -274,8 +281,9 @@ async fn start_pfcp(
     };
     let handler: Rc<RefCell<dyn upfd::pfcp::node::SessionHandler>> =
         Rc::new(RefCell::new(Glue::new(manager.clone(), me, effects)));
-    // Session Report Requests come with usage reporting (not yet).
-    let (_reports_tx, reports_rx) = mpsc::channel(1);
+    // Path failure reports now; Session Report Requests come with usage
+    // thresholds and quotas.
+    let (reports_tx, reports_rx) = mpsc::channel(64);
     tracing::info!(
         address = %p.address,
         port = p.port,
@@ -286,7 +294,7 @@ async fn start_pfcp(
     );
     let task =
         tokio::task::spawn_local(server::run(socket, node.clone(), handler, reports_rx, stop));
-    Ok((node, task))
+    Ok((node, task, reports_tx))
 }
 
 async fn serve(

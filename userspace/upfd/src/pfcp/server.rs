@@ -15,19 +15,29 @@ use std::time::Instant;
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 
+use std::net::Ipv4Addr;
+
+use upf_pfcp::ie::RemoteGtpuPeer;
 use upf_pfcp::message::SessionReportRequest;
 
-use super::node::{Event, Node, PeerId, SessionHandler};
+use super::node::{Event, Node, PeerId, PeerState, SessionHandler};
 
-/// A Session Report Request to send, from the usage reporting side.
+/// A request the daemon asks the node to send (with T1/N1).
 #[derive(Clone, Debug)]
-pub struct ReportRequest {
-    /// The peer that owns the session.
-    pub peer: PeerId,
-    /// The session's CP SEID (the header SEID).
-    pub cp_seid: u64,
-    /// The report.
-    pub req: SessionReportRequest,
+pub enum ReportRequest {
+    /// A Session Report Request to the peer that owns the session.
+    Session {
+        /// The peer that owns the session.
+        peer: PeerId,
+        /// The session's CP SEID (the header SEID).
+        cp_seid: u64,
+        /// The report.
+        req: SessionReportRequest,
+    },
+    /// GTP-U peers whose path failed (Echo Requests unanswered): a Node
+    /// Report Request with a User Plane Path Failure Report (TS 29.244
+    /// §7.4.5.1) to every associated peer.
+    PathFailure(Vec<Ipv4Addr>),
 }
 
 /// Largest PFCP datagram we read (a UDP payload can't be larger).
@@ -76,7 +86,10 @@ pub async fn run(
                 node.borrow_mut().handle_timeout(Instant::now(), &mut *h);
             }
             r = reports.recv(), if reports_open => match r {
-                Some(r) => node.borrow_mut().send_session_report(&r.peer, r.cp_seid, r.req, Instant::now()),
+                Some(ReportRequest::Session { peer, cp_seid, req }) => {
+                    node.borrow_mut().send_session_report(&peer, cp_seid, req, Instant::now())
+                }
+                Some(ReportRequest::PathFailure(failed)) => path_failure(&mut node.borrow_mut(), &failed),
                 None => reports_open = false,
             },
             r = shutdown.changed() => {
@@ -85,6 +98,33 @@ pub async fn run(
                 }
             }
         }
+    }
+}
+
+/// Queues a User Plane Path Failure Report to every associated peer.
+fn path_failure(node: &mut Node, failed: &[Ipv4Addr]) {
+    let remote = failed
+        .iter()
+        .map(|a| RemoteGtpuPeer {
+            ipv4: Some(*a),
+            ipv6: None,
+        })
+        .collect();
+    let req = node.path_failure_report(remote);
+    let peers: Vec<PeerId> = node
+        .peers()
+        .into_iter()
+        .filter(|p| p.state == PeerState::Associated)
+        .filter_map(|p| {
+            Some(PeerId {
+                node_id: p.node_id?,
+                addr: p.addr,
+            })
+        })
+        .collect();
+    for p in peers {
+        tracing::warn!(peer = %p.addr, gtpu_peers = ?failed, "reporting a user plane path failure");
+        node.send_node_report(&p, req.clone(), Instant::now());
     }
 }
 
@@ -206,5 +246,43 @@ mod tests {
         .expect("server did not stop");
         r.unwrap();
         assert_eq!(node.borrow().stats().rx(MsgType::HEARTBEAT_REQUEST), 1);
+    }
+
+    #[test]
+    fn a_path_failure_is_reported_to_every_associated_peer() {
+        use upf_pfcp::message::AssociationSetupRequest;
+        let smf: std::net::SocketAddr = "10.0.0.2:8805".parse().unwrap();
+        let cfg = NodeConfig::new(
+            NodeId::Ipv4(Ipv4Addr::new(10, 0, 0, 1)),
+            vec![PeerConfig::host(smf.ip())],
+        );
+        let now = Instant::now();
+        let mut node = Node::new(cfg, RecoveryTimeStamp(42), now);
+        // Nobody associated: nothing to send.
+        path_failure(&mut node, &[Ipv4Addr::new(10, 100, 0, 9)]);
+        assert!(node.poll_transmit().is_none());
+        let setup = Pdu {
+            header: Header::node(MsgType::ASSOCIATION_SETUP_REQUEST, 1),
+            message: Message::AssociationSetupRequest(AssociationSetupRequest {
+                node_id: NodeId::Ipv4(Ipv4Addr::new(10, 0, 0, 2)),
+                recovery_time_stamp: RecoveryTimeStamp(7),
+                up_function_features: None,
+                cp_function_features: None,
+                user_plane_ip_resource_information: Vec::new(),
+                unknown: Vec::new(),
+            }),
+        };
+        node.handle_datagram(smf, &setup.to_bytes(), now, &mut NoSessions);
+        assert!(node.poll_transmit().is_some(), "the setup response");
+        path_failure(&mut node, &[Ipv4Addr::new(10, 100, 0, 9)]);
+        let t = node.poll_transmit().expect("a Node Report Request");
+        assert_eq!(t.to, smf);
+        let pdu = Pdu::parse(&t.bytes).unwrap();
+        let Message::NodeReportRequest(r) = pdu.message else {
+            panic!("{:?}", pdu.message)
+        };
+        assert_eq!(r.node_report_type.0 & 1, 1, "UPFR");
+        let peers = r.user_plane_path_failure_report.unwrap().remote_peers;
+        assert_eq!(peers[0].ipv4, Some(Ipv4Addr::new(10, 100, 0, 9)));
     }
 }
