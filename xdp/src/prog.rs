@@ -17,7 +17,7 @@ use upf_fastpath::{
     eth::{self, L2},
     gtpu::{self, EchoResponse, Gtpu, Tunnel},
     ipv4::{self, Ipv4},
-    mem::{advance, load},
+    mem::{advance, load, store},
     pdr::{self, Flow},
     Frame,
 };
@@ -125,6 +125,35 @@ pub fn upf(ctx: XdpContext) -> u32 {
 #[xdp]
 pub fn upf_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
+}
+
+/// Benchmark floor (bench/, `xdp-bench`): drops everything. Under
+/// BPF_PROG_TEST_RUN its figure is the cost of the test-run loop itself,
+/// which the benchmark subtracts from every other case.
+#[xdp]
+pub fn bench_drop(_ctx: XdpContext) -> u32 {
+    xdp_action::XDP_DROP
+}
+
+/// Benchmark floor: the least a forwarding XDP program does, swap the
+/// Ethernet addresses and send the frame back (XDP_TX). The uplink goal is
+/// stated as a ratio to this program's cost.
+#[xdp]
+pub fn bench_tx(ctx: XdpContext) -> u32 {
+    let (start, end) = (ctx.data(), ctx.data_end());
+    // SAFETY: [start, end) is this run's packet; load checks the bounds.
+    let Some(macs) = (unsafe { load::<12>(start, end) }) else {
+        return xdp_action::XDP_DROP;
+    };
+    let mut swapped = [0u8; 12];
+    swapped[..6].copy_from_slice(&macs[6..]);
+    swapped[6..].copy_from_slice(&macs[..6]);
+    // SAFETY: as above; store checks the bounds.
+    if unsafe { store(start, end, swapped) } {
+        xdp_action::XDP_TX
+    } else {
+        xdp_action::XDP_DROP
+    }
 }
 
 #[inline(always)]

@@ -36,6 +36,10 @@ pub mod names {
     pub const PROG_UPF: &str = "upf";
     /// An XDP program that passes everything, for veth peers in native mode.
     pub const PROG_PASS: &str = "upf_pass";
+    /// Benchmark floor: an XDP program that only returns XDP_DROP (the test-run loop's own cost).
+    pub const PROG_BENCH_DROP: &str = "bench_drop";
+    /// Benchmark floor: an XDP program that swaps the Ethernet MACs and returns XDP_TX.
+    pub const PROG_BENCH_TX: &str = "bench_tx";
 }
 
 /// Maximum number of interfaces (ports) the fast path serves.

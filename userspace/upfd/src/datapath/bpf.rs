@@ -210,6 +210,29 @@ impl BpfDatapath {
             .expect("load() verified the program")
     }
 
+    /// A benchmark floor program of the same object (`names::PROG_BENCH_DROP`
+    /// or `names::PROG_BENCH_TX`), verified on first use, for
+    /// BPF_PROG_TEST_RUN. `load` leaves them alone, so the daemon never pays
+    /// for them.
+    pub fn bench_program(&mut self, name: &str) -> Result<&mut Xdp, DatapathError> {
+        if ![names::PROG_BENCH_DROP, names::PROG_BENCH_TX].contains(&name) {
+            return Err(DatapathError::Load(format!(
+                "{name} is not a benchmark program"
+            )));
+        }
+        let p: &mut Xdp = self
+            .ebpf
+            .program_mut(name)
+            .ok_or_else(|| DatapathError::Load(format!("the object has no program {name}")))?
+            .try_into()
+            .map_err(|e| DatapathError::Load(format!("{name}: {e}")))?;
+        if p.fd().is_err() {
+            p.load()
+                .map_err(|e| DatapathError::Load(verifier_message(name, &e)))?;
+        }
+        Ok(p)
+    }
+
     /// Attaches the program to every port. On failure, whatever was attached is detached.
     pub fn attach(&mut self, mode: AttachMode) -> Result<(), DatapathError> {
         for i in 0..self.ports.len() {
