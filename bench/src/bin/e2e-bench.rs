@@ -33,6 +33,9 @@ struct Args {
     /// Length of one trial, milliseconds.
     #[arg(long)]
     trial_ms: Option<u64>,
+    /// Full-load trials per case (the max forwarding rate is the best).
+    #[arg(long)]
+    full_trials: Option<usize>,
     /// Rate-limited trials of the zero-loss search per case.
     #[arg(long)]
     search_trials: Option<usize>,
@@ -81,6 +84,9 @@ fn main() -> Result<()> {
     }
     if let Some(ms) = args.trial_ms {
         config.trial = Duration::from_millis(ms);
+    }
+    if let Some(n) = args.full_trials {
+        config.full_trials = n.max(1);
     }
     if let Some(n) = args.search_trials {
         config.search_trials = n;
