@@ -15,6 +15,8 @@
 //! `kernel.bpf_stats_enabled` is not touched (P7). Cases are interleaved in
 //! rounds; a figure is the median over rounds of the round's mean.
 
+pub mod e2e;
+
 use std::fmt::Write as _;
 use std::fs::File;
 use std::net::Ipv4Addr;
@@ -84,7 +86,8 @@ pub fn install_interrupt_handler() {
     }
 }
 
-fn check_interrupt() -> Result<()> {
+/// Fails once SIGINT/SIGTERM has been seen (see [`install_interrupt_handler`]).
+pub fn check_interrupt() -> Result<()> {
     if INTERRUPTED.load(Ordering::Relaxed) {
         bail!("interrupted");
     }
@@ -459,7 +462,8 @@ pub struct Report {
     pub config: Config,
 }
 
-fn machine() -> String {
+/// CPU model, CPU count and kernel release, for a report's header.
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
