@@ -77,6 +77,12 @@ fn count_drop(r: DropReason) {
 /// The entry point for every port.
 #[xdp]
 pub fn upf(ctx: XdpContext) -> u32 {
+    fast_path(ctx, true)
+}
+
+/// The body of `upf` and of `upf_cpumap`; only the entry program steers.
+#[inline(always)]
+fn fast_path(ctx: XdpContext, entry: bool) -> u32 {
     // SAFETY: a plain read of our own frozen .rodata.
     let g: Globals = unsafe { core::ptr::read_volatile(&UPF_GLOBALS) };
     // SAFETY: ctx.ctx is the kernel's xdp_md for this run.
@@ -95,6 +101,11 @@ pub fn upf(ctx: XdpContext) -> u32 {
         return xdp_action::XDP_PASS;
     }
     let roles = g.port_roles[port];
+    if entry {
+        if let Some(v) = steer(&ctx, &g, roles) {
+            return v;
+        }
+    }
     let frame_len = (ctx.data_end() - ctx.data()) as u64;
     count(Counter::RxFrames, 1);
     let verdict = match process(&ctx, &g, roles, ifindex) {
@@ -558,6 +569,85 @@ fn echo(ctx: &XdpContext, g: &Globals, l2: &L2, ip: &Ipv4, sport: u16, hdr: &Gtp
     }
     count(Counter::EchoReplied, 1);
     Ok(xdp_action::XDP_TX)
+}
+
+// ---- TEID spreading (gateway.spread = "teid", docs/multicore.md) ----
+
+use aya_ebpf::{helpers::bpf_get_smp_processor_id, maps::CpuMap};
+use upf_abi::{spread_slot, Spread, MAX_SPREAD_CPUS};
+
+/// CPU number -> (queue, `upf_cpumap`), filled by the loader for the spread CPUs.
+#[map]
+static CPUS: CpuMap = CpuMap::with_max_entries(MAX_SPREAD_CPUS as u32, 0);
+
+/// Set by the loader (`.rodata`, frozen); `num_cpus == 0` (off) prunes `steer`.
+#[no_mangle]
+static UPF_SPREAD: Spread = Spread::OFF;
+
+/// The fast path on the CPU a G-PDU was steered to (the cpumap's program).
+/// `ingress_ifindex` is still the receiving port. XDP_TX does not exist
+/// here (the kernel drops it as an invalid action): the same port is left
+/// through the devmap instead.
+#[xdp(map = "cpumap")]
+pub fn upf_cpumap(ctx: XdpContext) -> u32 {
+    // SAFETY: ctx.ctx is the kernel's xdp_md for this run.
+    let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    match fast_path(ctx, false) {
+        xdp_action::XDP_TX => EGRESS
+            .redirect(ifindex, xdp_action::XDP_DROP as u64)
+            .unwrap_or(xdp_action::XDP_DROP),
+        v => v,
+    }
+}
+
+/// An uplink G-PDU whose TEID belongs to another spread CPU: redirected to
+/// it (`Some(XDP_REDIRECT)`). Everything else (signalling, downlink, a TEID
+/// of this CPU, a CPU without a cpumap entry) is processed here (`None`).
+#[inline(always)]
+fn steer(ctx: &XdpContext, g: &Globals, roles: u8) -> Option<u32> {
+    // SAFETY: a plain read of our own frozen .rodata.
+    let n = unsafe { core::ptr::read_volatile(&UPF_SPREAD.num_cpus) };
+    if n == 0 || roles & ROLE_N3 == 0 {
+        return None;
+    }
+    let teid_be = gpdu_teid(ctx, g)?;
+    let slot = spread_slot(teid_be, n) as usize;
+    if slot >= MAX_SPREAD_CPUS {
+        return None;
+    }
+    // SAFETY: as above; slot is in bounds.
+    let cpu = unsafe { core::ptr::read_volatile(&UPF_SPREAD.cpus[slot]) };
+    // SAFETY: no arguments, no preconditions.
+    if cpu == unsafe { bpf_get_smp_processor_id() } {
+        return None;
+    }
+    let v = CPUS.redirect(cpu, 0).ok()?;
+    count(Counter::SteeredToCpu, 1);
+    Some(v)
+}
+
+/// The TEID (`_be`) of a G-PDU to our N3 address, read without validating
+/// the rest: the target CPU's fast path does that.
+#[inline(always)]
+fn gpdu_teid(ctx: &XdpContext, g: &Globals) -> Option<u32> {
+    let f = frame(ctx);
+    // SAFETY (all fastpath calls): [f.start, f.end) is this run's packet.
+    let l2 = unsafe { eth::parse(f) }.ok()?;
+    if l2.ethertype != eth::ETHERTYPE_IPV4 {
+        return None;
+    }
+    // SAFETY: as above.
+    let ip = unsafe { ipv4::parse(l2.l3, f.end) }.ok()?;
+    if ip.dst_be != g.n3_ipv4_be || ip.proto != ipv4::PROTO_UDP || ip.is_fragment() {
+        return None;
+    }
+    let udp = advance(l2.l3, ip.header_len);
+    // SAFETY: as above; load checks the end.
+    let h = unsafe { load::<16>(udp, f.end) }?;
+    if u16::from_be_bytes([h[2], h[3]]) != GTPU_PORT || h[9] != gtpu::MSG_G_PDU {
+        return None;
+    }
+    Some(u32::from_ne_bytes([h[12], h[13], h[14], h[15]]))
 }
 
 #[cfg(not(test))]

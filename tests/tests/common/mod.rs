@@ -113,6 +113,11 @@ static NEXT: AtomicU32 = AtomicU32::new(0);
 
 impl Lab {
     pub fn up(mode: Mode) -> Lab {
+        Lab::up_with(mode, "")
+    }
+
+    /// [`Lab::up`] with extra `[gateway]` lines in the daemon's configuration.
+    pub fn up_with(mode: Mode, gateway_extra: &str) -> Lab {
         preconditions();
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let id = format!(
@@ -143,6 +148,7 @@ impl Lab {
         let cfg = template
             .replace("@ID@", &lab.id)
             .replace("@MODE@", mode.name())
+            .replace("[gateway]\n", &format!("[gateway]\n{gateway_extra}\n"))
             .replace(
                 "@SESSIONS@",
                 root().join("configs/sessions.toml").to_str().unwrap(),

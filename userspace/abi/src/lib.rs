@@ -40,6 +40,12 @@ pub mod names {
     pub const PROG_BENCH_DROP: &str = "bench_drop";
     /// Benchmark floor: an XDP program that swaps the Ethernet MACs and returns XDP_TX.
     pub const PROG_BENCH_TX: &str = "bench_tx";
+    /// CPU map (`BPF_MAP_TYPE_CPUMAP`, keyed by CPU number) that TEID spreading redirects to.
+    pub const CPUS: &str = "CPUS";
+    /// Global ([`crate::Spread`]) set by the loader: TEID spreading and its CPU list.
+    pub const SPREAD: &str = "UPF_SPREAD";
+    /// The fast path as a cpumap program: what runs on the CPU a G-PDU was steered to.
+    pub const PROG_CPUMAP: &str = "upf_cpumap";
 }
 
 /// Maximum number of interfaces (ports) the fast path serves.
@@ -86,6 +92,47 @@ impl Globals {
         flags: 0,
         _pad: 0,
     };
+}
+
+/// Most CPUs TEID spreading can use ([`Spread::cpus`]).
+pub const MAX_SPREAD_CPUS: usize = 256;
+
+/// Load-time TEID spreading ([`names::SPREAD`], `.rodata`, frozen): uplink
+/// G-PDUs on an N3 port go to `cpus[spread_slot(teid, num_cpus)]` through
+/// the [`names::CPUS`] cpumap. `num_cpus == 0`: off (the verifier prunes it).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Spread {
+    /// Number of valid entries in `cpus`; 0 disables spreading.
+    pub num_cpus: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+    /// The CPUs, in configuration order.
+    pub cpus: [u32; MAX_SPREAD_CPUS],
+}
+
+impl Spread {
+    /// Spreading off.
+    pub const OFF: Spread = Spread {
+        num_cpus: 0,
+        _pad: 0,
+        cpus: [0; MAX_SPREAD_CPUS],
+    };
+}
+
+/// The index into a CPU list of `n` entries that a TEID (as on the wire,
+/// `_be`) belongs to: murmur3's 32-bit finaliser (TEIDs are often allocated
+/// sequentially or with structure in their high bits), then a multiply-shift
+/// range reduction (no division). Always `< n` for `n > 0`.
+#[inline(always)]
+pub const fn spread_slot(teid_be: u32, n: u32) -> u32 {
+    let mut h = teid_be;
+    h ^= h >> 16;
+    h = h.wrapping_mul(0x85eb_ca6b);
+    h ^= h >> 13;
+    h = h.wrapping_mul(0xc2b2_ae35);
+    h ^= h >> 16;
+    ((h as u64 * n as u64) >> 32) as u32
 }
 
 /// Key of the uplink table: our local TEID as on the wire (`_be`).
@@ -401,6 +448,10 @@ slots! {
         SlowPathPassed = "slow_path_passed",
         /// Frames received on an interface that is not a configured port.
         UnknownPortPassed = "unknown_port_passed",
+        /// Uplink G-PDUs redirected to their TEID's CPU (`gateway.spread = "teid"`),
+        /// counted on the receiving CPU, which does not count them as rx: the
+        /// target CPU does (every frame is counted once in `rx_frames`).
+        SteeredToCpu = "steered_to_cpu",
     }
 }
 
@@ -475,6 +526,7 @@ mod pod {
     mod impls {
         use crate::*;
         unsafe impl aya::Pod for Globals {}
+        unsafe impl aya::Pod for Spread {}
         unsafe impl aya::Pod for UplinkKey {}
         unsafe impl aya::Pod for UplinkEntry {}
         unsafe impl aya::Pod for DownlinkKey {}
@@ -501,6 +553,7 @@ mod tests {
             4 + 4 + 4 * MAX_PORTS + MAX_PORTS + 4 + 4
         );
         assert_eq!(size_of::<Globals>() % 8, 0);
+        assert_eq!(size_of::<Spread>(), 8 + 4 * MAX_SPREAD_CPUS);
         assert_eq!(size_of::<PdrAction>(), 16);
         assert_eq!(size_of::<UplinkEntry>(), 24);
         assert_eq!(size_of::<DownlinkEntry>(), 24);
@@ -522,5 +575,23 @@ mod tests {
             assert!(DropReason::ALL[..i].iter().all(|o| o.name() != d.name()));
         }
         assert_eq!(DropReason::COUNT as usize, DropReason::ALL.len());
+    }
+
+    #[test]
+    fn spread_slot_is_in_range_and_mixes_sequential_teids() {
+        assert_eq!(spread_slot(0x1234_5678, 1), 0);
+        for n in 1..=8u32 {
+            let mut hist = [0u32; 8];
+            for teid in 0x0010_0000u32..0x0010_0000 + 8000 {
+                let s = spread_slot(teid.to_be(), n);
+                assert!(s < n);
+                hist[s as usize] += 1;
+            }
+            // Sequential TEIDs: every slot within 10 % of fair.
+            let fair = 8000 / n;
+            for &h in &hist[..n as usize] {
+                assert!(h.abs_diff(fair) * 10 <= fair, "n={n} {hist:?}");
+            }
+        }
     }
 }

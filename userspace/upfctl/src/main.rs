@@ -365,6 +365,17 @@ fn print_stats(s: &Stats) {
             p.name, p.roles, p.rx_packets, p.rx_bytes, p.redirected, p.tx, p.passed, p.dropped
         );
     }
+    println!("per cpu:");
+    println!(
+        "  {:<4} {:>12} {:>12} {:>12} {:>12}",
+        "cpu", "rx_frames", "uplink", "downlink", "steered_out"
+    );
+    for c in &f.per_cpu {
+        println!(
+            "  {:<4} {:>12} {:>12} {:>12} {:>12}",
+            c.cpu, c.rx_frames, c.uplink_forwarded, c.downlink_forwarded, c.steered_to_cpu
+        );
+    }
     println!("static sessions:");
     print_sessions(&s.sessions);
     if let Some(p) = &s.pfcp {

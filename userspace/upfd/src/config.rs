@@ -66,6 +66,61 @@ pub struct Gateway {
     /// Seconds between statistics lines in the log; 0 disables.
     #[serde(default)]
     pub stats_log_secs: u64,
+    /// Spreading of uplink G-PDUs over CPUs (docs/multicore.md).
+    #[serde(default)]
+    pub spread: SpreadMode,
+    /// The CPUs `spread = "teid"` uses; absent: every online CPU.
+    #[serde(default)]
+    pub spread_cpus: Option<Vec<u32>>,
+}
+
+/// `gateway.spread`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SpreadMode {
+    /// Every packet is processed on the CPU that received it (RSS decides).
+    #[default]
+    Off,
+    /// Uplink G-PDUs are processed on a CPU chosen by their TEID.
+    Teid,
+}
+
+impl Gateway {
+    /// The CPUs uplink G-PDUs are spread over; empty when spreading is off.
+    /// Checked by [`Config::parse`] (the online list is read again here).
+    pub fn spread_cpu_list(&self) -> Vec<u32> {
+        match self.spread {
+            SpreadMode::Off => Vec::new(),
+            SpreadMode::Teid => match &self.spread_cpus {
+                Some(l) => l.clone(),
+                None => online_cpus().unwrap_or_default(),
+            },
+        }
+    }
+}
+
+/// The online CPUs (`/sys/devices/system/cpu/online`, e.g. "0-3,6").
+pub fn online_cpus() -> Result<Vec<u32>, String> {
+    let f = "/sys/devices/system/cpu/online";
+    let text = std::fs::read_to_string(f).map_err(|e| format!("reading {f}: {e}"))?;
+    parse_cpu_list(text.trim()).ok_or_else(|| format!("{f}: cannot parse {:?}", text.trim()))
+}
+
+fn parse_cpu_list(s: &str) -> Option<Vec<u32>> {
+    let mut out = Vec::new();
+    for part in s.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b): (u32, u32) = (a.parse().ok()?, b.parse().ok()?);
+                if a > b {
+                    return None;
+                }
+                out.extend(a..=b);
+            }
+            None => out.push(part.parse().ok()?),
+        }
+    }
+    Some(out)
 }
 
 /// `[[interface]]`
@@ -212,6 +267,9 @@ impl Config {
                 format!("must be in 1..={MAX_RULE_SETS_LIMIT}"),
             );
         }
+        if let Err(reason) = self.check_spread() {
+            return bad("gateway.spread_cpus", reason);
+        }
         if self.interfaces.is_empty() || self.interfaces.len() > MAX_PORTS {
             return bad(
                 "interface",
@@ -249,6 +307,40 @@ impl Config {
         if let Some(p) = &self.pfcp {
             if let Err((field, reason)) = p.check() {
                 return bad(&field, reason);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    fn check_spread(&self) -> Result<(), String> {
+        let g = &self.gateway;
+        if g.spread == SpreadMode::Off {
+            if g.spread_cpus.is_some() {
+                return Err("set, but gateway.spread is \"off\"".into());
+            }
+            return Ok(());
+        }
+        let online = online_cpus()?;
+        let list = g.spread_cpus.clone().unwrap_or_else(|| online.clone());
+        if list.is_empty() {
+            return Err("needs at least one CPU".into());
+        }
+        if list.len() > upf_abi::MAX_SPREAD_CPUS {
+            return Err(format!(
+                "{} CPUs; at most {} are supported",
+                list.len(),
+                upf_abi::MAX_SPREAD_CPUS
+            ));
+        }
+        let mut seen = HashSet::new();
+        for c in &list {
+            if !seen.insert(*c) {
+                return Err(format!("CPU {c} is listed twice"));
+            }
+            if !online.contains(c) {
+                return Err(format!("CPU {c} is not online (online: {online:?})"));
             }
         }
         Ok(())
@@ -395,6 +487,46 @@ mod tests {
         }
         let no_peers = PFCP.split("[[pfcp.peer]]").next().unwrap();
         assert!(err(&format!("{GOOD}{no_peers}")).contains("pfcp.peer"));
+    }
+
+    #[test]
+    fn spread_is_off_by_default_and_checked() {
+        let c = Config::parse(GOOD, Path::new("t.toml")).unwrap();
+        assert_eq!(c.gateway.spread, SpreadMode::Off);
+        assert!(c.gateway.spread_cpu_list().is_empty());
+        let c = Config::parse(
+            &GOOD.replace(
+                "[gateway]",
+                "[gateway]\nspread = \"teid\"\nspread_cpus = [0]",
+            ),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.gateway.spread_cpu_list(), vec![0]);
+        let c = Config::parse(
+            &GOOD.replace("[gateway]", "[gateway]\nspread = \"teid\""),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.gateway.spread_cpu_list(), online_cpus().unwrap());
+        assert_eq!(parse_cpu_list("0-3,6"), Some(vec![0, 1, 2, 3, 6]));
+        assert_eq!(parse_cpu_list("3-1"), None);
+        let err = |t: &str| {
+            Config::parse(t, Path::new("t.toml"))
+                .unwrap_err()
+                .to_string()
+        };
+        let e = err(&GOOD.replace("[gateway]", "[gateway]\nspread = \"rss\""));
+        assert!(e.contains("spread") && e.contains("rss"), "{e}");
+        for (extra, why) in [
+            ("spread_cpus = [0]", "off"),
+            ("spread = \"teid\"\nspread_cpus = []", "at least one"),
+            ("spread = \"teid\"\nspread_cpus = [0, 0]", "twice"),
+            ("spread = \"teid\"\nspread_cpus = [100000]", "not online"),
+        ] {
+            let e = err(&GOOD.replace("[gateway]", &format!("[gateway]\n{extra}")));
+            assert!(e.contains("gateway.spread_cpus") && e.contains(why), "{e}");
+        }
     }
 
     #[test]

@@ -102,11 +102,13 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         counter_slots: g.max_pdrs(),
         rule_sets: g.max_rule_sets,
     };
-    let mut dp = BpfDatapath::load(&opts)?;
+    let spread_cpus = g.spread_cpu_list();
+    let mut dp = BpfDatapath::load_spread(&opts, &spread_cpus)?;
     tracing::info!(
         max_sessions = g.max_sessions,
         max_pdrs = g.max_pdrs(),
         max_rule_sets = g.max_rule_sets,
+        spread_cpus = ?spread_cpus,
         "XDP program loaded and verified"
     );
     dp.attach(g.attach_mode)?;

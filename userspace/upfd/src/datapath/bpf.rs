@@ -7,15 +7,18 @@ use std::ffi::CString;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-use aya::maps::{Array, DevMapHash, HashMap, MapData, MapError, PerCpuArray, PerCpuValues};
+use aya::maps::{Array, CpuMap, DevMapHash, HashMap, MapData, MapError, PerCpuArray, PerCpuValues};
 use aya::programs::{links::FdLink, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use upf_abi::{
     names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, PortCounters, RuleSet,
-    SessionCounters, UplinkEntry, UplinkKey, MAX_PORTS,
+    SessionCounters, Spread, UplinkEntry, UplinkKey, MAX_PORTS, MAX_SPREAD_CPUS,
 };
 
-use super::{roles_name, Capacity, Datapath, DatapathError, FastpathStats, PortStats};
+use super::{roles_name, Capacity, CpuStats, Datapath, DatapathError, FastpathStats, PortStats};
+
+/// Frames each spread CPU's cpumap queue holds (the kernel's xdp_redirect_cpu sample's default).
+pub const CPUMAP_QUEUE: u32 = 2048;
 
 /// The compiled XDP object (built by build.rs with aya-build).
 pub static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/upf-xdp"));
@@ -132,6 +135,13 @@ impl BpfDatapath {
     /// Loads and verifies the program with the given globals and map sizes.
     /// Nothing is attached yet.
     pub fn load(opts: &LoadOptions) -> Result<Self, DatapathError> {
+        Self::load_spread(opts, &[])
+    }
+
+    /// [`BpfDatapath::load`] with uplink G-PDUs spread over `spread_cpus` by
+    /// TEID (`gateway.spread = "teid"`; empty: off). Each CPU gets a cpumap
+    /// entry running `upf_cpumap`.
+    pub fn load_spread(opts: &LoadOptions, spread_cpus: &[u32]) -> Result<Self, DatapathError> {
         if opts.ports.is_empty() || opts.ports.len() > MAX_PORTS {
             return Err(DatapathError::Load(format!(
                 "{} ports configured; between 1 and {MAX_PORTS} are supported",
@@ -154,8 +164,28 @@ impl BpfDatapath {
             g.port_ifindex[i] = p.ifindex;
             g.port_roles[i] = p.roles;
         }
+        let ncpus =
+            aya::util::nr_cpus().map_err(|(_, e)| DatapathError::Load(format!("nr_cpus: {e}")))?;
+        let mut spread = Spread::OFF;
+        if spread_cpus.len() > MAX_SPREAD_CPUS {
+            return Err(DatapathError::Load(format!(
+                "{} spread CPUs; at most {MAX_SPREAD_CPUS}",
+                spread_cpus.len()
+            )));
+        }
+        for (i, &c) in spread_cpus.iter().enumerate() {
+            if c as usize >= ncpus.min(MAX_SPREAD_CPUS) {
+                return Err(DatapathError::Load(format!(
+                    "spread CPU {c}: this host has CPUs 0..{ncpus} (at most {MAX_SPREAD_CPUS} usable)"
+                )));
+            }
+            spread.cpus[i] = c;
+        }
+        spread.num_cpus = spread_cpus.len() as u32;
         let mut ebpf = EbpfLoader::new()
             .override_global(names::GLOBALS, &g, true)
+            .override_global(names::SPREAD, &spread, true)
+            .map_max_entries(names::CPUS, ncpus.min(MAX_SPREAD_CPUS) as u32)
             .map_max_entries(names::UPLINK, opts.max_sessions)
             .map_max_entries(names::DOWNLINK, opts.max_sessions)
             .map_max_entries(names::SESSION_COUNTERS, opts.counter_slots)
@@ -179,8 +209,9 @@ impl BpfDatapath {
         }
         // The devmap must outlive this function: keep it in the Ebpf's place.
         std::mem::forget(egress);
-        let ncpus =
-            aya::util::nr_cpus().map_err(|(_, e)| DatapathError::Load(format!("nr_cpus: {e}")))?;
+        if !spread_cpus.is_empty() {
+            Self::fill_cpumap(&mut ebpf, spread_cpus)?;
+        }
         Ok(BpfDatapath {
             uplink: take(&mut ebpf, names::UPLINK)?,
             downlink: take(&mut ebpf, names::DOWNLINK)?,
@@ -199,6 +230,33 @@ impl BpfDatapath {
             },
             ncpus,
         })
+    }
+
+    /// Loads `upf_cpumap` and gives every spread CPU a cpumap entry running it.
+    fn fill_cpumap(ebpf: &mut Ebpf, cpus: &[u32]) -> Result<(), DatapathError> {
+        let prog = names::PROG_CPUMAP;
+        let p: &mut Xdp = ebpf
+            .program_mut(prog)
+            .ok_or_else(|| DatapathError::Load(format!("the object has no program {prog}")))?
+            .try_into()
+            .map_err(|e| DatapathError::Load(format!("{prog}: {e}")))?;
+        p.load()
+            .map_err(|e| DatapathError::Load(verifier_message(prog, &e)))?;
+        let fd = p
+            .fd()
+            .and_then(|fd| fd.try_clone().map_err(Into::into))
+            .map_err(|e| DatapathError::Load(format!("{prog}: {e}")))?;
+        let map = ebpf
+            .map_mut(names::CPUS)
+            .ok_or_else(|| DatapathError::Load(format!("the object has no map {}", names::CPUS)))?;
+        let mut cpumap: CpuMap<&mut MapData> = CpuMap::try_from(map)
+            .map_err(|e| DatapathError::Load(format!("{}: {e}", names::CPUS)))?;
+        for &c in cpus {
+            cpumap.set(c, CPUMAP_QUEUE, Some(&fd), 0).map_err(|e| {
+                DatapathError::Load(format!("cpumap entry for CPU {c} (with {prog}): {e}"))
+            })?;
+        }
+        Ok(())
     }
 
     /// The main program, loaded (for BPF_PROG_TEST_RUN in tests and benches).
@@ -305,6 +363,30 @@ impl BpfDatapath {
                 Ok((*r, Self::sum(v, 0u64, |a, b| *a = a.wrapping_add(*b))))
             })
             .collect()
+    }
+
+    /// A few counters per CPU (index = CPU number), unsummed: where the work ran.
+    pub fn per_cpu_counters(&self) -> Result<Vec<CpuStats>, DatapathError> {
+        let get = |c: Counter| -> Result<Vec<u64>, DatapathError> {
+            let v = self
+                .counters
+                .get(&c.index(), 0)
+                .map_err(map_err(names::COUNTERS, "read"))?;
+            Ok(v.iter().copied().collect())
+        };
+        let rx = get(Counter::RxFrames)?;
+        let ul = get(Counter::UplinkForwarded)?;
+        let dl = get(Counter::DownlinkForwarded)?;
+        let st = get(Counter::SteeredToCpu)?;
+        Ok((0..rx.len())
+            .map(|i| CpuStats {
+                cpu: i as u32,
+                rx_frames: rx[i],
+                uplink_forwarded: ul[i],
+                downlink_forwarded: dl[i],
+                steered_to_cpu: st[i],
+            })
+            .collect())
     }
 
     /// Per-port counters, summed over CPUs.
@@ -486,6 +568,7 @@ impl Datapath for BpfDatapath {
                     dropped: c.dropped,
                 })
                 .collect(),
+            per_cpu: self.per_cpu_counters()?,
         })
     }
 }

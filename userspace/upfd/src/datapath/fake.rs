@@ -163,6 +163,7 @@ impl Datapath for FakeDatapath {
                 .map(|d| (d.name().to_string(), 0))
                 .collect(),
             ports: Vec::new(),
+            per_cpu: Vec::new(),
         })
     }
 }

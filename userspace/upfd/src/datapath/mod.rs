@@ -105,6 +105,24 @@ pub struct FastpathStats {
     pub drops: Vec<(String, u64)>,
     /// Per port: name, roles and counters.
     pub ports: Vec<PortStats>,
+    /// Per CPU (index = CPU number): where the fast path ran.
+    #[serde(default)]
+    pub per_cpu: Vec<CpuStats>,
+}
+
+/// One CPU's share of the fast path's work (`upf_abi::Counter`s, unsummed).
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct CpuStats {
+    /// CPU number.
+    pub cpu: u32,
+    /// Frames the fast path processed on this CPU (steered ones on their target).
+    pub rx_frames: u64,
+    /// Uplink G-PDUs forwarded on this CPU.
+    pub uplink_forwarded: u64,
+    /// Downlink packets forwarded on this CPU.
+    pub downlink_forwarded: u64,
+    /// Uplink G-PDUs this CPU received and redirected to their TEID's CPU.
+    pub steered_to_cpu: u64,
 }
 
 /// One port's counters.
