@@ -3,7 +3,7 @@
 #
 #   bench/run.sh                 every benchmark; rewrites the measured part of docs/benchmarks.md
 #   bench/run.sh --smoke         each benchmark's short smoke (what CI's tests also run), no docs
-#   bench/run.sh --only xdp,cp   a subset: xdp, e2e, cp, criterion
+#   bench/run.sh --only xdp,cp   a subset: xdp, e2e, spread, cp, criterion
 #   bench/run.sh --out FILE      write the measured part to FILE instead of docs/benchmarks.md
 #
 # Each benchmark prints a markdown section with the exact command behind its
@@ -16,7 +16,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$here"
 
 smoke=0
-only="xdp,e2e,cp,criterion"
+only="xdp,e2e,spread,cp,criterion"
 out="docs/benchmarks.md"
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -56,7 +56,16 @@ step() { # name, then the command
 }
 
 wants xdp && step 10-xdp "$bin/xdp-bench"
-wants e2e && [ -x "$bin/e2e-bench" ] && step 20-e2e "$bin/e2e-bench"
+wants e2e && step 20-e2e "$bin/e2e-bench"
+# Multi-core: the same uplink load with the fast path on the generator's core
+# only, then with G-PDUs steered across both cores by TEID (docs/multicore.md).
+if wants spread; then
+  for s in off teid; do
+    step "25-spread-$s" "$bin/e2e-bench" --direction uplink --size 64,1400 --sessions 1000 \
+      --mode native --no-ceiling --gateway-option "spread=\"$s\"" \
+      --title "Multi-core: uplink with spread = \"$s\" (e2e-bench)"
+  done
+fi
 wants cp && [ -x "$bin/cp-bench" ] && step 30-cp "$bin/cp-bench"
 
 # Criterion: the packet parser, the PFCP codec, the session manager. The

@@ -134,6 +134,9 @@ impl Mode {
     }
 }
 
+/// The report's title unless `--title` says otherwise.
+pub const DEFAULT_TITLE: &str = "End-to-end throughput through upfd on veth (e2e-bench)";
+
 #[derive(Clone, Debug)]
 pub struct Config {
     pub directions: Vec<Direction>,
@@ -155,6 +158,8 @@ pub struct Config {
     pub gateway_options: Vec<String>,
     /// Also measure the generator's ceiling (no gateway in the path).
     pub ceiling: bool,
+    /// The section's title.
+    pub title: String,
     pub seed: u64,
     /// Progress on stderr.
     pub verbose: bool,
@@ -175,6 +180,7 @@ impl Config {
             gen_cpu: None,
             gateway_options: Vec::new(),
             ceiling: true,
+            title: DEFAULT_TITLE.to_string(),
             seed: 0x6d75_7066_6532_6531,
             verbose: true,
         }
@@ -255,6 +261,8 @@ pub struct Report {
     pub trial_ms: u128,
     pub full_trials: usize,
     pub gateway_options: Vec<String>,
+    /// The section's title (`### ...`).
+    pub title: String,
     /// CPU model, count and kernel, taken before any pinning.
     pub machine: String,
 }
@@ -266,10 +274,7 @@ fn gbps(pps: f64, bytes: usize) -> f64 {
 impl Report {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
-        let _ = writeln!(
-            s,
-            "### End-to-end throughput through upfd on veth (e2e-bench)\n"
-        );
+        let _ = writeln!(s, "### {}\n", self.title);
         let _ = writeln!(s, "- command: `{}`", self.command);
         let _ = writeln!(s, "- machine: {}", self.machine);
         if !self.gateway_options.is_empty() {
@@ -1631,6 +1636,7 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
         trial_ms: config.trial.as_millis(),
         full_trials: config.full_trials.max(1),
         gateway_options: config.gateway_options.clone(),
+        title: config.title.clone(),
         machine,
     })
 }

@@ -49,6 +49,9 @@ struct Args {
     /// Skip the generator-ceiling rows (no gateway in the path).
     #[arg(long)]
     no_ceiling: bool,
+    /// The markdown section's title.
+    #[arg(long)]
+    title: Option<String>,
     /// Also write the markdown to this file.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -93,6 +96,9 @@ fn main() -> Result<()> {
     }
     config.gen_cpu = args.gen_cpu;
     config.ceiling = !args.no_ceiling;
+    if let Some(t) = args.title {
+        config.title = t;
+    }
     config.gateway_options = args
         .gateway_option
         .iter()
