@@ -637,6 +637,7 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
         max_sessions: config.capacity,
         counter_slots: config.capacity,
         rule_sets: 1,
+        nexthop_cache: true,
     })?;
     dp.bench_program(names::PROG_BENCH_DROP)?;
     dp.bench_program(names::PROG_BENCH_TX)?;

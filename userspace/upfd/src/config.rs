@@ -66,6 +66,15 @@ pub struct Gateway {
     /// Seconds between statistics lines in the log; 0 disables.
     #[serde(default)]
     pub stats_log_secs: u64,
+    /// Resolve next hops in userspace from the kernel's routes and neighbours
+    /// and let the fast path read them before `bpf_fib_lookup` (which stays
+    /// the fallback). false: every packet takes `bpf_fib_lookup`.
+    #[serde(default = "default_true")]
+    pub nexthop_cache: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `[[interface]]`

@@ -648,6 +648,7 @@ impl Env {
             max_sessions,
             counter_slots: max_sessions.max(2048),
             rule_sets: RULE_SETS,
+            nexthop_cache: true,
         })
         .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
         let mut manager = SessionManager::new(dp, n3_ipv4);

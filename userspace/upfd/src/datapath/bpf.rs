@@ -7,13 +7,16 @@ use std::ffi::CString;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
 use aya::maps::{Array, DevMapHash, HashMap, MapData, MapError, PerCpuArray, PerCpuValues};
 use aya::programs::{links::FdLink, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use upf_abi::{
-    names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, PortCounters, RuleSet,
-    SessionCounters, UplinkEntry, UplinkKey, MAX_PORTS,
+    names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, NextHop, PortCounters,
+    RuleSet, SessionCounters, UplinkEntry, UplinkKey, FLAG_FIB_ONLY, MAX_PORTS,
 };
+
+use crate::nexthop::NexthopMaps;
 
 use super::{roles_name, Capacity, Datapath, DatapathError, FastpathStats, PortStats};
 
@@ -81,6 +84,9 @@ pub struct LoadOptions {
     pub counter_slots: u32,
     /// Rule sets (`RULES`).
     pub rule_sets: u32,
+    /// Read the next-hop cache before `bpf_fib_lookup` (`gateway.nexthop_cache`);
+    /// false sets `FLAG_FIB_ONLY`.
+    pub nexthop_cache: bool,
 }
 
 /// Resolves an interface name to its index in the current network namespace.
@@ -108,6 +114,9 @@ pub struct BpfDatapath {
     counters: PerCpuArray<MapData, u64>,
     drops: PerCpuArray<MapData, u64>,
     port_counters: PerCpuArray<MapData, PortCounters>,
+    nh_routes: LpmTrie<MapData, u32, u32>,
+    nexthops: Array<MapData, NextHop>,
+    nh_neigh: HashMap<MapData, u32, NextHop>,
     ports: Vec<Port>,
     links: Vec<(String, aya::programs::xdp::XdpLinkId)>,
     capacity: Capacity,
@@ -154,6 +163,9 @@ impl BpfDatapath {
             g.port_ifindex[i] = p.ifindex;
             g.port_roles[i] = p.roles;
         }
+        if !opts.nexthop_cache {
+            g.flags |= FLAG_FIB_ONLY;
+        }
         let mut ebpf = EbpfLoader::new()
             .override_global(names::GLOBALS, &g, true)
             .map_max_entries(names::UPLINK, opts.max_sessions)
@@ -189,6 +201,9 @@ impl BpfDatapath {
             counters: take(&mut ebpf, names::COUNTERS)?,
             drops: take(&mut ebpf, names::DROPS)?,
             port_counters: take(&mut ebpf, names::PORT_COUNTERS)?,
+            nh_routes: take(&mut ebpf, names::NH_ROUTES)?,
+            nexthops: take(&mut ebpf, names::NEXTHOPS)?,
+            nh_neigh: take(&mut ebpf, names::NH_NEIGH)?,
             ebpf,
             ports: opts.ports.clone(),
             links: Vec::new(),
@@ -487,6 +502,60 @@ impl Datapath for BpfDatapath {
                 })
                 .collect(),
         })
+    }
+}
+
+fn absent_ok(
+    map: &'static str,
+    op: &'static str,
+) -> impl Fn(MapError) -> Result<(), DatapathError> {
+    move |e| match e {
+        MapError::KeyNotFound => Ok(()),
+        MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        e => Err(DatapathError::Map { map, op, source: e }),
+    }
+}
+
+/// The next-hop cache's maps (`crate::nexthop` decides what goes in them).
+impl NexthopMaps for BpfDatapath {
+    type Error = DatapathError;
+
+    fn put_nexthop(&mut self, id: u32, v: &NextHop) -> Result<(), DatapathError> {
+        self.nexthops.set(id, v, 0).map_err(write_err(
+            names::NEXTHOPS,
+            "write",
+            upf_abi::MAX_NEXTHOPS,
+        ))
+    }
+
+    fn put_route(&mut self, addr: u32, len: u8, value: u32) -> Result<(), DatapathError> {
+        let k = LpmKey::new(u32::from(len), addr.to_be());
+        self.nh_routes.insert(&k, value, 0).map_err(write_err(
+            names::NH_ROUTES,
+            "insert",
+            upf_abi::MAX_NH_ROUTES,
+        ))
+    }
+
+    fn del_route(&mut self, addr: u32, len: u8) -> Result<(), DatapathError> {
+        let k = LpmKey::new(u32::from(len), addr.to_be());
+        self.nh_routes
+            .remove(&k)
+            .or_else(absent_ok(names::NH_ROUTES, "remove"))
+    }
+
+    fn put_neigh(&mut self, addr: u32, v: &NextHop) -> Result<(), DatapathError> {
+        self.nh_neigh.insert(addr.to_be(), v, 0).map_err(write_err(
+            names::NH_NEIGH,
+            "insert",
+            upf_abi::MAX_NH_NEIGH,
+        ))
+    }
+
+    fn del_neigh(&mut self, addr: u32) -> Result<(), DatapathError> {
+        self.nh_neigh
+            .remove(&addr.to_be())
+            .or_else(absent_ok(names::NH_NEIGH, "remove"))
     }
 }
 
