@@ -65,6 +65,13 @@ const FIB_FRAG_NEEDED: i64 = 8;
 
 type Verdict = Result<u32, DropReason>;
 
+/// The globals the per-packet path uses after the port lookup.
+#[derive(Clone, Copy)]
+struct G {
+    n3_ipv4_be: u32,
+    flags: u32,
+}
+
 #[inline(always)]
 fn count(c: Counter, n: u64) {
     if let Some(p) = COUNTERS.get_ptr_mut(c.index()) {
@@ -84,14 +91,20 @@ fn count_drop(r: DropReason) {
 /// The entry point for every port.
 #[xdp]
 pub fn upf(ctx: XdpContext) -> u32 {
-    // SAFETY: a plain read of our own frozen .rodata.
-    let g: Globals = unsafe { core::ptr::read_volatile(&UPF_GLOBALS) };
     // SAFETY: ctx.ctx is the kernel's xdp_md for this run.
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    // Only the fields needed, each read once from our frozen .rodata (the
+    // volatile reads keep LLVM from folding the placeholder values; copying
+    // the whole struct cost a load and a store per word on every packet).
+    // SAFETY: plain reads of our own static.
+    let num_ports = unsafe { core::ptr::read_volatile(&UPF_GLOBALS.num_ports) };
     let mut port = MAX_PORTS;
     let mut i = 0;
     while i < MAX_PORTS {
-        if (i as u32) < g.num_ports && g.port_ifindex[i] == ifindex {
+        // SAFETY: as above.
+        if (i as u32) < num_ports
+            && unsafe { core::ptr::read_volatile(&UPF_GLOBALS.port_ifindex[i]) } == ifindex
+        {
             port = i;
             break;
         }
@@ -101,7 +114,15 @@ pub fn upf(ctx: XdpContext) -> u32 {
         count(Counter::UnknownPortPassed, 1);
         return xdp_action::XDP_PASS;
     }
-    let roles = g.port_roles[port];
+    // SAFETY: as above.
+    let g = unsafe {
+        G {
+            n3_ipv4_be: core::ptr::read_volatile(&UPF_GLOBALS.n3_ipv4_be),
+            flags: core::ptr::read_volatile(&UPF_GLOBALS.flags),
+        }
+    };
+    // SAFETY: as above; port < MAX_PORTS.
+    let roles = unsafe { core::ptr::read_volatile(&UPF_GLOBALS.port_roles[port]) };
     let frame_len = (ctx.data_end() - ctx.data()) as u64;
     count(Counter::RxFrames, 1);
     let verdict = match process(&ctx, &g, roles, ifindex) {
@@ -172,7 +193,7 @@ fn frame(ctx: &XdpContext) -> Frame {
 }
 
 #[inline(always)]
-fn process(ctx: &XdpContext, g: &Globals, roles: u8, ifindex: u32) -> Verdict {
+fn process(ctx: &XdpContext, g: &G, roles: u8, ifindex: u32) -> Verdict {
     let f = frame(ctx);
     // SAFETY (all fastpath calls): [f.start, f.end) is this run's packet.
     let l2 = unsafe { eth::parse(f) }?;
@@ -215,7 +236,7 @@ fn process(ctx: &XdpContext, g: &Globals, roles: u8, ifindex: u32) -> Verdict {
 #[inline(always)]
 fn gtp(
     ctx: &XdpContext,
-    g: &Globals,
+    g: &G,
     l2: &L2,
     ip: &Ipv4,
     sport: u16,
@@ -607,7 +628,7 @@ fn downlink(
 
 /// Echo Request: answer in place with an Echo Response carrying Recovery (TS 29.281 §7.2.2).
 #[inline(always)]
-fn echo(ctx: &XdpContext, g: &Globals, l2: &L2, ip: &Ipv4, sport: u16, hdr: &Gtpu) -> Verdict {
+fn echo(ctx: &XdpContext, g: &G, l2: &L2, ip: &Ipv4, sport: u16, hdr: &Gtpu) -> Verdict {
     let f = frame(ctx);
     let want = l2.len + gtpu::ECHO_RESPONSE_LEN;
     let have = f.end - f.start;
