@@ -33,6 +33,7 @@ use upf_abi::{
 };
 use upfd::datapath::bpf::{BpfDatapath, LoadOptions, Port};
 use upfd::datapath::Datapath;
+use upfd::nexthop::{compute, Cache, Desired, Snapshot};
 
 // ---- the namespace's fixed addressing ----
 
@@ -331,6 +332,12 @@ pub enum Case {
     Uplink4g,
     /// Data network -> UE: encapsulated (5G, QFI), redirected to N3.
     Downlink,
+    /// `Uplink5g` with the next-hop cache emptied for the case: every packet
+    /// takes `bpf_fib_lookup` (what `gateway.nexthop_cache = false` does,
+    /// plus one lookup in an empty LPM trie).
+    Uplink5gFib,
+    /// `Downlink` with the next-hop cache emptied for the case.
+    DownlinkFib,
     /// GTP-U Echo Request: answered in place (XDP_TX).
     Echo,
     /// G-PDU for a TEID without a session: dropped.
@@ -343,10 +350,12 @@ pub enum Case {
 
 impl Case {
     /// Every case, in table order.
-    pub const ALL: [Case; 7] = [
+    pub const ALL: [Case; 9] = [
         Case::Uplink5g,
         Case::Uplink4g,
         Case::Downlink,
+        Case::Uplink5gFib,
+        Case::DownlinkFib,
         Case::Echo,
         Case::UnknownTeid,
         Case::FloorDrop,
@@ -359,6 +368,8 @@ impl Case {
             Case::Uplink5g => "uplink decap, 5G (PDU Session Container)",
             Case::Uplink4g => "uplink decap, 4G",
             Case::Downlink => "downlink encap, 5G (QFI)",
+            Case::Uplink5gFib => "uplink decap, 5G, fib_lookup only",
+            Case::DownlinkFib => "downlink encap, 5G, fib_lookup only",
             Case::Echo => "echo request -> response",
             Case::UnknownTeid => "unknown TEID drop",
             Case::FloorDrop => "floor: bare XDP_DROP",
@@ -368,7 +379,11 @@ impl Case {
 
     fn verdict(self) -> u32 {
         match self {
-            Case::Uplink5g | Case::Uplink4g | Case::Downlink => xdp_action::REDIRECT,
+            Case::Uplink5g
+            | Case::Uplink4g
+            | Case::Downlink
+            | Case::Uplink5gFib
+            | Case::DownlinkFib => xdp_action::REDIRECT,
             Case::Echo | Case::FloorTx => xdp_action::TX,
             Case::UnknownTeid | Case::FloorDrop => xdp_action::DROP,
         }
@@ -376,11 +391,11 @@ impl Case {
 
     fn frame(self, sessions: u32, rng: &mut Rng) -> Vec<u8> {
         match self {
-            Case::Uplink5g | Case::FloorDrop | Case::FloorTx => {
+            Case::Uplink5g | Case::Uplink5gFib | Case::FloorDrop | Case::FloorTx => {
                 uplink_frame(rng.below(sessions), true)
             }
             Case::Uplink4g => uplink_frame(rng.below(sessions), false),
-            Case::Downlink => downlink_frame(rng.below(sessions)),
+            Case::Downlink | Case::DownlinkFib => downlink_frame(rng.below(sessions)),
             Case::Echo => echo_frame(rng.next() as u16),
             Case::UnknownTeid => unknown_teid_frame(UNKNOWN_TEID_BASE + rng.below(1 << 30)),
         }
@@ -641,10 +656,26 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
         max_sessions: config.capacity,
         counter_slots: config.capacity,
         rule_sets: 1,
+        nexthop_cache: true,
     })?;
     dp.bench_program(names::PROG_BENCH_DROP)?;
     dp.bench_program(names::PROG_BENCH_TX)?;
     say(format!("loaded the programs in {:.2?}", t.elapsed()));
+    // The next-hop cache as upfd fills it; emptied around the fib-only cases.
+    let snapshot = Snapshot::read().map_err(anyhow::Error::msg)?;
+    let want = compute(&snapshot, &[n3_idx, n6_idx]);
+    ensure!(
+        want.off.is_none(),
+        "the next-hop cache is off in the bench namespace: {:?}",
+        want.off
+    );
+    let mut cache = Cache::new();
+    let st = cache.sync(&want, &mut dp)?;
+    ensure!(
+        st.resolved >= 1 && st.neighs >= 1,
+        "the next-hop cache resolved nothing ({st:?})"
+    );
+    let empty = Desired::default();
 
     let mut rng = Rng(config.seed | 1);
     let mut rows = Vec::new();
@@ -671,7 +702,7 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
         let mut ctxs: Vec<Vec<[u8; 24]>> = Vec::new();
         for case in Case::ALL {
             let f: Vec<Vec<u8>> = (0..pool).map(|_| case.frame(n, &mut rng)).collect();
-            let ingress = if case == Case::Downlink {
+            let ingress = if matches!(case, Case::Downlink | Case::DownlinkFib) {
                 n6_idx
             } else {
                 n3_idx
@@ -686,6 +717,10 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
             check_interrupt()?;
             let range = round * config.frames..(round + 1) * config.frames;
             for (k, case) in Case::ALL.into_iter().enumerate() {
+                let fib_only = matches!(case, Case::Uplink5gFib | Case::DownlinkFib);
+                if fib_only {
+                    cache.sync(&empty, &mut dp)?;
+                }
                 let prog: &Xdp = match case {
                     Case::FloorDrop => dp.bench_program(names::PROG_BENCH_DROP)?,
                     Case::FloorTx => dp.bench_program(names::PROG_BENCH_TX)?,
@@ -696,7 +731,11 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
                     case,
                     &frames[k][range.clone()],
                     &ctxs[k][range.clone()],
-                )?;
+                );
+                if fib_only {
+                    cache.sync(&want, &mut dp)?;
+                }
+                let d = d?;
                 means[k].push(d.as_nanos() as f64 / config.frames as f64);
             }
         }

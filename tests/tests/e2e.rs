@@ -348,3 +348,55 @@ fn bad_configuration_names_the_field() {
     }
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The next-hop cache follows a neighbour's MAC change: the DN host moves to
+/// a new MAC (its neighbour entry in the gateway replaced), and the uplink
+/// still reaches it through XDP (frames to the old MAC would be dropped by
+/// the DN's interface, so the traffic check fails if the cache lags).
+#[test]
+fn nexthop_cache_follows_a_neighbour_mac_change() {
+    let lab = Lab::up(Mode::Generic);
+    lab.traffic("0x102", "10.45.0.3", "0x1003", 5, &[]);
+    assert!(
+        lab.log().contains("next-hop cache updated"),
+        "the cache was never filled:\n{}",
+        lab.log()
+    );
+    let (gw_ns, n6, d0) = (
+        format!("mupf-{}-gw", lab.id),
+        format!("mu{}n6", lab.id),
+        format!("mu{}d0", lab.id),
+    );
+    must(Command::new("ip").args([
+        "-n",
+        &lab.dn_ns,
+        "link",
+        "set",
+        &d0,
+        "address",
+        "02:00:00:00:02:77",
+    ]));
+    must(Command::new("ip").args([
+        "-n",
+        &gw_ns,
+        "neigh",
+        "replace",
+        "10.200.0.2",
+        "lladdr",
+        "02:00:00:00:02:77",
+        "dev",
+        &n6,
+        "nud",
+        "permanent",
+    ]));
+    // The rtnetlink event triggers a resync after a 20 ms debounce.
+    std::thread::sleep(Duration::from_millis(300));
+    let before = counter(&lab.stats(), "counters", "uplink_forwarded");
+    lab.traffic("0x102", "10.45.0.3", "0x1003", 5, &[]);
+    let s = lab.stats();
+    assert_eq!(
+        counter(&s, "counters", "uplink_forwarded") - before,
+        5,
+        "the uplink went through XDP to the new MAC: {s}"
+    );
+}

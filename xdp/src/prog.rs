@@ -5,13 +5,14 @@ use aya_ebpf::{
     bindings::{bpf_fib_lookup as FibParams, xdp_action},
     helpers::{bpf_fib_lookup, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
     macros::{map, xdp},
-    maps::{Array, DevMapHash, HashMap, PerCpuArray},
+    maps::{lpm_trie::Key as LpmKey, Array, DevMapHash, HashMap, LpmTrie, PerCpuArray},
     programs::XdpContext,
 };
 use upf_abi::{
-    Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, PdrAction, PortCounters, RuleSet,
-    SessionCounters, UplinkEntry, UplinkKey, ACT_5G, ACT_DROP, ACT_FORWARD, DEFAULT_MAX_RULE_SETS,
-    DEFAULT_MAX_SESSIONS, GTPU_PORT, MAX_PORTS, M_QFI, ROLE_N3, ROLE_N6,
+    Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, NextHop, PdrAction, PortCounters,
+    RuleSet, SessionCounters, UplinkEntry, UplinkKey, ACT_5G, ACT_DROP, ACT_FORWARD,
+    DEFAULT_MAX_RULE_SETS, DEFAULT_MAX_SESSIONS, FLAG_FIB_ONLY, GTPU_PORT, MAX_NEXTHOPS,
+    MAX_NH_NEIGH, MAX_NH_ROUTES, MAX_PORTS, M_QFI, NH_ONLINK, NH_VALID, ROLE_N3, ROLE_N6,
 };
 use upf_fastpath::{
     eth::{self, L2},
@@ -43,6 +44,12 @@ static PORT_COUNTERS: PerCpuArray<PortCounters> =
     PerCpuArray::with_max_entries(MAX_PORTS as u32, 0);
 #[map]
 static EGRESS: DevMapHash = DevMapHash::with_max_entries(MAX_PORTS as u32, 0);
+#[map]
+static NH_ROUTES: LpmTrie<u32, u32> = LpmTrie::with_max_entries(MAX_NH_ROUTES, 0);
+#[map]
+static NEXTHOPS: Array<NextHop> = Array::with_max_entries(MAX_NEXTHOPS, 0);
+#[map]
+static NH_NEIGH: HashMap<u32, NextHop> = HashMap::with_max_entries(MAX_NH_NEIGH, 0);
 
 /// Set by the loader (`.rodata`, frozen): the verifier sees the values as constants.
 #[no_mangle]
@@ -57,6 +64,13 @@ const FIB_NO_NEIGH: i64 = 7;
 const FIB_FRAG_NEEDED: i64 = 8;
 
 type Verdict = Result<u32, DropReason>;
+
+/// The globals the per-packet path uses after the port lookup.
+#[derive(Clone, Copy)]
+struct G {
+    n3_ipv4_be: u32,
+    flags: u32,
+}
 
 #[inline(always)]
 fn count(c: Counter, n: u64) {
@@ -83,14 +97,20 @@ pub fn upf(ctx: XdpContext) -> u32 {
 /// The body of `upf` and of `upf_cpumap`; only the entry program steers.
 #[inline(always)]
 fn fast_path(ctx: XdpContext, entry: bool) -> u32 {
-    // SAFETY: a plain read of our own frozen .rodata.
-    let g: Globals = unsafe { core::ptr::read_volatile(&UPF_GLOBALS) };
     // SAFETY: ctx.ctx is the kernel's xdp_md for this run.
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    // Only the fields needed, each read once from our frozen .rodata (the
+    // volatile reads keep LLVM from folding the placeholder values; copying
+    // the whole struct cost a load and a store per word on every packet).
+    // SAFETY: plain reads of our own static.
+    let num_ports = unsafe { core::ptr::read_volatile(&UPF_GLOBALS.num_ports) };
     let mut port = MAX_PORTS;
     let mut i = 0;
     while i < MAX_PORTS {
-        if (i as u32) < g.num_ports && g.port_ifindex[i] == ifindex {
+        // SAFETY: as above.
+        if (i as u32) < num_ports
+            && unsafe { core::ptr::read_volatile(&UPF_GLOBALS.port_ifindex[i]) } == ifindex
+        {
             port = i;
             break;
         }
@@ -100,7 +120,15 @@ fn fast_path(ctx: XdpContext, entry: bool) -> u32 {
         count(Counter::UnknownPortPassed, 1);
         return xdp_action::XDP_PASS;
     }
-    let roles = g.port_roles[port];
+    // SAFETY: as above.
+    let g = unsafe {
+        G {
+            n3_ipv4_be: core::ptr::read_volatile(&UPF_GLOBALS.n3_ipv4_be),
+            flags: core::ptr::read_volatile(&UPF_GLOBALS.flags),
+        }
+    };
+    // SAFETY: as above; port < MAX_PORTS.
+    let roles = unsafe { core::ptr::read_volatile(&UPF_GLOBALS.port_roles[port]) };
     if entry {
         if let Some(v) = steer(&ctx, &g, roles) {
             return v;
@@ -176,7 +204,7 @@ fn frame(ctx: &XdpContext) -> Frame {
 }
 
 #[inline(always)]
-fn process(ctx: &XdpContext, g: &Globals, roles: u8, ifindex: u32) -> Verdict {
+fn process(ctx: &XdpContext, g: &G, roles: u8, ifindex: u32) -> Verdict {
     let f = frame(ctx);
     // SAFETY (all fastpath calls): [f.start, f.end) is this run's packet.
     let l2 = unsafe { eth::parse(f) }?;
@@ -208,7 +236,7 @@ fn process(ctx: &XdpContext, g: &Globals, roles: u8, ifindex: u32) -> Verdict {
             })
         } {
             let e = *e;
-            return downlink(ctx, &l2, &ip, &e, ifindex);
+            return downlink(ctx, g.flags, &l2, &ip, &e, ifindex);
         }
     }
     count(Counter::NotOursPassed, 1);
@@ -219,7 +247,7 @@ fn process(ctx: &XdpContext, g: &Globals, roles: u8, ifindex: u32) -> Verdict {
 #[inline(always)]
 fn gtp(
     ctx: &XdpContext,
-    g: &Globals,
+    g: &G,
     l2: &L2,
     ip: &Ipv4,
     sport: u16,
@@ -228,7 +256,7 @@ fn gtp(
     ifindex: u32,
 ) -> Verdict {
     match hdr.msg_type {
-        gtpu::MSG_G_PDU => uplink(ctx, l2, gtp_start, hdr, ifindex),
+        gtpu::MSG_G_PDU => uplink(ctx, g.flags, l2, gtp_start, hdr, ifindex),
         gtpu::MSG_ECHO_REQUEST => echo(ctx, g, l2, ip, sport, hdr),
         gtpu::MSG_END_MARKER => {
             // TS 29.281 §7.3.2: the end of a tunnel's G-PDUs; the PSA has no
@@ -290,6 +318,30 @@ fn fib(ctx: &XdpContext, p: &mut FibParams) -> i64 {
             0,
         )
     }
+}
+
+/// The next-hop cache: the resolved next hop toward `dst_be` for an IP packet
+/// of `len` bytes, or `None` when `bpf_fib_lookup` must decide (cache off,
+/// no route entry, a route marked fallback, an on-link destination without a
+/// cached neighbour, an invalidated entry, a packet above the egress MTU).
+#[inline(always)]
+fn cached(flags: u32, dst_be: u32, len: u32) -> Option<NextHop> {
+    if flags & FLAG_FIB_ONLY != 0 {
+        return None;
+    }
+    let id = *NH_ROUTES.get(LpmKey::new(32, dst_be))?;
+    let nh = if id == NH_ONLINK {
+        // SAFETY: the value is copied out at once.
+        unsafe { NH_NEIGH.get(&dst_be) }?
+    } else {
+        // NH_FALLBACK is index 0, which userspace never marks valid.
+        NEXTHOPS.get(id)?
+    };
+    let nh = *nh;
+    if nh.flags & NH_VALID == 0 || len > nh.mtu {
+        return None;
+    }
+    Some(nh)
 }
 
 /// Sends the rewritten frame out of `egress`: XDP_TX when it is the ingress
@@ -387,7 +439,14 @@ fn session_count(slot: u32, uplink: bool, bytes: u64) {
 /// Uplink G-PDU: look up the session, check the inner source, strip the outer
 /// headers and route the inner packet.
 #[inline(always)]
-fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32) -> Verdict {
+fn uplink(
+    ctx: &XdpContext,
+    flags: u32,
+    l2: &L2,
+    gtp_start: usize,
+    hdr: &Gtpu,
+    ifindex: u32,
+) -> Verdict {
     // SAFETY: the value is copied out at once.
     let s = match unsafe {
         UPLINK.get(UplinkKey {
@@ -424,6 +483,13 @@ fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32)
     let inner_len = iv.total_len as usize;
     let outer_len = inner - f.start;
 
+    if iv.ttl > 1 {
+        if let Some(nh) = cached(flags, iv.dst_be, inner_len as u32) {
+            return uplink_out(
+                ctx, outer_len, inner_len, nh.dmac, nh.smac, nh.ifindex, ifindex, &act,
+            );
+        }
+    }
     let mut p = fib_params(
         ifindex,
         iv.tos,
@@ -438,23 +504,9 @@ fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32)
         fib(ctx, &mut p)
     };
     match rc {
-        FIB_SUCCESS => {
-            let f = adjust_head(ctx, (outer_len - eth::HEADER_LEN) as i32)?;
-            let f = trim(ctx, f, eth::HEADER_LEN + inner_len)?;
-            // SAFETY: the new frame; each write checks its end.
-            unsafe {
-                if !eth::write(f.start, f.end, p.dmac, p.smac, eth::ETHERTYPE_IPV4)
-                    || !ipv4::decrement_ttl(f.start + eth::HEADER_LEN, f.end)
-                {
-                    return Err(DropReason::Truncated);
-                }
-            }
-            let verdict = transmit(p.ifindex, ifindex)?;
-            session_count(act.counter, true, inner_len as u64);
-            count(Counter::UplinkForwarded, 1);
-            count(Counter::UplinkBytes, inner_len as u64);
-            Ok(verdict)
-        }
+        FIB_SUCCESS => uplink_out(
+            ctx, outer_len, inner_len, p.dmac, p.smac, p.ifindex, ifindex, &act,
+        ),
         FIB_BLACKHOLE | FIB_UNREACHABLE | FIB_PROHIBIT => Err(DropReason::NoRoute),
         _ => {
             // No neighbour yet, TTL expiring, MTU exceeded, a local
@@ -479,10 +531,48 @@ fn uplink(ctx: &XdpContext, l2: &L2, gtp_start: usize, hdr: &Gtpu, ifindex: u32)
     }
 }
 
+/// Uplink, next hop known: cut the outer headers, write the next hop's
+/// Ethernet header, decrement the TTL and send.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn uplink_out(
+    ctx: &XdpContext,
+    outer_len: usize,
+    inner_len: usize,
+    dmac: [u8; 6],
+    smac: [u8; 6],
+    egress: u32,
+    ifindex: u32,
+    act: &PdrAction,
+) -> Verdict {
+    let f = adjust_head(ctx, (outer_len - eth::HEADER_LEN) as i32)?;
+    let f = trim(ctx, f, eth::HEADER_LEN + inner_len)?;
+    // SAFETY: the new frame; each write checks its end.
+    unsafe {
+        if !eth::write(f.start, f.end, dmac, smac, eth::ETHERTYPE_IPV4)
+            || !ipv4::decrement_ttl(f.start + eth::HEADER_LEN, f.end)
+        {
+            return Err(DropReason::Truncated);
+        }
+    }
+    let verdict = transmit(egress, ifindex)?;
+    session_count(act.counter, true, inner_len as u64);
+    count(Counter::UplinkForwarded, 1);
+    count(Counter::UplinkBytes, inner_len as u64);
+    Ok(verdict)
+}
+
 /// Downlink: push IPv4/UDP/GTP-U (and a PDU Session Container for 5G) and
 /// route toward the session's peer.
 #[inline(always)]
-fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, e: &DownlinkEntry, ifindex: u32) -> Verdict {
+fn downlink(
+    ctx: &XdpContext,
+    flags: u32,
+    l2: &L2,
+    ip: &Ipv4,
+    e: &DownlinkEntry,
+    ifindex: u32,
+) -> Verdict {
     let f = frame(ctx);
     let inner_len = ip.total_len as usize;
     if l2.l3 + inner_len > f.end {
@@ -497,20 +587,26 @@ fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, e: &DownlinkEntry, ifindex: u3
     }
     let five_g = s.flags & ACT_5G != 0;
     let encap = gtpu::encap_len(five_g);
-    let mut p = fib_params(
-        ifindex,
-        0,
-        ipv4::PROTO_UDP,
-        (inner_len + encap) as u16,
-        e.local_ipv4_be,
-        s.peer_ipv4_be,
-    );
-    match fib(ctx, &mut p) {
-        FIB_SUCCESS => {}
-        FIB_NO_NEIGH => return Err(DropReason::NeighbourMissing),
-        FIB_FRAG_NEEDED => return Err(DropReason::TunnelMtuExceeded),
-        _ => return Err(DropReason::NoRoute),
-    }
+    let (dmac, smac, egress) = match cached(flags, s.peer_ipv4_be, (inner_len + encap) as u32) {
+        Some(nh) => (nh.dmac, nh.smac, nh.ifindex),
+        None => {
+            let mut p = fib_params(
+                ifindex,
+                0,
+                ipv4::PROTO_UDP,
+                (inner_len + encap) as u16,
+                e.local_ipv4_be,
+                s.peer_ipv4_be,
+            );
+            match fib(ctx, &mut p) {
+                FIB_SUCCESS => {}
+                FIB_NO_NEIGH => return Err(DropReason::NeighbourMissing),
+                FIB_FRAG_NEEDED => return Err(DropReason::TunnelMtuExceeded),
+                _ => return Err(DropReason::NoRoute),
+            }
+            (p.dmac, p.smac, p.ifindex)
+        }
+    };
     // SAFETY: the inner header is inside the frame (checked above).
     if !unsafe { ipv4::decrement_ttl(l2.l3, f.end) } {
         return Err(DropReason::Truncated);
@@ -528,13 +624,13 @@ fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, e: &DownlinkEntry, ifindex: u3
     };
     // SAFETY: the new frame; each write checks its end.
     unsafe {
-        if !eth::write(f.start, f.end, p.dmac, p.smac, eth::ETHERTYPE_IPV4)
+        if !eth::write(f.start, f.end, dmac, smac, eth::ETHERTYPE_IPV4)
             || !t.write(f.start + eth::HEADER_LEN, f.end, inner_len as u16)
         {
             return Err(DropReason::Truncated);
         }
     }
-    let verdict = transmit(p.ifindex, ifindex)?;
+    let verdict = transmit(egress, ifindex)?;
     session_count(s.counter, false, inner_len as u64);
     count(Counter::DownlinkForwarded, 1);
     count(Counter::DownlinkBytes, inner_len as u64);
@@ -543,7 +639,7 @@ fn downlink(ctx: &XdpContext, l2: &L2, ip: &Ipv4, e: &DownlinkEntry, ifindex: u3
 
 /// Echo Request: answer in place with an Echo Response carrying Recovery (TS 29.281 §7.2.2).
 #[inline(always)]
-fn echo(ctx: &XdpContext, g: &Globals, l2: &L2, ip: &Ipv4, sport: u16, hdr: &Gtpu) -> Verdict {
+fn echo(ctx: &XdpContext, g: &G, l2: &L2, ip: &Ipv4, sport: u16, hdr: &Gtpu) -> Verdict {
     let f = frame(ctx);
     let want = l2.len + gtpu::ECHO_RESPONSE_LEN;
     let have = f.end - f.start;
@@ -604,7 +700,7 @@ pub fn upf_cpumap(ctx: XdpContext) -> u32 {
 /// it (`Some(XDP_REDIRECT)`). Everything else (signalling, downlink, a TEID
 /// of this CPU, a CPU without a cpumap entry) is processed here (`None`).
 #[inline(always)]
-fn steer(ctx: &XdpContext, g: &Globals, roles: u8) -> Option<u32> {
+fn steer(ctx: &XdpContext, g: &G, roles: u8) -> Option<u32> {
     // SAFETY: a plain read of our own frozen .rodata.
     let n = unsafe { core::ptr::read_volatile(&UPF_SPREAD.num_cpus) };
     if n == 0 || roles & ROLE_N3 == 0 {
@@ -629,7 +725,7 @@ fn steer(ctx: &XdpContext, g: &Globals, roles: u8) -> Option<u32> {
 /// The TEID (`_be`) of a G-PDU to our N3 address, read without validating
 /// the rest: the target CPU's fast path does that.
 #[inline(always)]
-fn gpdu_teid(ctx: &XdpContext, g: &Globals) -> Option<u32> {
+fn gpdu_teid(ctx: &XdpContext, g: &G) -> Option<u32> {
     let f = frame(ctx);
     // SAFETY (all fastpath calls): [f.start, f.end) is this run's packet.
     let l2 = unsafe { eth::parse(f) }.ok()?;

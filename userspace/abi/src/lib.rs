@@ -30,6 +30,13 @@ pub mod names {
     pub const PORT_COUNTERS: &str = "PORT_COUNTERS";
     /// Device map (hash, keyed by ifindex) of the interfaces the fast path may redirect to.
     pub const EGRESS: &str = "EGRESS";
+    /// Next-hop cache, routes (LPM trie): IPv4 prefix (`_be`) -> [`crate::NH_FALLBACK`],
+    /// [`crate::NH_ONLINK`] or a [`crate::names::NEXTHOPS`] index.
+    pub const NH_ROUTES: &str = "NH_ROUTES";
+    /// Next-hop cache (array): index -> [`crate::NextHop`]; index 0 is never valid.
+    pub const NEXTHOPS: &str = "NEXTHOPS";
+    /// Next-hop cache, on-link neighbours (hash): destination IPv4 (`_be`) -> [`crate::NextHop`].
+    pub const NH_NEIGH: &str = "NH_NEIGH";
     /// Global ([`crate::Globals`]) set by the loader before the program is verified.
     pub const GLOBALS: &str = "UPF_GLOBALS";
     /// The main XDP program, attached to every N3 and N6 interface.
@@ -79,8 +86,39 @@ pub struct Globals {
     pub _pad: u32,
 }
 
-/// Globals flag: reserved for the next-hop cache; today every route is a `bpf_fib_lookup`.
+/// Globals flag: the next-hop cache is off; every route is a `bpf_fib_lookup`
+/// (`gateway.nexthop_cache = false`).
 pub const FLAG_FIB_ONLY: u32 = 1;
+
+/// A resolved next hop of the cache, written by userspace from the kernel's
+/// routes and neighbours. 24 bytes.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NextHop {
+    /// Egress interface (always one of the ports).
+    pub ifindex: u32,
+    /// The egress interface's MTU: a longer IP packet takes `bpf_fib_lookup`.
+    pub mtu: u32,
+    /// The neighbour's MAC (Ethernet destination).
+    pub dmac: [u8; 6],
+    /// The egress interface's MAC (Ethernet source).
+    pub smac: [u8; 6],
+    /// [`NH_VALID`]; anything else makes the fast path fall back to `bpf_fib_lookup`.
+    pub flags: u32,
+}
+
+/// [`NextHop::flags`]: the entry may be used.
+pub const NH_VALID: u32 = 1;
+/// [`names::NH_ROUTES`] value: not cacheable, use `bpf_fib_lookup`.
+pub const NH_FALLBACK: u32 = 0;
+/// [`names::NH_ROUTES`] value: a connected route; look the destination up in [`names::NH_NEIGH`].
+pub const NH_ONLINK: u32 = u32::MAX;
+/// Size of [`names::NEXTHOPS`] (gateways reached through a port).
+pub const MAX_NEXTHOPS: u32 = 1024;
+/// Size of [`names::NH_ROUTES`].
+pub const MAX_NH_ROUTES: u32 = 16_384;
+/// Size of [`names::NH_NEIGH`].
+pub const MAX_NH_NEIGH: u32 = 16_384;
 
 impl Globals {
     /// All zero: no ports, uplink disabled. The program passes everything.
@@ -537,6 +575,7 @@ mod pod {
         unsafe impl aya::Pod for RuleSet {}
         unsafe impl aya::Pod for SessionCounters {}
         unsafe impl aya::Pod for PortCounters {}
+        unsafe impl aya::Pod for NextHop {}
     }
 }
 
@@ -562,6 +601,7 @@ mod tests {
         assert_eq!(size_of::<RuleSet>(), 356);
         assert_eq!(size_of::<SessionCounters>(), 32);
         assert_eq!(size_of::<PortCounters>(), 48);
+        assert_eq!(size_of::<NextHop>(), 24);
     }
 
     #[test]

@@ -72,6 +72,15 @@ pub struct Gateway {
     /// The CPUs `spread = "teid"` uses; absent: every online CPU.
     #[serde(default)]
     pub spread_cpus: Option<Vec<u32>>,
+    /// Resolve next hops in userspace from the kernel's routes and neighbours
+    /// and let the fast path read them before `bpf_fib_lookup` (which stays
+    /// the fallback). false: every packet takes `bpf_fib_lookup`.
+    #[serde(default = "default_true")]
+    pub nexthop_cache: bool,
+}
+
+fn default_true() -> bool {
+    true
 }
 
 /// `gateway.spread`.

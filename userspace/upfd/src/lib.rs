@@ -8,5 +8,6 @@ pub mod config;
 pub mod control;
 pub mod datapath;
 pub mod gtpu_path;
+pub mod nexthop;
 pub mod pfcp;
 pub mod session;

@@ -101,6 +101,7 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         max_sessions: g.max_sessions,
         counter_slots: g.max_pdrs(),
         rule_sets: g.max_rule_sets,
+        nexthop_cache: g.nexthop_cache,
     };
     let spread_cpus = g.spread_cpu_list();
     let mut dp = BpfDatapath::load_spread(&opts, &spread_cpus)?;
@@ -119,6 +120,12 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         dp,
         glue::sessions_config(g.n3_address, cfg.pfcp.as_ref()),
     )));
+    let nexthop_task = if g.nexthop_cache {
+        Some(start_nexthop_cache(&manager)?)
+    } else {
+        tracing::info!("next-hop cache off (gateway.nexthop_cache = false): bpf_fib_lookup only");
+        None
+    };
     let path = GtpuPath::bind(g.n3_address).await.with_context(|| {
         format!(
             "binding the GTP-U signalling socket on {}:2152 (gateway.n3_address must be an address of this host)",
@@ -212,6 +219,9 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         }
     }
     reader.abort();
+    if let Some(t) = nexthop_task {
+        t.abort();
+    }
     let _ = stop_tx.send(true);
     if let Some((_, task, _)) = pfcp {
         match task.await {
@@ -225,6 +235,62 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     let _ = std::fs::remove_file(&g.control_socket);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Resolves next hops into the fast path's cache now, then again after every
+/// rtnetlink event (debounced) and every 10 s.
+fn start_nexthop_cache(manager: &Manager) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let ports: Vec<u32> = lock(manager)
+        .datapath()
+        .ports()
+        .iter()
+        .map(|p| p.ifindex)
+        .collect();
+    let notify = Arc::new(tokio::sync::Notify::new());
+    {
+        let n = notify.clone();
+        upfd::nexthop::watch_events(move || n.notify_one())
+            .context("subscribing to rtnetlink events for the next-hop cache")?;
+    }
+    let mut cache = upfd::nexthop::Cache::new();
+    let mut off: Option<String> = None;
+    let mut sync = move |manager: &Manager| match upfd::nexthop::Snapshot::read() {
+        Ok(s) => {
+            let want = upfd::nexthop::compute(&s, &ports);
+            if want.off != off {
+                match &want.off {
+                    Some(why) => tracing::warn!(reason = %why, "next-hop cache off"),
+                    None => tracing::info!("next-hop cache on"),
+                }
+                off = want.off.clone();
+            }
+            match cache.sync(&want, lock(manager).datapath_mut()) {
+                Ok(st) if st.writes > 0 => tracing::info!(
+                    routes = st.routes,
+                    resolved = st.resolved,
+                    neighbours = st.neighs,
+                    writes = st.writes,
+                    "next-hop cache updated"
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "next-hop cache update failed"),
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "reading routes and neighbours failed"),
+    };
+    sync(manager);
+    let manager = manager.clone();
+    Ok(tokio::task::spawn_local(async move {
+        loop {
+            tokio::select! {
+                _ = notify.notified() => {}
+                _ = tokio::time::sleep(Duration::from_secs(10)) => {}
+            }
+            // Let a burst of events settle into one resync.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            sync(&manager);
+        }
+    }))
 }
 
 fn lock(m: &Manager) -> std::sync::MutexGuard<'_, SessionManager<BpfDatapath>> {

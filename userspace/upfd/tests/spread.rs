@@ -177,6 +177,7 @@ impl Env {
                 max_sessions: 64,
                 counter_slots: 64,
                 rule_sets: 4,
+                nexthop_cache: true,
             },
             spread_cpus,
         )

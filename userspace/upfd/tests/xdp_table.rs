@@ -648,6 +648,7 @@ impl Env {
             max_sessions,
             counter_slots: max_sessions.max(2048),
             rule_sets: RULE_SETS,
+            nexthop_cache: true,
         })
         .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
         let mut manager = SessionManager::new(dp, n3_ipv4);
@@ -2393,4 +2394,116 @@ fn program_size_and_verifier_complexity() {
             .unwrap_or_else(|e| panic!("verifying {path}: {e:#}"));
         line("upf (baseline)", &p.info().expect("baseline info"));
     }
+}
+
+/// The next-hop cache: filled from the namespace's tables as upfd does, a
+/// hit uses the cached MACs and egress (a planted MAC the kernel does not
+/// have proves it), and a miss, an invalidated entry, an MTU below the
+/// packet or an emptied cache fall back to `bpf_fib_lookup`.
+#[test]
+fn nexthop_cache_hit_miss_and_stale_entry() {
+    use upf_abi::{NextHop, NH_VALID};
+    use upfd::nexthop::{compute, Cache, Desired, NexthopMaps, Snapshot};
+    const PLANTED: Mac = [0x02, 0, 0, 0, 0x06, 0x99];
+    let mut env = Env::new();
+    let snapshot = Snapshot::read().unwrap_or_else(|e| panic!("reading the tables: {e}"));
+    let want = compute(&snapshot, &[env.n3, env.n6]);
+    assert_eq!(want.off, None, "the cache must be on in the lab");
+    let mut cache = Cache::new();
+    let st = cache
+        .sync(&want, env.manager.datapath_mut())
+        .unwrap_or_else(|e| panic!("filling the cache: {e}"));
+    assert!(st.resolved >= 1 && st.neighs >= 2, "{st:?}");
+
+    let uplink = from_gnb(&gpdu(0x30, TEID1, &[], &ue_udp(UE1, DN_HOST, 64)));
+    let via_gw = to_dn(&ue_udp(UE1, DN_HOST, 63));
+    let planted = [
+        eth(PLANTED, N6_MAC, ETH_IPV4),
+        ue_udp(UE1, DN_HOST, 63).to_vec(),
+    ]
+    .concat();
+    // Resolved from the kernel's tables: the same frame as bpf_fib_lookup gives.
+    assert_eq!(
+        env.run(Ingress::N3, &uplink),
+        (xdp_action::REDIRECT, via_gw.clone())
+    );
+
+    // A cache hit: a /32 for DN_HOST through next hop 1000 with a planted MAC.
+    let dn = u32::from(Ipv4Addr::from(DN_HOST));
+    let hop = NextHop {
+        ifindex: env.n6,
+        mtu: 1500,
+        dmac: PLANTED,
+        smac: N6_MAC,
+        flags: NH_VALID,
+    };
+    let dp = env.manager.datapath_mut();
+    dp.put_nexthop(1000, &hop).expect("nexthop");
+    dp.put_route(dn, 32, 1000).expect("route");
+    assert_eq!(
+        env.run(Ingress::N3, &uplink),
+        (xdp_action::REDIRECT, planted.clone()),
+        "cache hit: the cached MACs and egress"
+    );
+    // An MTU below the packet: bpf_fib_lookup decides (and forwards).
+    let small = NextHop { mtu: 60, ..hop };
+    env.manager
+        .datapath_mut()
+        .put_nexthop(1000, &small)
+        .expect("nexthop");
+    assert_eq!(
+        env.run(Ingress::N3, &uplink),
+        (xdp_action::REDIRECT, via_gw.clone())
+    );
+    // An invalidated entry: fallback.
+    let stale = NextHop { flags: 0, ..hop };
+    env.manager
+        .datapath_mut()
+        .put_nexthop(1000, &stale)
+        .expect("nexthop");
+    assert_eq!(
+        env.run(Ingress::N3, &uplink),
+        (xdp_action::REDIRECT, via_gw.clone())
+    );
+    // Valid again, then the route goes and the cache is emptied: a miss, fallback.
+    env.manager
+        .datapath_mut()
+        .put_nexthop(1000, &hop)
+        .expect("nexthop");
+    assert_eq!(env.run(Ingress::N3, &uplink).1, planted);
+    env.manager.datapath_mut().del_route(dn, 32).expect("route");
+    cache
+        .sync(&Desired::default(), env.manager.datapath_mut())
+        .expect("emptying");
+    assert_eq!(
+        env.run(Ingress::N3, &uplink),
+        (xdp_action::REDIRECT, via_gw.clone())
+    );
+
+    // Downlink: an on-link peer (the eNB) through NH_NEIGH.
+    cache
+        .sync(&want, env.manager.datapath_mut())
+        .expect("refill");
+    let dl = from_dn(&dn_udp(UE1, 64, 0, 100));
+    let (v, kernel) = env.run(Ingress::N6, &dl);
+    assert_eq!(v, xdp_action::REDIRECT);
+    assert_eq!(&kernel[..6], &GNB_MAC);
+    let gnb = u32::from(Ipv4Addr::from(GNB));
+    let peer = NextHop {
+        ifindex: env.n3,
+        mtu: 1500,
+        dmac: PLANTED,
+        smac: N3_MAC,
+        flags: NH_VALID,
+    };
+    env.manager
+        .datapath_mut()
+        .put_neigh(gnb, &peer)
+        .expect("neigh");
+    let (v, out) = env.run(Ingress::N6, &dl);
+    assert_eq!(v, xdp_action::REDIRECT);
+    assert_eq!((&out[..6], &out[6..]), (&PLANTED[..], &kernel[6..]));
+    // The neighbour entry goes: fallback to the kernel's.
+    env.manager.datapath_mut().del_neigh(gnb).expect("neigh");
+    assert_eq!(env.run(Ingress::N6, &dl), (xdp_action::REDIRECT, kernel));
 }

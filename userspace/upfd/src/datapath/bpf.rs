@@ -7,13 +7,17 @@ use std::ffi::CString;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
+use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
 use aya::maps::{Array, CpuMap, DevMapHash, HashMap, MapData, MapError, PerCpuArray, PerCpuValues};
 use aya::programs::{links::FdLink, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use upf_abi::{
-    names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, PortCounters, RuleSet,
-    SessionCounters, Spread, UplinkEntry, UplinkKey, MAX_PORTS, MAX_SPREAD_CPUS,
+    names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, NextHop, PortCounters,
+    RuleSet, SessionCounters, Spread, UplinkEntry, UplinkKey, FLAG_FIB_ONLY, MAX_PORTS,
+    MAX_SPREAD_CPUS,
 };
+
+use crate::nexthop::NexthopMaps;
 
 use super::{roles_name, Capacity, CpuStats, Datapath, DatapathError, FastpathStats, PortStats};
 
@@ -84,6 +88,9 @@ pub struct LoadOptions {
     pub counter_slots: u32,
     /// Rule sets (`RULES`).
     pub rule_sets: u32,
+    /// Read the next-hop cache before `bpf_fib_lookup` (`gateway.nexthop_cache`);
+    /// false sets `FLAG_FIB_ONLY`.
+    pub nexthop_cache: bool,
 }
 
 /// Resolves an interface name to its index in the current network namespace.
@@ -111,6 +118,9 @@ pub struct BpfDatapath {
     counters: PerCpuArray<MapData, u64>,
     drops: PerCpuArray<MapData, u64>,
     port_counters: PerCpuArray<MapData, PortCounters>,
+    nh_routes: LpmTrie<MapData, u32, u32>,
+    nexthops: Array<MapData, NextHop>,
+    nh_neigh: HashMap<MapData, u32, NextHop>,
     ports: Vec<Port>,
     links: Vec<(String, aya::programs::xdp::XdpLinkId)>,
     capacity: Capacity,
@@ -182,6 +192,9 @@ impl BpfDatapath {
             spread.cpus[i] = c;
         }
         spread.num_cpus = spread_cpus.len() as u32;
+        if !opts.nexthop_cache {
+            g.flags |= FLAG_FIB_ONLY;
+        }
         let mut ebpf = EbpfLoader::new()
             .override_global(names::GLOBALS, &g, true)
             .override_global(names::SPREAD, &spread, true)
@@ -220,6 +233,9 @@ impl BpfDatapath {
             counters: take(&mut ebpf, names::COUNTERS)?,
             drops: take(&mut ebpf, names::DROPS)?,
             port_counters: take(&mut ebpf, names::PORT_COUNTERS)?,
+            nh_routes: take(&mut ebpf, names::NH_ROUTES)?,
+            nexthops: take(&mut ebpf, names::NEXTHOPS)?,
+            nh_neigh: take(&mut ebpf, names::NH_NEIGH)?,
             ebpf,
             ports: opts.ports.clone(),
             links: Vec::new(),
@@ -570,6 +586,60 @@ impl Datapath for BpfDatapath {
                 .collect(),
             per_cpu: self.per_cpu_counters()?,
         })
+    }
+}
+
+fn absent_ok(
+    map: &'static str,
+    op: &'static str,
+) -> impl Fn(MapError) -> Result<(), DatapathError> {
+    move |e| match e {
+        MapError::KeyNotFound => Ok(()),
+        MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
+        e => Err(DatapathError::Map { map, op, source: e }),
+    }
+}
+
+/// The next-hop cache's maps (`crate::nexthop` decides what goes in them).
+impl NexthopMaps for BpfDatapath {
+    type Error = DatapathError;
+
+    fn put_nexthop(&mut self, id: u32, v: &NextHop) -> Result<(), DatapathError> {
+        self.nexthops.set(id, v, 0).map_err(write_err(
+            names::NEXTHOPS,
+            "write",
+            upf_abi::MAX_NEXTHOPS,
+        ))
+    }
+
+    fn put_route(&mut self, addr: u32, len: u8, value: u32) -> Result<(), DatapathError> {
+        let k = LpmKey::new(u32::from(len), addr.to_be());
+        self.nh_routes.insert(&k, value, 0).map_err(write_err(
+            names::NH_ROUTES,
+            "insert",
+            upf_abi::MAX_NH_ROUTES,
+        ))
+    }
+
+    fn del_route(&mut self, addr: u32, len: u8) -> Result<(), DatapathError> {
+        let k = LpmKey::new(u32::from(len), addr.to_be());
+        self.nh_routes
+            .remove(&k)
+            .or_else(absent_ok(names::NH_ROUTES, "remove"))
+    }
+
+    fn put_neigh(&mut self, addr: u32, v: &NextHop) -> Result<(), DatapathError> {
+        self.nh_neigh.insert(addr.to_be(), v, 0).map_err(write_err(
+            names::NH_NEIGH,
+            "insert",
+            upf_abi::MAX_NH_NEIGH,
+        ))
+    }
+
+    fn del_neigh(&mut self, addr: u32) -> Result<(), DatapathError> {
+        self.nh_neigh
+            .remove(&addr.to_be())
+            .or_else(absent_ok(names::NH_NEIGH, "remove"))
     }
 }
 
