@@ -254,7 +254,8 @@ fn start_nexthop_cache(manager: &Manager) -> anyhow::Result<tokio::task::JoinHan
     }
     let mut cache = upfd::nexthop::Cache::new();
     let mut off: Option<String> = None;
-    let mut sync = move |manager: &Manager| match upfd::nexthop::Snapshot::read() {
+    // The snapshot runs `ip` (a few ms): off the event loop, on a blocking thread.
+    let mut sync = move |manager: &Manager, snapshot| match snapshot {
         Ok(s) => {
             let want = upfd::nexthop::compute(&s, &ports);
             if want.off != off {
@@ -278,7 +279,7 @@ fn start_nexthop_cache(manager: &Manager) -> anyhow::Result<tokio::task::JoinHan
         }
         Err(e) => tracing::warn!(error = %e, "reading routes and neighbours failed"),
     };
-    sync(manager);
+    sync(manager, upfd::nexthop::Snapshot::read());
     let manager = manager.clone();
     Ok(tokio::task::spawn_local(async move {
         loop {
@@ -288,7 +289,10 @@ fn start_nexthop_cache(manager: &Manager) -> anyhow::Result<tokio::task::JoinHan
             }
             // Let a burst of events settle into one resync.
             tokio::time::sleep(Duration::from_millis(20)).await;
-            sync(&manager);
+            match tokio::task::spawn_blocking(upfd::nexthop::Snapshot::read).await {
+                Ok(snapshot) => sync(&manager, snapshot),
+                Err(e) => tracing::warn!(error = %e, "reading routes and neighbours failed"),
+            }
         }
     }))
 }
