@@ -263,7 +263,7 @@ pub fn handle<D: Datapath>(
     let resp = match req {
         Request::Install { session } => {
             let peer = session.peer_ipv4;
-            let known = m.peers().contains(&peer);
+            let known = m.has_peer(peer);
             match m.install(session) {
                 Ok(()) => {
                     if !known {
@@ -276,7 +276,7 @@ pub fn handle<D: Datapath>(
         }
         Request::Update { session } => {
             let peer = session.peer_ipv4;
-            let known = m.peers().contains(&peer);
+            let known = m.has_peer(peer);
             match m.update(session) {
                 Ok(UpdateOutcome { old_tunnel }) => {
                     fx.end_markers.extend(old_tunnel);

@@ -376,6 +376,17 @@ impl<D: Datapath> SessionManager<D> {
         Ok((spec, counters))
     }
 
+    /// True when some session, static or PFCP, tunnels to `peer`. Stops at
+    /// the first: with few peers this is quick, unlike [`Self::peers`].
+    pub fn has_peer(&self, peer: Ipv4Addr) -> bool {
+        self.inner.sessions().values().any(|s| {
+            s.rules
+                .fars
+                .values()
+                .any(|f| f.outer_header_creation.is_some_and(|t| t.ipv4 == peer))
+        })
+    }
+
     /// The distinct GTP-U peers of all sessions, static and PFCP (for path management).
     pub fn peers(&self) -> Vec<Ipv4Addr> {
         let mut v: Vec<Ipv4Addr> = self
