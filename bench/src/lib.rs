@@ -32,6 +32,8 @@ use upf_abi::{
 use upfd::datapath::bpf::{BpfDatapath, LoadOptions, Port};
 use upfd::datapath::Datapath;
 
+pub mod cpbench;
+
 // ---- the namespace's fixed addressing ----
 
 type Mac = [u8; 6];
@@ -84,7 +86,8 @@ pub fn install_interrupt_handler() {
     }
 }
 
-fn check_interrupt() -> Result<()> {
+/// Fails once SIGINT/SIGTERM arrived (see [`install_interrupt_handler`]).
+pub fn check_interrupt() -> Result<()> {
     if INTERRUPTED.load(Ordering::Relaxed) {
         bail!("interrupted");
     }
@@ -93,7 +96,8 @@ fn check_interrupt() -> Result<()> {
 
 // ---- the namespace ----
 
-fn run_cmd(program: &str, args: &[&str]) -> Result<()> {
+/// Runs a command; its failure is an error with its stderr.
+pub fn run_cmd(program: &str, args: &[&str]) -> Result<()> {
     let out = Command::new(program)
         .args(args)
         .output()
@@ -119,7 +123,8 @@ fn addr(a: V4) -> String {
     Ipv4Addr::from(a).to_string()
 }
 
-fn setns(fd: &File) -> std::io::Result<()> {
+/// Moves this thread into the network namespace `fd`.
+pub fn setns(fd: &File) -> std::io::Result<()> {
     // SAFETY: fd is an open namespace file for the duration of the call;
     // setns only changes this thread's network namespace.
     let rc = unsafe { libc::setns(fd.as_raw_fd(), libc::CLONE_NEWNET) };
@@ -459,7 +464,8 @@ pub struct Report {
     pub config: Config,
 }
 
-fn machine() -> String {
+/// CPU model, CPU count and kernel, for the report.
+pub fn machine() -> String {
     let cpu = std::fs::read_to_string("/proc/cpuinfo")
         .ok()
         .and_then(|s| {
@@ -510,7 +516,8 @@ impl Report {
 
 // ---- the run ----
 
-fn require_root() -> Result<()> {
+/// Fails, saying so, unless we run as root.
+pub fn require_root() -> Result<()> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     let euid = unsafe { libc::geteuid() };
     ensure!(
