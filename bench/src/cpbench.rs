@@ -44,6 +44,14 @@ const UE_BASE: u32 = 0x0a40_0000;
 /// The response cache's lifetime in the daemon's config.
 const CACHE_SECS: u64 = 2;
 
+/// A map as upfd's fdinfo shows it: (type, key size, value size,
+/// max_entries, memlock).
+pub type MapRow = (String, u32, u32, u32, u64);
+/// Uplink and downlink entries of a raw fill.
+type Fill = (Vec<(u32, UplinkEntry)>, Vec<(Ipv4Addr, DownlinkEntry)>);
+/// Per-entry seconds, batched seconds, named memlock.
+type FillResult = (f64, f64, Vec<(&'static str, u64)>);
+
 /// What to run.
 #[derive(Clone, Debug)]
 pub struct CpConfig {
@@ -106,7 +114,7 @@ pub struct CpReport {
     pub rss: (u64, u64, u64),
     /// Kernel memory (memlock) per map of upfd, as found in its fdinfo:
     /// (map type, key size, value size, max_entries, memlock).
-    pub kernel_maps: Vec<(String, u32, u32, u32, u64)>,
+    pub kernel_maps: Vec<MapRow>,
     /// The same by name, from a datapath loaded here with upfd's sizes.
     pub named_maps: Vec<(&'static str, u64)>,
     /// Raw fill of `fill_entries` uplink + downlink entries: per-entry
@@ -532,7 +540,7 @@ fn vm_rss(pid: u32) -> Result<u64> {
 
 /// Every BPF map the process `pid` holds, from its fdinfo: (type, key size,
 /// value size, max_entries, memlock), one row per map id.
-fn process_maps(pid: u32) -> Result<Vec<(String, u32, u32, u32, u64)>> {
+fn process_maps(pid: u32) -> Result<Vec<MapRow>> {
     let mut seen = std::collections::BTreeMap::new();
     for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
         let Ok(text) = std::fs::read_to_string(e?.path()) else {
@@ -590,7 +598,7 @@ fn load_datapath(max_sessions: u32) -> Result<BpfDatapath> {
     .context("loading the datapath")
 }
 
-fn entries(n: u32) -> (Vec<(u32, UplinkEntry)>, Vec<(Ipv4Addr, DownlinkEntry)>) {
+fn entries(n: u32) -> Fill {
     let act = |i: u32| PdrAction {
         counter: i,
         flags: ACT_FORWARD,
@@ -630,7 +638,7 @@ fn entries(n: u32) -> (Vec<(u32, UplinkEntry)>, Vec<(Ipv4Addr, DownlinkEntry)>) 
 /// Raw fill of `n` uplink + `n` downlink entries into fresh maps: one
 /// `put_*` per entry, then `BPF_MAP_UPDATE_BATCH`. Returns the seconds of
 /// each and the named memlock of the (filled) maps.
-fn raw_fill(n: u32, max_sessions: u32) -> Result<(f64, f64, Vec<(&'static str, u64)>)> {
+fn raw_fill(n: u32, max_sessions: u32) -> Result<FillResult> {
     let (ul, dl) = entries(n);
     let per_entry = {
         let mut dp = load_datapath(max_sessions)?;
