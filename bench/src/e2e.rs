@@ -1020,7 +1020,9 @@ fn generate(
 
 // ---- the lab ----
 
-fn bin_dir() -> Result<PathBuf> {
+/// Where upfd and upfctl are: `$UPF_BIN_DIR`, else next to this executable
+/// (or its parent: `target/<profile>/deps` for tests).
+pub fn bin_dir() -> Result<PathBuf> {
     if let Some(d) = std::env::var_os("UPF_BIN_DIR") {
         return Ok(PathBuf::from(d));
     }

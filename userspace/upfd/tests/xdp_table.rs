@@ -2351,6 +2351,88 @@ fn one_million_sessions_load_and_work() {
     assert_eq!((c.ul_packets, c.dl_packets), (1, 1));
 }
 
+/// Entries written with `BPF_MAP_UPDATE_BATCH` (`put_uplink_batch`,
+/// `put_downlink_batch`) are the program's: packets of batch-written
+/// sessions are forwarded both ways, plain lookups find them, and a batch
+/// past the table's size is `Full`.
+#[test]
+fn batch_written_entries_are_found_by_the_program() {
+    const MAX: u32 = 40_000;
+    let mut env = Env::with_capacity(MAX);
+    let already = env.manager.len() as u32 + PDR_UPLINKS;
+    // More than one BATCH_CHUNK, so the chunking is exercised too.
+    let n = MAX - already;
+    assert!(n as usize > upfd::datapath::bpf::BATCH_CHUNK);
+    let teid = |i: u32| 0x0030_0000 + i;
+    let ue = |i: u32| Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 80, 0, 0)) + i);
+    let ul: Vec<(u32, UplinkEntry)> = (0..n)
+        .map(|i| {
+            (
+                teid(i),
+                UplinkEntry {
+                    ue_ipv4_be: u32::from(ue(i)).to_be(),
+                    rules: 0,
+                    default: fwd(7),
+                },
+            )
+        })
+        .collect();
+    let dl: Vec<(Ipv4Addr, DownlinkEntry)> = (0..n)
+        .map(|i| {
+            (
+                ue(i),
+                DownlinkEntry {
+                    local_ipv4_be: be(N3_ADDR),
+                    rules: 0,
+                    default: tunnel(7, GNB, 0x6000_0000 + i, None),
+                },
+            )
+        })
+        .collect();
+    let dp = env.manager.datapath_mut();
+    dp.put_uplink_batch(&ul).expect("uplink batch");
+    dp.put_downlink_batch(&dl).expect("downlink batch");
+    for i in [0, 1, n / 2, n - 1] {
+        let u: V4 = ue(i).octets();
+        let (verdict, out) = env.run(
+            Ingress::N3,
+            &from_gnb(&gpdu(0x30, teid(i), &[], &ue_udp(u, DN_HOST, 64))),
+        );
+        assert_eq!(
+            verdict,
+            xdp_action::REDIRECT,
+            "uplink of batch entry {i}: {}",
+            verdict_name(verdict)
+        );
+        assert_eq!(out, to_dn(&ue_udp(u, DN_HOST, 63)));
+        let (verdict, out) = env.run(Ingress::N6, &from_dn(&dn_udp(u, 64, 0, 100)));
+        assert_eq!(
+            verdict,
+            xdp_action::REDIRECT,
+            "downlink of batch entry {i}: {}",
+            verdict_name(verdict)
+        );
+        let gtp = &out[14 + 20 + 8..];
+        assert_eq!(&gtp[4..8], &(0x6000_0000 + i).to_be_bytes());
+    }
+    // The table is full now: one more is refused as Full, not as a map error.
+    let extra = [(teid(n), ul[0].1)];
+    match env.manager.datapath_mut().put_uplink_batch(&extra) {
+        Err(upfd::datapath::DatapathError::Full { capacity, .. }) => assert_eq!(capacity, MAX),
+        other => panic!("a batch into a full map: {other:?}"),
+    }
+    // Replacing existing entries in a full map works (BPF_ANY).
+    env.manager
+        .datapath_mut()
+        .put_uplink_batch(&ul[..10])
+        .expect("replacing in a full map");
+    let mem = env.manager.datapath().map_memory().expect("map memory");
+    assert!(
+        mem.iter().all(|(_, m)| *m > 0),
+        "every map reports memlock: {mem:?}"
+    );
+}
+
 /// The program's size and the verifier's work, printed for the record (run
 /// with `--nocapture`). With `UPF_XDP_BASELINE=<object>` the same numbers for
 /// another build of the program (e.g. an older commit's `upf-xdp`) loaded

@@ -5,10 +5,13 @@
 
 use std::ffi::CString;
 use std::net::Ipv4Addr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::Path;
 
 use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
-use aya::maps::{Array, CpuMap, DevMapHash, HashMap, MapData, MapError, PerCpuArray, PerCpuValues};
+use aya::maps::{
+    Array, CpuMap, DevMapHash, HashMap, IterableMap, MapData, MapError, PerCpuArray, PerCpuValues,
+};
 use aya::programs::{links::FdLink, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use upf_abi::{
@@ -421,6 +424,173 @@ impl BpfDatapath {
                 ))
             })
             .collect()
+    }
+}
+
+/// `BPF_MAP_UPDATE_BATCH` (kernel 5.6+), which aya 0.14 does not wrap.
+const BPF_MAP_UPDATE_BATCH: libc::c_long = 26;
+
+/// The `batch` member of `union bpf_attr` (include/uapi/linux/bpf.h).
+#[repr(C)]
+#[derive(Default)]
+struct BatchAttr {
+    in_batch: u64,
+    out_batch: u64,
+    keys: u64,
+    values: u64,
+    count: u32,
+    map_fd: u32,
+    elem_flags: u64,
+    flags: u64,
+}
+
+/// Entries per `BPF_MAP_UPDATE_BATCH` call: large enough that the syscall's
+/// cost vanishes, small enough that one call stays short (the kernel walks
+/// the whole batch before it returns).
+pub const BATCH_CHUNK: usize = 16 * 1024;
+
+/// Writes `keys[i] -> values[i]` into the hash or array map `fd` with
+/// `BPF_MAP_UPDATE_BATCH`, [`BATCH_CHUNK`] entries per syscall.
+/// `elem_flags` is `BPF_ANY` (0), `BPF_NOEXIST` or `BPF_EXIST`. On an error
+/// the entries before the failing one are written; the error says how many.
+pub fn update_batch<K: aya::Pod, V: aya::Pod>(
+    fd: BorrowedFd<'_>,
+    keys: &[K],
+    values: &[V],
+    elem_flags: u64,
+) -> Result<(), (usize, std::io::Error)> {
+    if keys.len() != values.len() {
+        return Err((
+            0,
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "update_batch: as many keys as values",
+            ),
+        ));
+    }
+    let mut done = 0;
+    while done < keys.len() {
+        let n = (keys.len() - done).min(BATCH_CHUNK);
+        let mut attr = BatchAttr {
+            keys: keys[done..].as_ptr() as u64,
+            values: values[done..].as_ptr() as u64,
+            count: n as u32,
+            map_fd: fd.as_raw_fd() as u32,
+            elem_flags,
+            ..BatchAttr::default()
+        };
+        // SAFETY: attr is a valid `bpf_attr.batch` for the call's duration;
+        // keys and values point at `n` initialized Pod elements each (the
+        // map's key and value sizes are K's and V's, checked by the typed
+        // map handles the fds come from); the kernel only reads them and
+        // writes `attr.count`.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_UPDATE_BATCH,
+                &mut attr as *mut BatchAttr,
+                size_of::<BatchAttr>() as u32,
+            )
+        };
+        if rc < 0 {
+            return Err((done + attr.count as usize, std::io::Error::last_os_error()));
+        }
+        done += n;
+    }
+    Ok(())
+}
+
+/// `memlock` of a BPF map, as the kernel reports it in
+/// `/proc/self/fdinfo/<fd>` (what the map's memory is charged as).
+pub fn map_memlock(fd: BorrowedFd<'_>) -> std::io::Result<u64> {
+    fdinfo_memlock(&format!("/proc/self/fdinfo/{}", fd.as_raw_fd()))?
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidData, "no memlock in fdinfo"))
+}
+
+/// The `memlock:` line of an fdinfo file, if it has one (BPF maps do).
+pub fn fdinfo_memlock(path: &str) -> std::io::Result<Option<u64>> {
+    let text = std::fs::read_to_string(path)?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("memlock:"))
+        .and_then(|v| v.trim().parse().ok()))
+}
+
+impl BpfDatapath {
+    /// Writes many uplink entries (local TEID in host order -> entry) with
+    /// `BPF_MAP_UPDATE_BATCH` (insert or replace). A full map is `Full`;
+    /// the entries before the failing one stay written.
+    pub fn put_uplink_batch(
+        &mut self,
+        entries: &[(u32, UplinkEntry)],
+    ) -> Result<(), DatapathError> {
+        let keys: Vec<UplinkKey> = entries
+            .iter()
+            .map(|(t, _)| UplinkKey { teid_be: t.to_be() })
+            .collect();
+        let values: Vec<UplinkEntry> = entries.iter().map(|(_, v)| *v).collect();
+        let fd = self.uplink.map().fd().as_fd();
+        update_batch(fd, &keys, &values, 0)
+            .map_err(batch_err(names::UPLINK, self.capacity.sessions))
+    }
+
+    /// Writes many downlink entries (UE address -> entry) with
+    /// `BPF_MAP_UPDATE_BATCH`, as [`BpfDatapath::put_uplink_batch`].
+    pub fn put_downlink_batch(
+        &mut self,
+        entries: &[(Ipv4Addr, DownlinkEntry)],
+    ) -> Result<(), DatapathError> {
+        let keys: Vec<DownlinkKey> = entries
+            .iter()
+            .map(|(ue, _)| DownlinkKey {
+                ue_ipv4_be: u32::from(*ue).to_be(),
+            })
+            .collect();
+        let values: Vec<DownlinkEntry> = entries.iter().map(|(_, v)| *v).collect();
+        let fd = self.downlink.map().fd().as_fd();
+        update_batch(fd, &keys, &values, 0)
+            .map_err(batch_err(names::DOWNLINK, self.capacity.sessions))
+    }
+
+    /// Kernel memory (`memlock`) of the session maps this datapath holds,
+    /// by map name: what the tables cost at their configured sizes.
+    pub fn map_memory(&self) -> Result<Vec<(&'static str, u64)>, DatapathError> {
+        let fds: [(&'static str, BorrowedFd<'_>); 7] = [
+            (names::UPLINK, self.uplink.map().fd().as_fd()),
+            (names::DOWNLINK, self.downlink.map().fd().as_fd()),
+            (names::RULES, self.rules.map().fd().as_fd()),
+            (
+                names::SESSION_COUNTERS,
+                self.session_counters.map().fd().as_fd(),
+            ),
+            (names::COUNTERS, self.counters.map().fd().as_fd()),
+            (names::DROPS, self.drops.map().fd().as_fd()),
+            (names::PORT_COUNTERS, self.port_counters.map().fd().as_fd()),
+        ];
+        fds.into_iter()
+            .map(|(name, fd)| {
+                map_memlock(fd)
+                    .map(|m| (name, m))
+                    .map_err(|e| map_err(name, "fdinfo")(MapError::IoError(e)))
+            })
+            .collect()
+    }
+}
+
+fn batch_err(
+    map: &'static str,
+    capacity: u32,
+) -> impl Fn((usize, std::io::Error)) -> DatapathError {
+    move |(_, e)| {
+        if e.raw_os_error() == Some(libc::E2BIG) {
+            DatapathError::Full { map, capacity }
+        } else {
+            DatapathError::Map {
+                map,
+                op: "update batch",
+                source: MapError::IoError(e),
+            }
+        }
     }
 }
 

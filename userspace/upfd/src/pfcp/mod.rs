@@ -24,3 +24,4 @@ pub mod rules;
 pub mod server;
 pub mod sessions;
 pub mod static_sessions;
+pub mod vecmap;

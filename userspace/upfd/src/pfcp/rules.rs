@@ -21,6 +21,8 @@
 //!   a flow description, CP-function and VN-internal interfaces.
 
 use std::collections::BTreeMap;
+
+use super::vecmap::VecMap;
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
@@ -149,7 +151,7 @@ pub struct Pdr {
     /// The UE address in use (resolved from CHOOSE).
     pub ue_ipv4: Option<Ipv4Addr>,
     /// QFIs to match (uplink).
-    pub qfis: Vec<u8>,
+    pub qfis: Box<[u8]>,
     /// SDF filters, as flow descriptions.
     pub sdf_filters: Vec<String>,
     #[serde(skip)]
@@ -161,9 +163,9 @@ pub struct Pdr {
     /// FAR ID.
     pub far_id: u32,
     /// URR IDs.
-    pub urr_ids: Vec<u32>,
+    pub urr_ids: Box<[u32]>,
     /// QER IDs.
-    pub qer_ids: Vec<u32>,
+    pub qer_ids: Box<[u32]>,
     /// Counter slot in the fast path.
     pub counter: u32,
 }
@@ -200,7 +202,7 @@ impl Pdr {
             teid: None,
             ue: None,
             ue_ipv4: None,
-            qfis: Vec::new(),
+            qfis: Box::new([]),
             sdf_filters: Vec::new(),
             flows: Vec::new(),
             network_instance: None,
@@ -716,9 +718,9 @@ pub struct Urr {
     /// Measurement Period, seconds.
     pub measurement_period: Option<u32>,
     /// Volume Threshold (total, uplink, downlink) in octets.
-    pub volume_threshold: Option<VolumeLimit>,
+    pub volume_threshold: Option<Box<VolumeLimit>>,
     /// Volume Quota (total, uplink, downlink) in octets.
-    pub volume_quota: Option<VolumeLimit>,
+    pub volume_quota: Option<Box<VolumeLimit>>,
     /// Time Threshold, seconds.
     pub time_threshold: Option<u32>,
     /// Time Quota, seconds.
@@ -748,8 +750,8 @@ impl Urr {
             duration: c.measurement_method.duration,
             reporting_triggers: c.reporting_triggers.0,
             measurement_period: c.measurement_period.map(|m| m.0),
-            volume_threshold: c.volume_threshold.map(|v| v.0.into()),
-            volume_quota: c.volume_quota.map(|v| v.0.into()),
+            volume_threshold: c.volume_threshold.map(|v| Box::new(v.0.into())),
+            volume_quota: c.volume_quota.map(|v| Box::new(v.0.into())),
             time_threshold: c.time_threshold.map(|v| v.0),
             time_quota: c.time_quota.map(|v| v.0),
             next_seqn: 0,
@@ -770,10 +772,10 @@ impl Urr {
             self.measurement_period = Some(m.0);
         }
         if let Some(v) = u.volume_threshold {
-            self.volume_threshold = Some(v.0.into());
+            self.volume_threshold = Some(Box::new(v.0.into()));
         }
         if let Some(v) = u.volume_quota {
-            self.volume_quota = Some(v.0.into());
+            self.volume_quota = Some(Box::new(v.0.into()));
         }
         if let Some(v) = u.time_threshold {
             self.time_threshold = Some(v.0);
@@ -788,13 +790,13 @@ impl Urr {
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Rules {
     /// PDRs by ID.
-    pub pdrs: BTreeMap<u16, Pdr>,
+    pub pdrs: VecMap<u16, Pdr>,
     /// FARs by ID.
-    pub fars: BTreeMap<u32, Far>,
+    pub fars: VecMap<u32, Far>,
     /// QERs by ID.
-    pub qers: BTreeMap<u32, Qer>,
+    pub qers: VecMap<u32, Qer>,
     /// URRs by ID.
-    pub urrs: BTreeMap<u32, Urr>,
+    pub urrs: VecMap<u32, Urr>,
 }
 
 /// One fast-path key's compiled state: the default action and the filtered

@@ -23,6 +23,7 @@ use super::pool::{Ipv4Net, RangePool, UePool};
 use super::rules::{
     Compiled, Desired, Direction, Far, Pdr, Qer, Reject, Rules, TeidSpec, Tunnel, UeSpec, Urr,
 };
+use super::vecmap::VecMap;
 use crate::datapath::{Datapath, DatapathError};
 use upf_abi::{DownlinkEntry, RuleSet, UplinkEntry};
 
@@ -96,21 +97,21 @@ pub struct Session {
     /// The rules.
     pub rules: Rules,
     /// TEIDs allocated per CHOOSE ID (PDRs without one get their own).
-    pub choose_ids: BTreeMap<u8, u32>,
+    pub choose_ids: VecMap<u8, u32>,
     /// The UE address allocated from the pools, if any.
     pub allocated_ue: Option<Ipv4Addr>,
     /// NTP seconds at establishment.
     pub established_ntp: u32,
     #[serde(skip)]
-    written_ul: BTreeMap<u32, Written>,
+    written_ul: VecMap<u32, Written>,
     #[serde(skip)]
-    written_dl: BTreeMap<Ipv4Addr, Written>,
+    written_dl: VecMap<Ipv4Addr, Written>,
     /// Counter values at the last report of each (URR, PDR) link.
     #[serde(skip)]
-    baselines: BTreeMap<(u32, u16), SessionCounters>,
+    baselines: VecMap<(u32, u16), SessionCounters>,
     /// Usage of links that ended since the URR's last report.
     #[serde(skip)]
-    carried: BTreeMap<u32, Usage>,
+    carried: VecMap<u32, Usage>,
 }
 
 impl Session {
@@ -183,7 +184,9 @@ const NO_COUNTER: u32 = u32::MAX;
 pub struct Sessions<D: Datapath> {
     dp: D,
     cfg: SessionsConfig,
-    sessions: BTreeMap<u64, Session>,
+    /// Boxed: a B-tree node holds 11 values, mostly half full, so inline
+    /// sessions would cost about twice their size.
+    sessions: BTreeMap<u64, Box<Session>>,
     teid_owner: HashMap<u32, u64>,
     ue_owner: HashMap<Ipv4Addr, u64>,
     by_cp: HashMap<(String, u64), u64>,
@@ -252,13 +255,13 @@ impl<D: Datapath> Sessions<D> {
     }
 
     /// Sessions by our SEID.
-    pub fn sessions(&self) -> &BTreeMap<u64, Session> {
+    pub fn sessions(&self) -> &BTreeMap<u64, Box<Session>> {
         &self.sessions
     }
 
     /// One session.
     pub fn get(&self, up_seid: u64) -> Option<&Session> {
-        self.sessions.get(&up_seid)
+        self.sessions.get(&up_seid).map(|s| &**s)
     }
 
     /// Resources in use: (TEIDs from the pool, UE addresses from the pools,
@@ -358,13 +361,13 @@ impl<D: Datapath> Sessions<D> {
             cp_ipv4: req.cp_f_seid.ipv4,
             peer: peer.to_string(),
             rules,
-            choose_ids: BTreeMap::new(),
+            choose_ids: VecMap::new(),
             allocated_ue: None,
             established_ntp: now_ntp,
-            written_ul: BTreeMap::new(),
-            written_dl: BTreeMap::new(),
-            baselines: BTreeMap::new(),
-            carried: BTreeMap::new(),
+            written_ul: VecMap::new(),
+            written_dl: VecMap::new(),
+            baselines: VecMap::new(),
+            carried: VecMap::new(),
         };
         let before = Session {
             rules: Rules::default(),
@@ -373,7 +376,7 @@ impl<D: Datapath> Sessions<D> {
         let (session, created) = self.commit(&before, session, &[])?;
         self.by_cp
             .insert((session.peer.clone(), session.cp_seid), up_seid);
-        self.sessions.insert(up_seid, session);
+        self.sessions.insert(up_seid, Box::new(session));
         Ok(Established { up_seid, created })
     }
 
@@ -399,7 +402,7 @@ impl<D: Datapath> Sessions<D> {
                 format!("no session with SEID {up_seid:#x}"),
             )
         })?;
-        let mut new = old.clone();
+        let mut new = Session::clone(old);
         if let Some(f) = req.cp_f_seid {
             new.cp_seid = f.seid;
             new.cp_ipv4 = f.ipv4;
@@ -541,7 +544,7 @@ impl<D: Datapath> Sessions<D> {
             self.by_cp.remove(&(old.peer.clone(), old.cp_seid));
             self.by_cp.insert((new.peer.clone(), new.cp_seid), up_seid);
         }
-        self.sessions.insert(up_seid, new);
+        self.sessions.insert(up_seid, Box::new(new));
         Ok(Modified {
             created,
             reports,
@@ -570,9 +573,9 @@ impl<D: Datapath> Sessions<D> {
             .collect();
         let empty = Session {
             rules: Rules::default(),
-            choose_ids: BTreeMap::new(),
+            choose_ids: VecMap::new(),
             allocated_ue: None,
-            ..old.clone()
+            ..Session::clone(&old)
         };
         self.commit(&old, empty, &[])?;
         self.sessions.remove(&up_seid);
@@ -998,8 +1001,7 @@ impl<D: Datapath> Sessions<D> {
                 let base = new.baselines.remove(&(urr, pdr)).unwrap_or_default();
                 if new.rules.urrs.contains_key(&urr) {
                     new.carried
-                        .entry(urr)
-                        .or_default()
+                        .get_or_default(urr)
                         .add(Usage::delta(dir, now, base));
                 }
             }

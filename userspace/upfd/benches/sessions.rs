@@ -1,0 +1,192 @@
+//! The session manager alone (`Sessions` over the `FakeDatapath`): the cost
+//! of a Session Establishment and Deletion as the SMF sends them (the codec
+//! bench's messages), and the live heap each established session holds.
+//!
+//! A counting global allocator tracks live heap bytes. Before the timed
+//! benches, `N` 4G and then `N` 5G sessions are established on a fresh
+//! manager and the live-heap growth is divided by `N`; the fake datapath's
+//! own share (its in-memory copies of the map entries, which the BPF
+//! datapath keeps in the kernel) is measured apart by writing the same
+//! entries into a bare `FakeDatapath`, and subtracted.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicIsize, Ordering};
+
+use criterion::{BatchSize, Criterion};
+use upf_abi::{DownlinkEntry, UplinkEntry};
+use upfd::datapath::fake::FakeDatapath;
+use upfd::datapath::{Capacity, Datapath};
+use upfd::pfcp::sessions::{Sessions, SessionsConfig};
+
+#[path = "../../pfcp/benches/common/mod.rs"]
+mod common;
+
+/// Live heap bytes.
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+struct Counting;
+
+// SAFETY: every call is forwarded to the system allocator unchanged; only
+// an atomic counter is updated besides.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc(l) }
+    }
+    unsafe fn alloc_zeroed(&self, l: Layout) -> *mut u8 {
+        LIVE.fetch_add(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's layout.
+        unsafe { System.alloc_zeroed(l) }
+    }
+    unsafe fn dealloc(&self, p: *mut u8, l: Layout) {
+        LIVE.fetch_sub(l.size() as isize, Ordering::Relaxed);
+        // SAFETY: p was allocated by System with layout l.
+        unsafe { System.dealloc(p, l) }
+    }
+    unsafe fn realloc(&self, p: *mut u8, l: Layout, new: usize) -> *mut u8 {
+        LIVE.fetch_add(new as isize - l.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded with the caller's pointer, layout and size.
+        unsafe { System.realloc(p, l, new) }
+    }
+}
+
+#[global_allocator]
+static ALLOC: Counting = Counting;
+
+fn live() -> isize {
+    LIVE.load(Ordering::Relaxed)
+}
+
+const PEER: &str = "10.0.0.9";
+const NTP: u32 = 3_900_000_000;
+/// Sessions of the memory figure.
+const N: u32 = 100_000;
+
+fn manager(sessions: u32) -> Sessions<FakeDatapath> {
+    Sessions::new(
+        FakeDatapath::with_capacity(Capacity {
+            sessions,
+            counter_slots: sessions * 3,
+            rule_sets: sessions,
+        }),
+        SessionsConfig {
+            n3: common::N3,
+            teid_range: (0x0010_0000, 0x7fff_ffff),
+            ue_pools: vec!["10.128.0.0/9".parse().expect("a prefix")],
+        },
+    )
+}
+
+fn ue(i: u32) -> Ipv4Addr {
+    Ipv4Addr::from(0x0a40_0000 + i)
+}
+
+/// Heap bytes a `FakeDatapath` holds for `n` sessions' entries (one uplink
+/// and one downlink entry, `slots` counter slots each, `rule_sets` rule sets).
+fn fake_share(n: u32, slots: u32, rule_sets: u32) -> isize {
+    let before = live();
+    let mut dp = FakeDatapath::new(n * 3);
+    for i in 0..n {
+        dp.put_uplink(0x0100_0000 + i, &UplinkEntry::default())
+            .expect("room");
+        dp.put_downlink(ue(i), &DownlinkEntry::default())
+            .expect("room");
+        for s in 0..slots {
+            dp.reset_counters(i * slots + s).expect("room");
+        }
+        for r in 0..rule_sets {
+            dp.put_rules(i * rule_sets + r, &upf_abi::RuleSet::EMPTY)
+                .expect("room");
+        }
+    }
+    let bytes = live() - before;
+    black_box(dp);
+    bytes
+}
+
+/// Live heap per established session, total and net of the fake datapath.
+fn memory_report() {
+    for (name, slots, rule_sets) in [("4G", 2, 0), ("5G", 3, 1)] {
+        let mut m = manager(N * 2);
+        let before = live();
+        for i in 0..N {
+            let req = if name == "4G" {
+                common::establishment_4g(u64::from(i) + 1, 0x0100_0000 + i, ue(i))
+            } else {
+                common::establishment_5g(u64::from(i) + 1)
+            };
+            m.establish(PEER, &req, NTP)
+                .unwrap_or_else(|e| panic!("{name} establishment {i}: {e:?}"));
+        }
+        let total = live() - before;
+        let fake = fake_share(N, slots, rule_sets);
+        println!(
+            "session memory {name}: {N} sessions, live heap {:.0} B per session, \
+             of which the fake datapath {:.0}, the session manager {:.0}",
+            total as f64 / f64::from(N),
+            fake as f64 / f64::from(N),
+            (total - fake) as f64 / f64::from(N)
+        );
+        black_box(m);
+    }
+}
+
+fn bench(c: &mut Criterion) {
+    let mut g = c.benchmark_group("sessions");
+    // A table that already holds 10k sessions: the steady state, not an
+    // empty manager.
+    const BASE: u32 = 10_000;
+    let mut m = manager(BASE * 4);
+    for i in 0..BASE {
+        m.establish(
+            PEER,
+            &common::establishment_4g(u64::from(i) + 1, 0x0100_0000 + i, ue(i)),
+            NTP,
+        )
+        .expect("base session");
+    }
+    let mut seid = 1_000_000u64;
+    let req4 = common::establishment_4g(0, 0x0200_0000, ue(BASE + 1));
+    g.bench_function("establish+delete 4G", |b| {
+        b.iter_batched(
+            || {
+                seid += 1;
+                let mut r = req4.clone();
+                r.cp_f_seid.seid = seid;
+                r
+            },
+            |r| {
+                let e = m.establish(PEER, &r, NTP).expect("accepted");
+                m.delete(e.up_seid, NTP).expect("deleted")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    let req5 = common::establishment_5g(0);
+    g.bench_function("establish+delete 5G", |b| {
+        b.iter_batched(
+            || {
+                seid += 1;
+                let mut r = req5.clone();
+                r.cp_f_seid.seid = seid;
+                r
+            },
+            |r| {
+                let e = m.establish(PEER, &r, NTP).expect("accepted");
+                m.delete(e.up_seid, NTP).expect("deleted")
+            },
+            BatchSize::SmallInput,
+        )
+    });
+    g.finish();
+}
+
+fn main() {
+    memory_report();
+    let mut c = Criterion::default().configure_from_args();
+    bench(&mut c);
+    c.final_summary();
+}
