@@ -3,7 +3,8 @@
 #
 #   bench/run.sh                 every benchmark; rewrites the measured part of docs/benchmarks.md
 #   bench/run.sh --smoke         each benchmark's short smoke (what CI's tests also run), no docs
-#   bench/run.sh --only xdp,cp   a subset: xdp, e2e, spread, cp, criterion
+#   bench/run.sh --only xdp,cp   a subset: xdp, e2e, spread, cp, criterion (written to
+#                                target/bench-partial.md unless --out says otherwise)
 #   bench/run.sh --out FILE      write the measured part to FILE instead of docs/benchmarks.md
 #
 # Each benchmark prints a markdown section with the exact command behind its
@@ -18,12 +19,13 @@ cd "$here"
 smoke=0
 only="xdp,e2e,spread,cp,criterion"
 out="docs/benchmarks.md"
+out_given=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --smoke) smoke=1 ;;
-    --only) only=${2:?--only needs a list}; shift ;;
-    --out) out=${2:?--out needs a file}; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --only) only=${2:?--only needs a list}; shift; [ "$out_given" = 1 ] || out="target/bench-partial.md" ;;
+    --out) out=${2:?--out needs a file}; out_given=1; shift ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -37,8 +39,8 @@ wants() { case ",$only," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 
 echo "== build (release)"
 cargo build -q --release -p upfd -p upfctl -p mvno-upf-bench
-bin="$here/target/release"
-export UPF_BIN_DIR="$bin"
+bin="target/release"
+export UPF_BIN_DIR="$here/$bin"
 
 dir="$here/target/bench"
 rm -rf "$dir"
@@ -89,7 +91,8 @@ if wants criterion; then
     fi
     echo "== criterion: $crate $b"
     cargo bench -q -p "$crate" --bench "$b" -- "${crit_args[@]}" --output-format bencher 2>/dev/null \
-      | awk -v c="$crate" '/^test .* bench:/ { n=$2; v=$5; gsub(",", "", v); s=$8; gsub(/[),]/, "", s); printf "| %s | %s | %s | %s |\n", c, n, v, s }' \
+      | sed -nE 's/^test (.*) \.\.\. bench: +([0-9,]+) ns\/iter \(\+\/- ([0-9,]+)\)/\1\t\2\t\3/p' \
+      | awk -F'\t' -v c="$crate" '{ v=$2; gsub(",", "", v); s=$3; gsub(",", "", s); printf "| %s | %s | %s | %s |\n", c, $1, v, s }' \
       >>"$dir/40-criterion.md"
   done
 fi
