@@ -26,7 +26,6 @@
 
 use std::fmt::Write as _;
 use std::fs::File;
-use std::net::Ipv4Addr;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -364,31 +363,7 @@ impl Report {
 
 // ---- small helpers ----
 
-fn run_cmd(program: &str, args: &[&str]) -> Result<()> {
-    let out = Command::new(program)
-        .args(args)
-        .output()
-        .with_context(|| format!("cannot run `{program}` (iproute2 is required)"))?;
-    ensure!(
-        out.status.success(),
-        "`{program} {}` failed ({}): {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr).trim()
-    );
-    Ok(())
-}
-
-fn mac_str(m: Mac) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-fn ip_str(a: V4) -> String {
-    Ipv4Addr::from(a).to_string()
-}
+use crate::{addr as ip_str, mac as mac_str, run_cmd};
 
 fn ue(i: u32) -> V4 {
     (UE_BASE + 1 + i).to_be_bytes()

@@ -115,14 +115,16 @@ pub fn run_cmd(program: &str, args: &[&str]) -> Result<()> {
     Ok(())
 }
 
-fn mac(m: Mac) -> String {
+/// `aa:bb:cc:dd:ee:ff`.
+pub(crate) fn mac(m: Mac) -> String {
     m.iter()
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
 }
 
-fn addr(a: V4) -> String {
+/// Dotted quad.
+pub(crate) fn addr(a: V4) -> String {
     Ipv4Addr::from(a).to_string()
 }
 

@@ -209,13 +209,7 @@ impl BpfDatapath {
             .load(OBJECT)
             .map_err(|e| DatapathError::Load(format!("{e:#}")))?;
         for prog in [names::PROG_UPF, names::PROG_PASS] {
-            let p: &mut Xdp = ebpf
-                .program_mut(prog)
-                .ok_or_else(|| DatapathError::Load(format!("the object has no program {prog}")))?
-                .try_into()
-                .map_err(|e| DatapathError::Load(format!("{prog}: {e}")))?;
-            p.load()
-                .map_err(|e| DatapathError::Load(verifier_message(prog, &e)))?;
+            loaded_xdp(&mut ebpf, prog)?;
         }
         let mut egress: DevMapHash<MapData> = take(&mut ebpf, names::EGRESS)?;
         for p in &opts.ports {
@@ -254,13 +248,7 @@ impl BpfDatapath {
     /// Loads `upf_cpumap` and gives every spread CPU a cpumap entry running it.
     fn fill_cpumap(ebpf: &mut Ebpf, cpus: &[u32]) -> Result<(), DatapathError> {
         let prog = names::PROG_CPUMAP;
-        let p: &mut Xdp = ebpf
-            .program_mut(prog)
-            .ok_or_else(|| DatapathError::Load(format!("the object has no program {prog}")))?
-            .try_into()
-            .map_err(|e| DatapathError::Load(format!("{prog}: {e}")))?;
-        p.load()
-            .map_err(|e| DatapathError::Load(verifier_message(prog, &e)))?;
+        let p = loaded_xdp(ebpf, prog)?;
         let fd = p
             .fd()
             .and_then(|fd| fd.try_clone().map_err(Into::into))
@@ -297,17 +285,7 @@ impl BpfDatapath {
                 "{name} is not a benchmark program"
             )));
         }
-        let p: &mut Xdp = self
-            .ebpf
-            .program_mut(name)
-            .ok_or_else(|| DatapathError::Load(format!("the object has no program {name}")))?
-            .try_into()
-            .map_err(|e| DatapathError::Load(format!("{name}: {e}")))?;
-        if p.fd().is_err() {
-            p.load()
-                .map_err(|e| DatapathError::Load(verifier_message(name, &e)))?;
-        }
-        Ok(p)
+        loaded_xdp(&mut self.ebpf, name)
     }
 
     /// Attaches the program to every port. On failure, whatever was attached is detached.
@@ -618,6 +596,20 @@ fn write_err(
             DatapathError::Map { map, op, source: e }
         }
     }
+}
+
+/// The object's XDP program `name`, loaded (verified) on first use.
+fn loaded_xdp<'a>(ebpf: &'a mut Ebpf, name: &str) -> Result<&'a mut Xdp, DatapathError> {
+    let p: &mut Xdp = ebpf
+        .program_mut(name)
+        .ok_or_else(|| DatapathError::Load(format!("the object has no program {name}")))?
+        .try_into()
+        .map_err(|e| DatapathError::Load(format!("{name}: {e}")))?;
+    if p.fd().is_err() {
+        p.load()
+            .map_err(|e| DatapathError::Load(verifier_message(name, &e)))?;
+    }
+    Ok(p)
 }
 
 fn verifier_message(prog: &str, e: &aya::programs::ProgramError) -> String {
