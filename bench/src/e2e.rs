@@ -38,9 +38,6 @@ use crate::{check_interrupt, machine};
 
 // ---- addressing ----
 
-type Mac = [u8; 6];
-type V4 = [u8; 4];
-
 const R0_MAC: Mac = [0x02, 0, 0, 0xe2, 0x01, 0x02];
 const N3_MAC: Mac = [0x02, 0, 0, 0xe2, 0x01, 0x01];
 const N6_MAC: Mac = [0x02, 0, 0, 0xe2, 0x02, 0x01];
@@ -363,7 +360,7 @@ impl Report {
 
 // ---- small helpers ----
 
-use crate::{addr as ip_str, mac as mac_str, run_cmd};
+use crate::{addr as ip_str, mac as mac_str, run_cmd, Mac, V4};
 
 fn ue(i: u32) -> V4 {
     (UE_BASE + 1 + i).to_be_bytes()

@@ -39,8 +39,8 @@ pub mod cpbench;
 
 // ---- the namespace's fixed addressing ----
 
-type Mac = [u8; 6];
-type V4 = [u8; 4];
+pub(crate) type Mac = [u8; 6];
+pub(crate) type V4 = [u8; 4];
 
 const N3_IF: &str = "mbn3";
 const N3_PEER_IF: &str = "mbn3p";
