@@ -625,6 +625,7 @@ fn install(dp: &mut BpfDatapath, i: u32) -> Result<()> {
                 _pad: [0; 2],
                 peer_ipv4_be: u32::from_ne_bytes(GNB),
                 remote_teid_be: (REMOTE_TEID_BASE + i).to_be(),
+                ..PdrAction::NONE
             },
         },
     )?;

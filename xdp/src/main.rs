@@ -8,6 +8,13 @@
 //! helpers and the decisions. Every exit is a verdict counted per port, and
 //! every drop has a `DropReason`; `XDP_ABORTED` is never returned on purpose.
 #![cfg_attr(target_arch = "bpf", no_std, no_main)]
+// Compare-and-swap on the shared rate meters: the bpfel target has no
+// `atomic-cas`, so `AtomicU64` lacks it; the intrinsics emit BPF_CMPXCHG.
+#![cfg_attr(
+    target_arch = "bpf",
+    feature(core_intrinsics),
+    allow(internal_features)
+)]
 
 #[cfg(target_arch = "bpf")]
 mod prog;

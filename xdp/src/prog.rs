@@ -9,10 +9,11 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use upf_abi::{
-    Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, NextHop, PdrAction, PortCounters,
-    RuleSet, SessionCounters, UplinkEntry, UplinkKey, ACT_5G, ACT_DROP, ACT_FORWARD,
-    DEFAULT_MAX_RULE_SETS, DEFAULT_MAX_SESSIONS, FLAG_FIB_ONLY, GTPU_PORT, MAX_NEXTHOPS,
-    MAX_NH_NEIGH, MAX_NH_ROUTES, MAX_PORTS, M_QFI, NH_ONLINK, NH_VALID, ROLE_N3, ROLE_N6,
+    Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, Meter, NextHop, PdrAction,
+    PortCounters, RuleSet, SessionCounters, UplinkEntry, UplinkKey, ACT_5G, ACT_DROP, ACT_FORWARD,
+    ACT_GATE_CLOSED, ACT_QUOTA_EXHAUSTED, DEFAULT_MAX_METERS, DEFAULT_MAX_RULE_SETS,
+    DEFAULT_MAX_SESSIONS, FLAG_FIB_ONLY, GTPU_PORT, MAX_NEXTHOPS, MAX_NH_NEIGH, MAX_NH_ROUTES,
+    MAX_PORTS, M_QFI, NH_ONLINK, NH_VALID, ROLE_N3, ROLE_N6,
 };
 use upf_fastpath::{
     eth::{self, L2},
@@ -35,6 +36,9 @@ static RULES: Array<RuleSet> = Array::with_max_entries(DEFAULT_MAX_RULE_SETS, 0)
 #[map]
 static SESSION_COUNTERS: PerCpuArray<SessionCounters> =
     PerCpuArray::with_max_entries(DEFAULT_MAX_SESSIONS, 0);
+/// Shared by every CPU and memory-mapped by userspace (BPF_F_MMAPABLE).
+#[map]
+static METERS: Array<Meter> = Array::with_max_entries(DEFAULT_MAX_METERS, BPF_F_MMAPABLE);
 #[map]
 static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
 #[map]
@@ -56,6 +60,7 @@ static NH_NEIGH: HashMap<u32, NextHop> = HashMap::with_max_entries(MAX_NH_NEIGH,
 static UPF_GLOBALS: Globals = Globals::ZERO;
 
 const AF_INET: u8 = 2;
+const BPF_F_MMAPABLE: u32 = 1 << 10;
 const FIB_SUCCESS: i64 = 0;
 const FIB_BLACKHOLE: i64 = 1;
 const FIB_UNREACHABLE: i64 = 2;
@@ -413,12 +418,168 @@ unsafe fn select(
 #[inline(always)]
 fn forwarding(a: &PdrAction) -> Result<(), DropReason> {
     if a.flags & ACT_DROP != 0 {
-        return Err(DropReason::FarDrop);
+        return Err(if a.flags & ACT_GATE_CLOSED != 0 {
+            DropReason::GateClosed
+        } else if a.flags & ACT_QUOTA_EXHAUSTED != 0 {
+            DropReason::QuotaExhausted
+        } else {
+            DropReason::FarDrop
+        });
     }
     if a.flags & ACT_FORWARD == 0 {
         return Err(DropReason::NoPdrMatched);
     }
     Ok(())
+}
+
+// ---- rate meters (QER MBR, session caps, POI capacity) ----
+
+/// Tries to take `bytes` from meter `m` at `now`: `Some(ns charged)` when
+/// the packet conforms (GCRA: `tat <= now + tau`, then `tat = max(tat, now)
+/// + cost`), `None` when it exceeds. A meter with no rate always conforms
+/// and is charged nothing. The theoretical arrival time is updated with
+/// compare-and-swap, retried a bounded number of times; a meter that keeps
+/// losing the race is charged with an atomic add so the rate stays exact.
+#[inline(always)]
+fn take(m: *mut Meter, now: u64, bytes: u64) -> Option<u64> {
+    // SAFETY: `m` points into the METERS array value (checked by the
+    // lookup); the configuration words are aligned u64 written by userspace
+    // with single stores.
+    let (cost_q, tau) = unsafe {
+        (
+            core::ptr::read_volatile(&(*m).cost_ns_q16),
+            core::ptr::read_volatile(&(*m).tau_ns),
+        )
+    };
+    if cost_q == 0 {
+        return Some(0);
+    }
+    let cost = Meter::cost_ns(cost_q, bytes);
+    let mut i = 0;
+    while i < 4 {
+        // SAFETY: as above; tat_ns is an aligned u64 every writer updates atomically.
+        let tat = unsafe { core::ptr::read_volatile(&(*m).tat_ns) };
+        let base = if tat > now { tat } else { now };
+        if base - now > tau {
+            return None;
+        }
+        // SAFETY: as above.
+        let (_, swapped) = unsafe {
+            core::intrinsics::atomic_cxchg::<
+                u64,
+                { core::intrinsics::AtomicOrdering::SeqCst },
+                { core::intrinsics::AtomicOrdering::SeqCst },
+            >(&raw mut (*m).tat_ns, tat, base + cost)
+        };
+        if swapped {
+            return Some(cost);
+        }
+        i += 1;
+    }
+    // SAFETY: as above.
+    unsafe { atomic_add(&raw mut (*m).tat_ns, cost) };
+    Some(cost)
+}
+
+/// `*p += v`, atomically (BPF_ATOMIC add).
+///
+/// # Safety
+/// `p` must point to an aligned u64 in a map value.
+#[inline(always)]
+unsafe fn atomic_add(p: *mut u64, v: u64) {
+    core::intrinsics::atomic_xadd::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(p, v);
+}
+
+/// Counts a packet on meter `m`: passed or dropped.
+#[inline(always)]
+fn meter_count(m: *mut Meter, pass: bool, bytes: u64) {
+    // SAFETY: `m` points into the METERS array value.
+    unsafe {
+        if pass {
+            atomic_add(&raw mut (*m).pass_bytes, bytes);
+            atomic_add(&raw mut (*m).pass_packets, 1);
+        } else {
+            atomic_add(&raw mut (*m).drop_bytes, bytes);
+            atomic_add(&raw mut (*m).drop_packets, 1);
+        }
+    }
+}
+
+/// The meter after `m` in its chain, if any.
+#[inline(always)]
+fn meter_parent(m: *mut Meter) -> Option<*mut Meter> {
+    // SAFETY: `m` points into the METERS array value.
+    let p = unsafe { core::ptr::read_volatile(&(*m).parent) };
+    if p == 0 {
+        return None;
+    }
+    METERS.get_ptr_mut(p - 1)
+}
+
+/// Passes a packet of `bytes` (inner IP bytes) through the meter chain that
+/// starts at `first` (index + 1; 0: none, and the clock is not read). Every
+/// meter must conform; when one does not, the ones before it get their
+/// charge back and the packet is dropped, counted on the meters up to the
+/// one that refused it.
+#[inline(always)]
+fn meter(first: u32, bytes: u64) -> Result<(), DropReason> {
+    if first == 0 {
+        return Ok(());
+    }
+    let Some(m0) = METERS.get_ptr_mut(first - 1) else {
+        return Ok(());
+    };
+    // SAFETY: no arguments, no preconditions.
+    let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() };
+    let Some(c0) = take(m0, now, bytes) else {
+        meter_count(m0, false, bytes);
+        return Err(DropReason::RateExceeded);
+    };
+    let Some(m1) = meter_parent(m0) else {
+        meter_count(m0, true, bytes);
+        return Ok(());
+    };
+    let Some(c1) = take(m1, now, bytes) else {
+        // SAFETY: m0 is a METERS value.
+        unsafe { refund(m0, c0) };
+        meter_count(m0, false, bytes);
+        meter_count(m1, false, bytes);
+        return Err(DropReason::RateExceeded);
+    };
+    let Some(m2) = meter_parent(m1) else {
+        meter_count(m0, true, bytes);
+        meter_count(m1, true, bytes);
+        return Ok(());
+    };
+    if take(m2, now, bytes).is_none() {
+        // SAFETY: m0 and m1 are METERS values.
+        unsafe {
+            refund(m0, c0);
+            refund(m1, c1);
+        }
+        meter_count(m0, false, bytes);
+        meter_count(m1, false, bytes);
+        meter_count(m2, false, bytes);
+        return Err(DropReason::RateExceeded);
+    }
+    meter_count(m0, true, bytes);
+    meter_count(m1, true, bytes);
+    meter_count(m2, true, bytes);
+    Ok(())
+}
+
+/// Gives a charge back to a meter (a later meter in the chain refused the packet).
+///
+/// # Safety
+/// `m` must point into the METERS array.
+#[inline(always)]
+unsafe fn refund(m: *mut Meter, cost: u64) {
+    if cost != 0 {
+        core::intrinsics::atomic_xsub::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
+            &raw mut (*m).tat_ns,
+            cost,
+        );
+    }
 }
 
 #[inline(always)]
@@ -481,6 +642,7 @@ fn uplink(
     let act = unsafe { select(s.rules, &s.default, inner, &iv, f.end, qfi, 0) };
     forwarding(&act)?;
     let inner_len = iv.total_len as usize;
+    meter(act.meter, inner_len as u64)?;
     let outer_len = inner - f.start;
 
     if iv.ttl > 1 {
@@ -607,6 +769,7 @@ fn downlink(
             (p.dmac, p.smac, p.ifindex)
         }
     };
+    meter(s.meter, inner_len as u64)?;
     // SAFETY: the inner header is inside the frame (checked above).
     if !unsafe { ipv4::decrement_ttl(l2.l3, f.end) } {
         return Err(DropReason::Truncated);

@@ -22,6 +22,9 @@ pub mod names {
     pub const RULES: &str = "RULES";
     /// Per-CPU array of [`crate::SessionCounters`], indexed by counter slot ([`crate::PdrAction::counter`]).
     pub const SESSION_COUNTERS: &str = "SESSION_COUNTERS";
+    /// Array (mmapable, shared by all CPUs) of [`crate::Meter`]: the rate
+    /// meters of QER MBRs, session caps and POI capacities.
+    pub const METERS: &str = "METERS";
     /// Per-CPU array of u64, indexed by [`crate::Counter`].
     pub const COUNTERS: &str = "COUNTERS";
     /// Per-CPU array of u64, indexed by [`crate::DropReason`].
@@ -181,11 +184,14 @@ pub struct UplinkKey {
     pub teid_be: u32,
 }
 
-/// What to do with a packet a PDR matched (its FAR, QER-less for now). 16 bytes.
+/// What to do with a packet a PDR matched (its FAR, QERs and URRs compiled). 24 bytes.
 ///
 /// `flags` holds [`ACT_FORWARD`] or [`ACT_DROP`] (and [`ACT_5G`] for a 5G
 /// downlink tunnel); an action with neither means "no PDR here": a packet
-/// that ends on it is dropped as [`DropReason::NoPdrMatched`].
+/// that ends on it is dropped as [`DropReason::NoPdrMatched`]. A drop says
+/// why with [`ACT_GATE_CLOSED`] or [`ACT_QUOTA_EXHAUSTED`] (else: the FAR).
+/// A forwarded packet first passes the chain of rate meters starting at
+/// `meter` ([`names::METERS`]).
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct PdrAction {
@@ -202,6 +208,12 @@ pub struct PdrAction {
     pub peer_ipv4_be: u32,
     /// Downlink: the peer's TEID for this tunnel (`_be`).
     pub remote_teid_be: u32,
+    /// 0: no rate limit; otherwise the [`names::METERS`] index + 1 of the
+    /// first meter of the chain (flow QER, then session, then POI) the
+    /// packet must conform to.
+    pub meter: u32,
+    /// Explicit padding.
+    pub _pad2: u32,
 }
 
 /// [`PdrAction::flags`]: forward (uplink: decapsulate and route; downlink: encapsulate and route).
@@ -210,6 +222,11 @@ pub const ACT_FORWARD: u8 = 1;
 pub const ACT_DROP: u8 = 2;
 /// [`PdrAction::flags`]: downlink tunnel is 5G N3/N9 (PDU Session Container with [`PdrAction::qfi`]).
 pub const ACT_5G: u8 = 4;
+/// [`PdrAction::flags`], with [`ACT_DROP`]: a QER's gate is closed ([`DropReason::GateClosed`]).
+pub const ACT_GATE_CLOSED: u8 = 8;
+/// [`PdrAction::flags`], with [`ACT_DROP`]: a URR's volume or time quota is
+/// used up and its quota action is drop ([`DropReason::QuotaExhausted`]).
+pub const ACT_QUOTA_EXHAUSTED: u8 = 16;
 
 impl PdrAction {
     /// No PDR: a packet that ends here is dropped as [`DropReason::NoPdrMatched`].
@@ -220,10 +237,12 @@ impl PdrAction {
         _pad: [0; 2],
         peer_ipv4_be: 0,
         remote_teid_be: 0,
+        meter: 0,
+        _pad2: 0,
     };
 }
 
-/// Value of the uplink table ([`names::UPLINK`], key [`UplinkKey`]). 24 bytes.
+/// Value of the uplink table ([`names::UPLINK`], key [`UplinkKey`]). 32 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct UplinkEntry {
@@ -244,7 +263,7 @@ pub struct DownlinkKey {
     pub ue_ipv4_be: u32,
 }
 
-/// Value of the downlink table ([`names::DOWNLINK`], key [`DownlinkKey`]). 24 bytes.
+/// Value of the downlink table ([`names::DOWNLINK`], key [`DownlinkKey`]). 32 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct DownlinkEntry {
@@ -318,7 +337,7 @@ impl SdfMatch {
     };
 }
 
-/// One PDR with filters: its match and its action. 44 bytes.
+/// One PDR with filters: its match and its action. 52 bytes.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Rule {
@@ -369,12 +388,92 @@ impl Default for RuleSet {
 /// Default size of [`names::RULES`].
 pub const DEFAULT_MAX_RULE_SETS: u32 = 16_384;
 
-const _: () = assert!(size_of::<PdrAction>() == 16);
-const _: () = assert!(size_of::<UplinkEntry>() == 24);
-const _: () = assert!(size_of::<DownlinkEntry>() == 24);
+const _: () = assert!(size_of::<PdrAction>() == 24);
+const _: () = assert!(size_of::<UplinkEntry>() == 32);
+const _: () = assert!(size_of::<DownlinkEntry>() == 32);
 const _: () = assert!(size_of::<SdfMatch>() == 28);
-const _: () = assert!(size_of::<Rule>() == 44);
-const _: () = assert!(size_of::<RuleSet>() == 4 + 44 * MAX_RULES);
+const _: () = assert!(size_of::<Rule>() == 52);
+const _: () = assert!(size_of::<Meter>() == 64);
+const _: () = assert!(size_of::<RuleSet>() == 4 + 52 * MAX_RULES);
+
+/// Default size of [`names::METERS`].
+pub const DEFAULT_MAX_METERS: u32 = 65_536;
+/// Longest meter chain the fast path follows (flow QER, session, POI).
+pub const MAX_METER_CHAIN: usize = 3;
+/// Fixed-point shift of [`Meter::cost_ns_q16`].
+pub const METER_COST_SHIFT: u32 = 16;
+
+/// A rate meter ([`names::METERS`]): the generic cell rate algorithm
+/// (ITU-T I.371's virtual scheduling) on bytes, shared by every CPU. 64
+/// bytes, one cache line.
+///
+/// A packet of `n` bytes arriving at `now` conforms when `tat_ns <= now +
+/// tau_ns`; it then moves `tat_ns` to `max(tat_ns, now) + n * cost`. The
+/// fast path updates `tat_ns` with compare-and-swap, so the rate holds
+/// exactly however many CPUs share the meter, and adds the counters with
+/// atomic adds. Userspace writes the configuration fields (`cost_ns_q16`,
+/// `tau_ns`, `parent`) in place through the map's memory mapping, each an
+/// aligned store, and reads the counters the same way.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Meter {
+    /// Theoretical arrival time (bpf_ktime_get_ns clock) of the next byte.
+    pub tat_ns: u64,
+    /// Nanoseconds per byte, shifted left by [`METER_COST_SHIFT`]; 0: no
+    /// limit (the meter only counts).
+    pub cost_ns_q16: u64,
+    /// Burst tolerance: how far `tat_ns` may run ahead of now.
+    pub tau_ns: u64,
+    /// 0: last of the chain; otherwise the next meter's index + 1.
+    pub parent: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+    /// Bytes that conformed to the whole chain (counted on every meter of it).
+    pub pass_bytes: u64,
+    /// Packets that conformed to the whole chain.
+    pub pass_packets: u64,
+    /// Bytes dropped by this meter or by a meter after it in the chain.
+    pub drop_bytes: u64,
+    /// Packets dropped by this meter or by a meter after it in the chain.
+    pub drop_packets: u64,
+}
+
+impl Meter {
+    /// `cost_ns_q16` for a rate in bit/s: `8e9 / bps` ns per byte in Q16,
+    /// at least 1 (0 would mean "no limit"). `bps == 0` gives 0 (no limit).
+    pub const fn cost_for_bps(bps: u64) -> u64 {
+        if bps == 0 {
+            return 0;
+        }
+        let c = (8_000_000_000u128 << METER_COST_SHIFT) / bps as u128;
+        if c == 0 {
+            1
+        } else if c > Meter::MAX_COST as u128 {
+            Meter::MAX_COST
+        } else {
+            c as u64
+        }
+    }
+
+    /// The rate in bit/s a `cost_ns_q16` stands for (0 for no limit).
+    pub const fn bps_for_cost(cost: u64) -> u64 {
+        if cost == 0 {
+            return 0;
+        }
+        ((8_000_000_000u128 << METER_COST_SHIFT) / cost as u128) as u64
+    }
+
+    /// The cost in ns of `bytes` (a packet, below 2^16) at `cost_ns_q16`
+    /// (at most [`Meter::MAX_COST`]): the product fits in 64 bits.
+    #[inline(always)]
+    pub const fn cost_ns(cost_ns_q16: u64, bytes: u64) -> u64 {
+        (bytes.wrapping_mul(cost_ns_q16)) >> METER_COST_SHIFT
+    }
+
+    /// The largest `cost_ns_q16` (about 0.5 bit/s): a 64 KiB packet's cost
+    /// still fits in 64 bits.
+    pub const MAX_COST: u64 = 1 << 47;
+}
 
 /// Per-session traffic, one per CPU; bytes are inner IP packet bytes (TS 29.244 §5.2.2).
 ///
@@ -538,6 +637,12 @@ slots! {
         NoPdrMatched = "no_pdr_matched",
         /// The matched PDR's FAR says drop.
         FarDrop = "far_drop",
+        /// A QER of the matched PDR has its gate closed for this direction.
+        GateClosed = "gate_closed",
+        /// A URR of the matched PDR used up its quota and its quota action is drop.
+        QuotaExhausted = "quota_exhausted",
+        /// The packet exceeds a rate meter (QER MBR, session cap or POI capacity).
+        RateExceeded = "rate_exceeded",
     }
 }
 
@@ -576,6 +681,7 @@ mod pod {
         unsafe impl aya::Pod for SessionCounters {}
         unsafe impl aya::Pod for PortCounters {}
         unsafe impl aya::Pod for NextHop {}
+        unsafe impl aya::Pod for Meter {}
     }
 }
 
@@ -593,12 +699,13 @@ mod tests {
         );
         assert_eq!(size_of::<Globals>() % 8, 0);
         assert_eq!(size_of::<Spread>(), 8 + 4 * MAX_SPREAD_CPUS);
-        assert_eq!(size_of::<PdrAction>(), 16);
-        assert_eq!(size_of::<UplinkEntry>(), 24);
-        assert_eq!(size_of::<DownlinkEntry>(), 24);
+        assert_eq!(size_of::<PdrAction>(), 24);
+        assert_eq!(size_of::<UplinkEntry>(), 32);
+        assert_eq!(size_of::<DownlinkEntry>(), 32);
         assert_eq!(size_of::<SdfMatch>(), 28);
-        assert_eq!(size_of::<Rule>(), 44);
-        assert_eq!(size_of::<RuleSet>(), 356);
+        assert_eq!(size_of::<Rule>(), 52);
+        assert_eq!(size_of::<RuleSet>(), 420);
+        assert_eq!(size_of::<Meter>(), 64);
         assert_eq!(size_of::<SessionCounters>(), 32);
         assert_eq!(size_of::<PortCounters>(), 48);
         assert_eq!(size_of::<NextHop>(), 24);

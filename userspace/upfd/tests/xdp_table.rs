@@ -208,6 +208,7 @@ fn tunnel(counter: u32, peer: V4, teid: u32, qfi: Option<u8>) -> PdrAction {
         _pad: [0; 2],
         peer_ipv4_be: be(peer),
         remote_teid_be: teid.to_be(),
+        ..PdrAction::NONE
     }
 }
 
