@@ -595,6 +595,7 @@ fn load_datapath(max_sessions: u32) -> Result<BpfDatapath> {
         counter_slots: g.max_pdrs(),
         rule_sets: g.max_rule_sets,
         nexthop_cache: g.nexthop_cache,
+        meters: upf_abi::DEFAULT_MAX_METERS,
     })
     .context("loading the datapath")
 }

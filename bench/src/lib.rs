@@ -671,6 +671,7 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
         counter_slots: config.capacity,
         rule_sets: 1,
         nexthop_cache: true,
+        meters: upf_abi::DEFAULT_MAX_METERS,
     })?;
     dp.bench_program(names::PROG_BENCH_DROP)?;
     dp.bench_program(names::PROG_BENCH_TX)?;

@@ -71,8 +71,10 @@ fn manager(sessions: u32) -> Sessions<FakeDatapath> {
             sessions,
             counter_slots: sessions * 3,
             rule_sets: sessions,
+            meters: sessions,
         }),
         SessionsConfig {
+            qos: Default::default(),
             n3: common::N3,
             teid_range: (0x0010_0000, 0x7fff_ffff),
             ue_pools: vec!["10.128.0.0/9".parse().expect("a prefix")],

@@ -102,6 +102,7 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         counter_slots: g.max_pdrs(),
         rule_sets: g.max_rule_sets,
         nexthop_cache: g.nexthop_cache,
+        meters: upf_abi::DEFAULT_MAX_METERS,
     };
     let spread_cpus = g.spread_cpu_list();
     let mut dp = BpfDatapath::load_spread(&opts, &spread_cpus)?;

@@ -197,6 +197,7 @@ impl<D: Datapath> SessionManager<D> {
         Self::with_config(
             dp,
             SessionsConfig {
+                qos: Default::default(),
                 n3,
                 teid_range: (0x0010_0000, 0x7fff_ffff),
                 ue_pools: Vec::new(),

@@ -178,6 +178,7 @@ impl Env {
                 counter_slots: 64,
                 rule_sets: 4,
                 nexthop_cache: true,
+                meters: upf_abi::DEFAULT_MAX_METERS,
             },
             spread_cpus,
         )

@@ -650,6 +650,7 @@ impl Env {
             counter_slots: max_sessions.max(2048),
             rule_sets: RULE_SETS,
             nexthop_cache: true,
+            meters: upf_abi::DEFAULT_MAX_METERS,
         })
         .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
         let mut manager = SessionManager::new(dp, n3_ipv4);
@@ -2589,4 +2590,174 @@ fn nexthop_cache_hit_miss_and_stale_entry() {
     // The neighbour entry goes: fallback to the kernel's.
     env.manager.datapath_mut().del_neigh(gnb).expect("neigh");
     assert_eq!(env.run(Ingress::N6, &dl), (xdp_action::REDIRECT, kernel));
+}
+
+// ---- rate meters (QER MBR, session caps, POI capacity) ----
+
+/// A meter at `bps` whose burst tolerance lets exactly `n + 0.5` packets of
+/// `len` bytes through at once (the half keeps the boundary away from the
+/// few microseconds the test frames take).
+fn meter_for_packets(bps: u64, len: u64, n: u64, parent: u32) -> upfd::datapath::MeterConfig {
+    let per_packet = upf_abi::Meter::cost_ns(upf_abi::Meter::cost_for_bps(bps), len);
+    upfd::datapath::MeterConfig {
+        rate_bps: bps,
+        tau_ns: per_packet * (n - 1) + per_packet / 2,
+        parent,
+    }
+}
+
+/// The token bucket's branches with BPF_PROG_TEST_RUN: a burst of exactly
+/// the tolerance passes and the rest is dropped as `rate_exceeded` (uplink
+/// and downlink); a meter without a rate only counts; in a chain a packet
+/// the second meter refuses gives the first its charge back; every meter
+/// counts what passed and what was dropped at it or after it; the clock is
+/// the kernel's, so the test keeps rates low enough that no token refills
+/// while it runs (8 kbit/s: one byte per millisecond).
+#[test]
+fn rate_meters_pass_the_burst_then_drop_and_chain_with_refunds() {
+    let mut env = Env::new();
+    let inner = ue_udp(UE1, DN_HOST, 64);
+    let len = inner.len() as u64;
+    let up = from_gnb(&gpdu(0x30, TEID1, &[], &inner));
+    let dp = env.manager.datapath_mut();
+    for i in 0..3 {
+        dp.reset_meter(i).expect("reset meter");
+    }
+    dp.put_uplink(
+        TEID1,
+        &UplinkEntry {
+            ue_ipv4_be: be(UE1),
+            rules: 0,
+            default: PdrAction { meter: 1, ..fwd(1) },
+        },
+    )
+    .expect("uplink entry");
+    dp.set_meter(0, &meter_for_packets(8_000, len, 3, 0))
+        .expect("meter 0");
+    let rate_drop = DropReason::RateExceeded.index() as usize;
+    let before = env.drops()[rate_drop].1;
+    let verdicts: Vec<u32> = (0..5).map(|_| env.run(Ingress::N3, &up).0).collect();
+    assert_eq!(
+        verdicts,
+        [
+            xdp_action::REDIRECT,
+            xdp_action::REDIRECT,
+            xdp_action::REDIRECT,
+            xdp_action::DROP,
+            xdp_action::DROP
+        ],
+        "a burst of three, then the rate"
+    );
+    assert_eq!(
+        env.drops()[rate_drop].1 - before,
+        2,
+        "rate_exceeded counted"
+    );
+    let m = env.manager.datapath().meter(0).expect("meter 0");
+    assert_eq!((m.pass_packets, m.pass_bytes), (3, 3 * len));
+    assert_eq!((m.drop_packets, m.drop_bytes), (2, 2 * len));
+
+    // No rate: everything passes and is counted.
+    let dp = env.manager.datapath_mut();
+    dp.set_meter(0, &upfd::datapath::MeterConfig::default())
+        .expect("meter 0 unlimited");
+    for _ in 0..4 {
+        assert_eq!(env.run(Ingress::N3, &up).0, xdp_action::REDIRECT);
+    }
+    assert_eq!(env.manager.datapath().meter(0).unwrap().pass_packets, 7);
+
+    // A chain: meter 0 (80 kbit/s, a long burst) -> meter 1 (one packet).
+    let dp = env.manager.datapath_mut();
+    dp.reset_meter(0).unwrap();
+    dp.set_meter(
+        0,
+        &upfd::datapath::MeterConfig {
+            rate_bps: 80_000,
+            tau_ns: 1_000_000_000,
+            parent: 2,
+        },
+    )
+    .unwrap();
+    dp.set_meter(1, &meter_for_packets(8_000, len, 1, 0))
+        .unwrap();
+    assert_eq!(env.run(Ingress::N3, &up).0, xdp_action::REDIRECT);
+    let tat_after_first = env.manager.datapath().meter(0).unwrap().tat_ns;
+    for _ in 0..2 {
+        assert_eq!(env.run(Ingress::N3, &up).0, xdp_action::DROP);
+    }
+    let (m0, m1) = (
+        env.manager.datapath().meter(0).unwrap(),
+        env.manager.datapath().meter(1).unwrap(),
+    );
+    assert_eq!(
+        m0.tat_ns, tat_after_first,
+        "the refused packets were refunded to the first meter"
+    );
+    assert_eq!((m0.pass_packets, m0.drop_packets), (1, 2));
+    assert_eq!((m1.pass_packets, m1.drop_packets), (1, 2));
+
+    // Downlink goes through the same meters.
+    let dp = env.manager.datapath_mut();
+    dp.reset_meter(2).unwrap();
+    let down = from_dn(&dn_udp(UE1, 64, 0, 100));
+    dp.set_meter(2, &meter_for_packets(8_000, 100, 2, 0))
+        .unwrap();
+    dp.put_downlink(
+        Ipv4Addr::from(UE1),
+        &DownlinkEntry {
+            local_ipv4_be: be(N3_ADDR),
+            rules: 0,
+            default: PdrAction {
+                meter: 3,
+                ..tunnel(1, GNB, REMOTE_TEID1, None)
+            },
+        },
+    )
+    .unwrap();
+    let verdicts: Vec<u32> = (0..3).map(|_| env.run(Ingress::N6, &down).0).collect();
+    assert_eq!(
+        verdicts,
+        [xdp_action::REDIRECT, xdp_action::REDIRECT, xdp_action::DROP]
+    );
+    let m2 = env.manager.datapath().meter(2).unwrap();
+    assert_eq!((m2.pass_bytes, m2.drop_bytes), (200, 100), "inner IP bytes");
+}
+
+/// A closed gate and an exhausted quota drop with their own reasons, and a
+/// dropped packet never touches a meter.
+#[test]
+fn gate_and_quota_drops_have_their_reasons() {
+    let mut env = Env::new();
+    let up = from_gnb(&gpdu(0x30, TEID1, &[], &ue_udp(UE1, DN_HOST, 64)));
+    for (flag, reason) in [
+        (upf_abi::ACT_GATE_CLOSED, DropReason::GateClosed),
+        (upf_abi::ACT_QUOTA_EXHAUSTED, DropReason::QuotaExhausted),
+        (0, DropReason::FarDrop),
+    ] {
+        let dp = env.manager.datapath_mut();
+        dp.reset_meter(0).unwrap();
+        dp.put_uplink(
+            TEID1,
+            &UplinkEntry {
+                ue_ipv4_be: be(UE1),
+                rules: 0,
+                default: PdrAction {
+                    flags: ACT_DROP | flag,
+                    meter: 1,
+                    ..fwd(1)
+                },
+            },
+        )
+        .unwrap();
+        let before = env.drops()[reason.index() as usize].1;
+        assert_eq!(env.run(Ingress::N3, &up).0, xdp_action::DROP);
+        assert_eq!(
+            env.drops()[reason.index() as usize].1 - before,
+            1,
+            "{}",
+            reason.name()
+        );
+        let m = env.manager.datapath().meter(0).unwrap();
+        assert_eq!(m.pass_packets + m.drop_packets, 0, "not metered");
+    }
 }

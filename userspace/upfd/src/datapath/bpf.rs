@@ -15,14 +15,16 @@ use aya::maps::{
 use aya::programs::{links::FdLink, Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use upf_abi::{
-    names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, NextHop, PortCounters,
+    names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, Meter, NextHop, PortCounters,
     RuleSet, SessionCounters, Spread, UplinkEntry, UplinkKey, FLAG_FIB_ONLY, MAX_PORTS,
     MAX_SPREAD_CPUS,
 };
 
 use crate::nexthop::NexthopMaps;
 
-use super::{roles_name, Capacity, CpuStats, Datapath, DatapathError, FastpathStats, PortStats};
+use super::{
+    roles_name, Capacity, CpuStats, Datapath, DatapathError, FastpathStats, MeterConfig, PortStats,
+};
 
 /// Frames each spread CPU's cpumap queue holds (the kernel's xdp_redirect_cpu sample's default).
 pub const CPUMAP_QUEUE: u32 = 2048;
@@ -94,6 +96,8 @@ pub struct LoadOptions {
     /// Read the next-hop cache before `bpf_fib_lookup` (`gateway.nexthop_cache`);
     /// false sets `FLAG_FIB_ONLY`.
     pub nexthop_cache: bool,
+    /// Rate meters (`METERS`: QER MBRs, session caps, POI capacities).
+    pub meters: u32,
 }
 
 /// Resolves an interface name to its index in the current network namespace.
@@ -124,6 +128,7 @@ pub struct BpfDatapath {
     nh_routes: LpmTrie<MapData, u32, u32>,
     nexthops: Array<MapData, NextHop>,
     nh_neigh: HashMap<MapData, u32, NextHop>,
+    meters: MeterTable,
     ports: Vec<Port>,
     links: Vec<(String, aya::programs::xdp::XdpLinkId)>,
     capacity: Capacity,
@@ -165,6 +170,7 @@ impl BpfDatapath {
             ("max_sessions", opts.max_sessions),
             ("counter_slots", opts.counter_slots),
             ("rule_sets", opts.rule_sets),
+            ("meters", opts.meters),
         ] {
             if n == 0 {
                 return Err(DatapathError::Load(format!("{what} must be at least 1")));
@@ -206,6 +212,7 @@ impl BpfDatapath {
             .map_max_entries(names::DOWNLINK, opts.max_sessions)
             .map_max_entries(names::SESSION_COUNTERS, opts.counter_slots)
             .map_max_entries(names::RULES, opts.rule_sets)
+            .map_max_entries(names::METERS, opts.meters)
             .load(OBJECT)
             .map_err(|e| DatapathError::Load(format!("{e:#}")))?;
         for prog in [names::PROG_UPF, names::PROG_PASS] {
@@ -233,6 +240,7 @@ impl BpfDatapath {
             nh_routes: take(&mut ebpf, names::NH_ROUTES)?,
             nexthops: take(&mut ebpf, names::NEXTHOPS)?,
             nh_neigh: take(&mut ebpf, names::NH_NEIGH)?,
+            meters: MeterTable::map(take(&mut ebpf, names::METERS)?, opts.meters)?,
             ebpf,
             ports: opts.ports.clone(),
             links: Vec::new(),
@@ -240,6 +248,7 @@ impl BpfDatapath {
                 sessions: opts.max_sessions,
                 counter_slots: opts.counter_slots,
                 rule_sets: opts.rule_sets,
+                meters: opts.meters,
             },
             ncpus,
         })
@@ -716,6 +725,49 @@ impl Datapath for BpfDatapath {
         ))
     }
 
+    fn set_meter(&mut self, index: u32, cfg: &MeterConfig) -> Result<(), DatapathError> {
+        // Each word with one store: the fast path may read the meter at any
+        // time and sees the old or the new value of each.
+        let m = self.meters.slot(index)?;
+        m.cost_ns_q16
+            .store(Meter::cost_for_bps(cfg.rate_bps), Ordering::Relaxed);
+        m.tau_ns.store(cfg.tau_ns, Ordering::Relaxed);
+        m.parent.store(cfg.parent, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn reset_meter(&mut self, index: u32) -> Result<(), DatapathError> {
+        let m = self.meters.slot(index)?;
+        for w in [
+            &m.tat_ns,
+            &m.cost_ns_q16,
+            &m.tau_ns,
+            &m.pass_bytes,
+            &m.pass_packets,
+            &m.drop_bytes,
+            &m.drop_packets,
+        ] {
+            w.store(0, Ordering::Relaxed);
+        }
+        m.parent.store(0, Ordering::Relaxed);
+        Ok(())
+    }
+
+    fn meter(&self, index: u32) -> Result<Meter, DatapathError> {
+        let m = self.meters.slot(index)?;
+        Ok(Meter {
+            tat_ns: m.tat_ns.load(Ordering::Relaxed),
+            cost_ns_q16: m.cost_ns_q16.load(Ordering::Relaxed),
+            tau_ns: m.tau_ns.load(Ordering::Relaxed),
+            parent: m.parent.load(Ordering::Relaxed),
+            _pad: 0,
+            pass_bytes: m.pass_bytes.load(Ordering::Relaxed),
+            pass_packets: m.pass_packets.load(Ordering::Relaxed),
+            drop_bytes: m.drop_bytes.load(Ordering::Relaxed),
+            drop_packets: m.drop_packets.load(Ordering::Relaxed),
+        })
+    }
+
     fn capacity(&self) -> Capacity {
         self.capacity
     }
@@ -834,4 +886,106 @@ pub fn attach_pass_pinned(iface: &str, mode: AttachMode, pin: &Path) -> Result<(
     fd.pin(pin)
         .map_err(|e| attach_err(format!("pinning at {}: {e}", pin.display())))?;
     Ok(())
+}
+
+// ---- the rate meters, memory-mapped ----
+
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+
+/// The `METERS` array (BPF_F_MMAPABLE) mapped into our address space: the
+/// fast path updates each meter with atomic instructions, userspace reads
+/// and configures meters with atomic loads and stores of single words, and
+/// neither takes a syscall or a lock.
+struct MeterTable {
+    base: std::ptr::NonNull<MeterCells>,
+    len: u32,
+    bytes: usize,
+    /// Keeps the map (and so the mapping's object) alive.
+    _map: Array<MapData, Meter>,
+}
+
+/// `upf_abi::Meter` as userspace sees it in the shared mapping: the same
+/// layout, every word atomic.
+#[repr(C)]
+struct MeterCells {
+    tat_ns: AtomicU64,
+    cost_ns_q16: AtomicU64,
+    tau_ns: AtomicU64,
+    parent: AtomicU32,
+    _pad: AtomicU32,
+    pass_bytes: AtomicU64,
+    pass_packets: AtomicU64,
+    drop_bytes: AtomicU64,
+    drop_packets: AtomicU64,
+}
+
+const _: () = assert!(size_of::<MeterCells>() == size_of::<Meter>());
+const _: () =
+    assert!(std::mem::offset_of!(MeterCells, parent) == std::mem::offset_of!(Meter, parent));
+const _: () = assert!(
+    std::mem::offset_of!(MeterCells, drop_packets) == std::mem::offset_of!(Meter, drop_packets)
+);
+
+// SAFETY: the mapping is shared memory owned by this value, and every access
+// through it is atomic (`MeterCells`), so the table may move between threads.
+unsafe impl Send for MeterTable {}
+// SAFETY: as above; `&MeterTable` only hands out `&MeterCells`.
+unsafe impl Sync for MeterTable {}
+
+impl MeterTable {
+    fn map(map: Array<MapData, Meter>, len: u32) -> Result<MeterTable, DatapathError> {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
+        let bytes = (len as usize * size_of::<Meter>()).div_ceil(page) * page;
+        let fd = map.map().fd().as_fd().as_raw_fd();
+        // SAFETY: a fresh shared mapping of the map's fd (the kernel checks
+        // the length against the array and that it was created mmapable).
+        let p = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                bytes,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
+        };
+        if p == libc::MAP_FAILED {
+            return Err(DatapathError::Load(format!(
+                "mapping {} into memory: {}",
+                names::METERS,
+                std::io::Error::last_os_error()
+            )));
+        }
+        let base = std::ptr::NonNull::new(p.cast::<MeterCells>())
+            .ok_or_else(|| DatapathError::Load("mmap returned NULL".into()))?;
+        Ok(MeterTable {
+            base,
+            len,
+            bytes,
+            _map: map,
+        })
+    }
+
+    /// Meter `index`, or `Full` past the table.
+    fn slot(&self, index: u32) -> Result<&MeterCells, DatapathError> {
+        if index >= self.len {
+            return Err(DatapathError::Full {
+                map: names::METERS,
+                capacity: self.len,
+            });
+        }
+        // SAFETY: index < len, inside the mapping, which lives as long as
+        // self; values are 64-byte aligned (the mapping starts on a page);
+        // all access is atomic, so the shared reference is sound while the
+        // kernel writes the same memory.
+        Ok(unsafe { &*self.base.as_ptr().add(index as usize) })
+    }
+}
+
+impl Drop for MeterTable {
+    fn drop(&mut self) {
+        // SAFETY: the mapping made in `map`, unmapped once.
+        unsafe { libc::munmap(self.base.as_ptr().cast(), self.bytes) };
+    }
 }

@@ -11,9 +11,9 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
 use aya::maps::MapError;
-use upf_abi::{DownlinkEntry, RuleSet, SessionCounters, UplinkEntry};
+use upf_abi::{DownlinkEntry, Meter, RuleSet, SessionCounters, UplinkEntry};
 
-use super::{Capacity, Datapath, DatapathError, FastpathStats};
+use super::{Capacity, Datapath, DatapathError, FastpathStats, MeterConfig};
 
 /// Tables in memory; counters can be set by the test.
 #[derive(Debug)]
@@ -26,6 +26,8 @@ pub struct FakeDatapath {
     pub rules: HashMap<u32, RuleSet>,
     /// Counters by slot.
     pub counters: HashMap<u32, SessionCounters>,
+    /// Rate meters by index (counters can be set by the test).
+    pub meters: HashMap<u32, Meter>,
     /// Table sizes; inserts past them fail with `Full`, like the kernel's E2BIG.
     pub capacity: Capacity,
     /// When set, the next put_downlink fails with `Full` (to test rollback).
@@ -46,6 +48,7 @@ impl FakeDatapath {
             sessions,
             counter_slots: sessions.saturating_mul(2),
             rule_sets: sessions,
+            meters: sessions.saturating_mul(2),
         })
     }
 
@@ -56,6 +59,7 @@ impl FakeDatapath {
             downlink: HashMap::new(),
             rules: HashMap::new(),
             counters: HashMap::new(),
+            meters: HashMap::new(),
             capacity,
             fail_next_downlink: false,
             fail_next_rules: false,
@@ -149,6 +153,31 @@ impl Datapath for FakeDatapath {
         }
         Ok(self.counters.get(&slot).copied().unwrap_or_default())
     }
+    fn set_meter(&mut self, index: u32, cfg: &MeterConfig) -> Result<(), DatapathError> {
+        if index >= self.capacity.meters {
+            return Err(Self::full("METERS", self.capacity.meters));
+        }
+        let m = self.meters.entry(index).or_default();
+        m.cost_ns_q16 = Meter::cost_for_bps(cfg.rate_bps);
+        m.tau_ns = cfg.tau_ns;
+        m.parent = cfg.parent;
+        Ok(())
+    }
+    fn reset_meter(&mut self, index: u32) -> Result<(), DatapathError> {
+        self.write("METERS")?;
+        if index >= self.capacity.meters {
+            return Err(Self::full("METERS", self.capacity.meters));
+        }
+        self.meters.insert(index, Meter::default());
+        self.writes += 1;
+        Ok(())
+    }
+    fn meter(&self, index: u32) -> Result<Meter, DatapathError> {
+        if index >= self.capacity.meters {
+            return Err(Self::full("METERS", self.capacity.meters));
+        }
+        Ok(self.meters.get(&index).copied().unwrap_or_default())
+    }
     fn capacity(&self) -> Capacity {
         self.capacity
     }
@@ -191,6 +220,7 @@ mod tests {
             sessions: 1,
             counter_slots: 2,
             rule_sets: 1,
+            meters: 1,
         });
         assert!(matches!(
             dp.put_rules(1, &RuleSet::EMPTY),

@@ -10,7 +10,7 @@ pub mod fake;
 
 use std::net::Ipv4Addr;
 
-use upf_abi::{DownlinkEntry, RuleSet, SessionCounters, UplinkEntry};
+use upf_abi::{DownlinkEntry, Meter, RuleSet, SessionCounters, UplinkEntry};
 
 /// A failure to write or read the datapath's tables.
 #[derive(Debug, thiserror::Error)]
@@ -67,6 +67,19 @@ pub struct Capacity {
     pub counter_slots: u32,
     /// Rule sets in `RULES` (`gateway.max_rule_sets`).
     pub rule_sets: u32,
+    /// Rate meters in `METERS` (`qos.max_meters`).
+    pub meters: u32,
+}
+
+/// How a rate meter limits (the configuration words of `upf_abi::Meter`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+pub struct MeterConfig {
+    /// Bit/s; 0: no limit (the meter only counts).
+    pub rate_bps: u64,
+    /// Burst tolerance in ns (how far ahead of now the meter may be charged).
+    pub tau_ns: u64,
+    /// 0: the chain ends here; otherwise the next meter's index + 1.
+    pub parent: u32,
 }
 
 /// What the session managers need from the datapath.
@@ -90,6 +103,14 @@ pub trait Datapath {
     fn reset_counters(&mut self, slot: u32) -> Result<(), DatapathError>;
     /// Sums a counter slot over every CPU.
     fn counters(&self, slot: u32) -> Result<SessionCounters, DatapathError>;
+    /// Configures meter `index` (< capacity().meters) in place: its state
+    /// (the theoretical arrival time) and counters are kept, so a rate change
+    /// applies to the next packet without a burst.
+    fn set_meter(&mut self, index: u32, cfg: &MeterConfig) -> Result<(), DatapathError>;
+    /// Zeroes meter `index`, state and counters (before it is first referenced).
+    fn reset_meter(&mut self, index: u32) -> Result<(), DatapathError>;
+    /// Reads meter `index`: configuration, state and counters.
+    fn meter(&self, index: u32) -> Result<Meter, DatapathError>;
     /// The tables' sizes.
     fn capacity(&self) -> Capacity;
     /// The fast path's global, drop and per-port counters.

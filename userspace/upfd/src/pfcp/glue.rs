@@ -76,6 +76,7 @@ pub fn node_config(p: &PfcpConfig) -> NodeConfig {
 /// The session manager's pools from `[pfcp]` (defaults without it).
 pub fn sessions_config(n3: Ipv4Addr, p: Option<&PfcpConfig>) -> SessionsConfig {
     SessionsConfig {
+        qos: Default::default(),
         n3,
         teid_range: p.map_or((0x0010_0000, 0x7fff_ffff), |p| (p.teid_first, p.teid_last)),
         ue_pools: p.map_or_else(Vec::new, |p| p.ue_pools.clone()),

@@ -190,6 +190,7 @@ mod tests {
         let s = Sessions::new(
             FakeDatapath::new(16),
             SessionsConfig {
+                qos: Default::default(),
                 n3: N3,
                 teid_range: (0x1000, 0x1fff),
                 ue_pools: Vec::new(),

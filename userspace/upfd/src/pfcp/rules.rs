@@ -31,7 +31,8 @@ use upf_pfcp::ie::{self, types, FailedRuleId};
 use upf_pfcp::Cause;
 
 use upf_abi::{
-    PdrAction, Rule, SdfMatch, ACT_5G, ACT_DROP, ACT_FORWARD, MAX_RULES, M_PORTS, M_PROTO, M_QFI,
+    PdrAction, Rule, SdfMatch, ACT_5G, ACT_DROP, ACT_FORWARD, ACT_GATE_CLOSED, MAX_RULES, M_PORTS,
+    M_PROTO, M_QFI,
 };
 
 /// Why a request is refused: the cause and what to name in the response.
@@ -124,7 +125,7 @@ pub enum UeSpec {
 }
 
 /// Traffic direction of a PDR, from its Source Interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// From ACCESS: G-PDUs to decapsulate.
@@ -628,8 +629,9 @@ impl Far {
     }
 }
 
-/// A QoS Enforcement Rule (enforced: gate status and QFI; MBR and GBR are
-/// stored for the QoS stage).
+/// A QoS Enforcement Rule. Enforced: gate status, MBR (a rate meter per
+/// direction, see [`Rules::meter_plan`]) and QFI; GBR is stored and
+/// reported but not reserved (the fast path has no scheduler to reserve it).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Qer {
     /// QER ID.
@@ -864,7 +866,7 @@ impl Rules {
         Ok(())
     }
 
-    fn action(&self, p: &Pdr) -> PdrAction {
+    fn action(&self, p: &Pdr, meter: u32) -> PdrAction {
         let far = &self.fars[&p.far_id];
         let qers: Vec<&Qer> = p.qer_ids.iter().filter_map(|q| self.qers.get(q)).collect();
         let gate_open = qers.iter().all(|q| match p.direction {
@@ -875,11 +877,16 @@ impl Rules {
             counter: p.counter,
             ..PdrAction::default()
         };
-        if far.apply_action & ie::ApplyAction::FORW == 0 || !gate_open {
+        if far.apply_action & ie::ApplyAction::FORW == 0 {
             a.flags = ACT_DROP;
             return a;
         }
+        if !gate_open {
+            a.flags = ACT_DROP | ACT_GATE_CLOSED;
+            return a;
+        }
         a.flags = ACT_FORWARD;
+        a.meter = meter;
         if let (Direction::Downlink, Some(t)) = (p.direction, far.outer_header_creation) {
             a.peer_ipv4_be = u32::from(t.ipv4).to_be();
             a.remote_teid_be = t.teid.to_be();
@@ -896,8 +903,15 @@ impl Rules {
         self.pdrs.values().find_map(|p| p.ue_ipv4)
     }
 
-    /// Compiles the rules into fast-path entries. Call [`Rules::check`] first.
+    /// Compiles the rules into fast-path entries without rate meters. Call
+    /// [`Rules::check`] first.
     pub fn compile(&self) -> Result<Desired, Reject> {
+        self.compile_with(&|_| 0)
+    }
+
+    /// Compiles the rules into fast-path entries; `meter(pdr)` is the first
+    /// meter (index + 1, 0: none) of a PDR's packets. Call [`Rules::check`] first.
+    pub fn compile_with(&self, meter: &dyn Fn(u16) -> u32) -> Result<Desired, Reject> {
         let mut by_key: BTreeMap<(bool, u32), Vec<&Pdr>> = BTreeMap::new();
         for p in self.pdrs.values() {
             let key = match p.direction {
@@ -929,7 +943,7 @@ impl Rules {
             };
             c.ue_ipv4 = ue;
             for p in pdrs {
-                let action = self.action(p);
+                let action = self.action(p, meter(p.id));
                 if p.is_catch_all() {
                     c.default = action;
                     break; // PDRs of lower precedence can never match
@@ -954,5 +968,162 @@ impl Rules {
             }
         }
         Ok(out)
+    }
+}
+
+// ---- rate meters: which QER MBR limits which PDR ----
+
+/// A rate meter a session needs, named by what it limits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MeterKey {
+    /// The session's aggregate in one direction: its session-level QER MBR
+    /// (AMBR-like), its plan's rate and the POI guard's fair-share cap.
+    Session(Direction),
+    /// A flow QER's MBR in one direction (chained to the session meter).
+    Flow(u32, Direction),
+}
+
+/// The meters a session's rules need and the first meter of each PDR.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct MeterPlan {
+    /// Each meter and its QER MBR in bit/s (`None`: no QER limit of its own;
+    /// only session meters, kept for a plan or a POI guard).
+    pub meters: BTreeMap<MeterKey, Option<u64>>,
+    /// PDR ID -> the first meter its packets pass.
+    pub pdr_meter: BTreeMap<u16, MeterKey>,
+}
+
+impl MeterPlan {
+    /// The meter after `k` in its chain within the session (a flow's
+    /// session meter), if the session has one.
+    pub fn parent(&self, k: MeterKey) -> Option<MeterKey> {
+        match k {
+            MeterKey::Flow(_, d) => {
+                Some(MeterKey::Session(d)).filter(|s| self.meters.contains_key(s))
+            }
+            MeterKey::Session(_) => None,
+        }
+    }
+}
+
+/// Limits on QER rates (`[qos]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MbrLimits {
+    /// The highest MBR accepted, kbit/s; above it a QER is refused as absurd.
+    pub max_kbps: u64,
+}
+
+impl Default for MbrLimits {
+    fn default() -> Self {
+        MbrLimits {
+            max_kbps: 400_000_000,
+        }
+    }
+}
+
+fn qer_fail(id: u32, reason: impl Into<String>) -> Reject {
+    Reject {
+        cause: Cause::RULE_CREATION_MODIFICATION_FAILURE,
+        offending_ie: Some(types::MBR),
+        failed_rule: Some(FailedRuleId {
+            rule_type: FailedRuleId::QER,
+            id,
+        }),
+        reason: reason.into(),
+    }
+}
+
+impl Rules {
+    /// Decides the session's rate meters from the QERs' MBRs.
+    ///
+    /// Per direction: a QER with an MBR that every PDR of the direction
+    /// references is the session-level QER (with several, the highest MBR;
+    /// the others count as flow QERs); every other MBR QER is a flow QER,
+    /// and a PDR may reference at most one. A PDR's packets pass its flow
+    /// QER's meter, then the session meter. `session_meter[d]` asks for a
+    /// session meter even without a session-level QER (a plan, a POI guard).
+    ///
+    /// Refused, naming the QER and the MBR IE: an MBR of 0 in a direction a
+    /// referencing PDR uses (a closed gate is the way to stop traffic), or
+    /// above `limits.max_kbps`.
+    pub fn meter_plan(
+        &self,
+        limits: &MbrLimits,
+        session_meter: [bool; 2],
+    ) -> Result<MeterPlan, Reject> {
+        let mut plan = MeterPlan::default();
+        for (di, d) in [Direction::Uplink, Direction::Downlink]
+            .into_iter()
+            .enumerate()
+        {
+            let pdrs: Vec<&Pdr> = self.pdrs.values().filter(|p| p.direction == d).collect();
+            if pdrs.is_empty() {
+                continue;
+            }
+            let mut rate = BTreeMap::new();
+            for p in &pdrs {
+                for q in p.qer_ids.iter().filter_map(|q| self.qers.get(q)) {
+                    let Some((ul, dl)) = q.mbr_kbps else { continue };
+                    let kbps = if d == Direction::Uplink { ul } else { dl };
+                    let name = if d == Direction::Uplink { "UL" } else { "DL" };
+                    if kbps == 0 {
+                        return Err(qer_fail(
+                            q.id,
+                            format!(
+                                "QER {} has an {name} MBR of 0 and PDR {} sends {name} through it (close the gate to stop traffic)",
+                                q.id, p.id
+                            ),
+                        ));
+                    }
+                    if kbps > limits.max_kbps {
+                        return Err(qer_fail(
+                            q.id,
+                            format!(
+                                "QER {}: {name} MBR {kbps} kbit/s is above qos.max_mbr_kbps ({})",
+                                q.id, limits.max_kbps
+                            ),
+                        ));
+                    }
+                    rate.insert(q.id, kbps * 1000);
+                }
+            }
+            let session_qer = rate
+                .iter()
+                .filter(|(q, _)| pdrs.iter().all(|p| p.qer_ids.contains(q)))
+                .max_by_key(|(q, r)| (**r, std::cmp::Reverse(**q)))
+                .map(|(q, r)| (*q, *r));
+            if session_qer.is_some() || session_meter[di] {
+                plan.meters
+                    .insert(MeterKey::Session(d), session_qer.map(|(_, r)| r));
+            }
+            for p in &pdrs {
+                let mut flows = p
+                    .qer_ids
+                    .iter()
+                    .filter(|q| rate.contains_key(q) && Some(**q) != session_qer.map(|s| s.0));
+                let first = match (flows.next(), flows.next()) {
+                    (Some(a), Some(b)) => {
+                        return Err(pdr_fail(
+                            p.id,
+                            format!(
+                                "references QERs {a} and {b}, two flow-level MBRs (one besides the session's is supported)"
+                            ),
+                        ))
+                    }
+                    (Some(q), None) => {
+                        let k = MeterKey::Flow(*q, d);
+                        plan.meters.insert(k, Some(rate[q]));
+                        k
+                    }
+                    (None, _) if plan.meters.contains_key(&MeterKey::Session(d)) => {
+                        MeterKey::Session(d)
+                    }
+                    (None, _) => continue,
+                };
+                plan.pdr_meter.insert(p.id, first);
+            }
+        }
+        Ok(plan)
     }
 }

@@ -21,11 +21,12 @@ use upf_pfcp::Cause;
 
 use super::pool::{Ipv4Net, RangePool, UePool};
 use super::rules::{
-    Compiled, Desired, Direction, Far, Pdr, Qer, Reject, Rules, TeidSpec, Tunnel, UeSpec, Urr,
+    Compiled, Desired, Direction, Far, MbrLimits, MeterKey, Pdr, Qer, Reject, Rules, TeidSpec,
+    Tunnel, UeSpec, Urr,
 };
 use super::vecmap::VecMap;
-use crate::datapath::{Datapath, DatapathError};
-use upf_abi::{DownlinkEntry, RuleSet, UplinkEntry};
+use crate::datapath::{Datapath, DatapathError, MeterConfig};
+use upf_abi::{DownlinkEntry, Meter, RuleSet, UplinkEntry};
 
 /// What the session manager needs to know of the gateway.
 #[derive(Clone, Debug)]
@@ -36,6 +37,93 @@ pub struct SessionsConfig {
     pub teid_range: (u32, u32),
     /// UE address pools for CHOOSE.
     pub ue_pools: Vec<Ipv4Net>,
+    /// Rate meter parameters.
+    pub qos: QosParams,
+}
+
+/// How QER MBRs become rate meters (`[qos]`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct QosParams {
+    /// MBR sanity limits.
+    pub limits: MbrLimits,
+    /// Bucket depth as time at the rate: a meter lets `rate x burst_ms`
+    /// through at once after an idle period.
+    pub burst_ms: u64,
+    /// Bucket depth at least this many bytes (a few full-size packets),
+    /// whatever the rate.
+    pub min_burst_bytes: u64,
+    /// Meters `0..reserved_meters` are not handed to sessions (the POI meters).
+    pub reserved_meters: u32,
+}
+
+impl Default for QosParams {
+    fn default() -> Self {
+        QosParams {
+            limits: MbrLimits::default(),
+            burst_ms: 100,
+            min_burst_bytes: 3000,
+            reserved_meters: 0,
+        }
+    }
+}
+
+impl QosParams {
+    /// The burst tolerance of a meter at `rate_bps`: `burst_bytes` when
+    /// given (a plan's burst allowance), else `burst_ms` worth of the rate,
+    /// and never less than `min_burst_bytes`.
+    pub fn tau_ns(&self, rate_bps: u64, burst_bytes: Option<u64>) -> u64 {
+        if rate_bps == 0 {
+            return 0;
+        }
+        let bytes = burst_bytes
+            .unwrap_or((rate_bps as u128 * self.burst_ms as u128 / 8000) as u64)
+            .max(self.min_burst_bytes);
+        (bytes as u128 * 8_000_000_000 / rate_bps as u128).min(u64::MAX as u128) as u64
+    }
+}
+
+/// Local policy on a session's aggregate rate, per direction (index 0
+/// uplink, 1 downlink), on top of its QERs.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct SessionLimits {
+    /// The plan's rate (or its throttled rate), bit/s.
+    pub plan_bps: [Option<u64>; 2],
+    /// The plan's burst allowance in bytes (while throttled).
+    pub burst_bytes: [Option<u64>; 2],
+    /// The POI guard's fair-share cap, bit/s.
+    pub cap_bps: [Option<u64>; 2],
+    /// The POI meter the session meter chains to (index + 1; 0: none).
+    pub poi_meter: [u32; 2],
+}
+
+impl SessionLimits {
+    fn wants_session_meter(&self) -> [bool; 2] {
+        [0, 1].map(|d| {
+            self.plan_bps[d].is_some() || self.cap_bps[d].is_some() || self.poi_meter[d] != 0
+        })
+    }
+}
+
+/// One of a session's rate meters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+pub struct MeterSlot {
+    /// Index in `METERS`.
+    pub index: u32,
+    /// The QER MBR it enforces, bit/s.
+    pub qer_bps: Option<u64>,
+    /// What was last written.
+    pub config: MeterConfig,
+}
+
+/// Resolves a session's downlink peer to its POI's meters (index + 1 per
+/// direction), when a POI guard covers it.
+pub type PoiResolver = Box<dyn Fn(Ipv4Addr) -> Option<[u32; 2]> + Send + Sync>;
+
+fn dir_index(d: Direction) -> usize {
+    match d {
+        Direction::Uplink => 0,
+        Direction::Downlink => 1,
+    }
 }
 
 /// Usage counted for a URR: inner IP packets and octets per direction.
@@ -102,6 +190,11 @@ pub struct Session {
     pub allocated_ue: Option<Ipv4Addr>,
     /// NTP seconds at establishment.
     pub established_ntp: u32,
+    /// Rate meters by what they limit (shown by `upfctl qos`).
+    #[serde(skip)]
+    pub meters: VecMap<MeterKey, MeterSlot>,
+    /// Local rate policy (plan, fair-share caps, POI).
+    pub limits: SessionLimits,
     #[serde(skip)]
     written_ul: VecMap<u32, Written>,
     #[serde(skip)]
@@ -172,6 +265,7 @@ struct Taken {
     ue: Option<Ipv4Addr>,
     counters: Vec<u32>,
     rule_sets: Vec<u32>,
+    meters: Vec<u32>,
 }
 
 /// Counter values per (URR ID, PDR ID) link, to measure the next report from.
@@ -194,6 +288,8 @@ pub struct Sessions<D: Datapath> {
     ue_pool: UePool,
     counter_pool: RangePool,
     rule_set_pool: RangePool,
+    meter_pool: RangePool,
+    poi_resolver: Option<PoiResolver>,
     next_seid: u64,
 }
 
@@ -234,6 +330,11 @@ impl<D: Datapath> Sessions<D> {
             ue_pool: UePool::new(&cfg.ue_pools),
             counter_pool: RangePool::new(0, cap.counter_slots.saturating_sub(1)),
             rule_set_pool: RangePool::new(0, cap.rule_sets.saturating_sub(1)),
+            meter_pool: RangePool::new(
+                cfg.qos.reserved_meters.min(cap.meters.saturating_sub(1)),
+                cap.meters.saturating_sub(1),
+            ),
+            poi_resolver: None,
             dp,
             cfg,
             sessions: BTreeMap::new(),
@@ -242,6 +343,12 @@ impl<D: Datapath> Sessions<D> {
             by_cp: HashMap::new(),
             next_seid: 1,
         }
+    }
+
+    /// Sets how a session's downlink peer maps to POI meters (applies to
+    /// sessions established or modified from now on).
+    pub fn set_poi_resolver(&mut self, r: PoiResolver) {
+        self.poi_resolver = Some(r);
     }
 
     /// The datapath.
@@ -364,6 +471,8 @@ impl<D: Datapath> Sessions<D> {
             choose_ids: VecMap::new(),
             allocated_ue: None,
             established_ntp: now_ntp,
+            meters: VecMap::new(),
+            limits: SessionLimits::default(),
             written_ul: VecMap::new(),
             written_dl: VecMap::new(),
             baselines: VecMap::new(),
@@ -575,6 +684,7 @@ impl<D: Datapath> Sessions<D> {
             rules: Rules::default(),
             choose_ids: VecMap::new(),
             allocated_ue: None,
+            limits: SessionLimits::default(),
             ..Session::clone(&old)
         };
         self.commit(&old, empty, &[])?;
@@ -668,7 +778,10 @@ impl<D: Datapath> Sessions<D> {
         let mut taken = Taken::default();
         let res = self.resolve(&mut new, &mut taken).and_then(|created| {
             new.rules.check()?;
-            let desired = new.rules.compile()?;
+            let first = self.assign_meters(&mut new, &mut taken)?;
+            let desired = new
+                .rules
+                .compile_with(&|pdr| first.get(&pdr).copied().unwrap_or(0))?;
             self.check_conflicts(new.up_seid, &desired)?;
             self.write(old, &mut new, desired, &mut taken)?;
             Ok(created)
@@ -676,6 +789,7 @@ impl<D: Datapath> Sessions<D> {
         match res {
             Ok(created) => {
                 self.settle(old, &mut new, &taken.counters);
+                self.settle_meters(old, &mut new, &taken.meters);
                 Ok((new, created))
             }
             Err(e) => {
@@ -690,6 +804,9 @@ impl<D: Datapath> Sessions<D> {
                 }
                 for r in taken.rule_sets {
                     self.rule_set_pool.release(r);
+                }
+                for m in taken.meters {
+                    self.meter_pool.release(m);
                 }
                 Err(e)
             }
@@ -1025,6 +1142,167 @@ impl<D: Datapath> Sessions<D> {
                 self.counter_pool.release(p.counter);
             }
         }
+    }
+}
+
+// ---- rate meters ----
+
+impl<D: Datapath> Sessions<D> {
+    /// Decides `s`'s meters (keeping the index of every meter it already
+    /// had), takes and configures the new ones (nothing references them
+    /// yet), and returns each PDR's first meter (index + 1). Meters kept
+    /// get their new configuration in `settle_meters`, after the entries.
+    fn assign_meters(
+        &mut self,
+        s: &mut Session,
+        taken: &mut Taken,
+    ) -> Result<BTreeMap<u16, u32>, Reject> {
+        let peer = s.tunnels().first().map(|t| t.ipv4);
+        s.limits.poi_meter = match (&self.poi_resolver, peer) {
+            (Some(r), Some(p)) => r(p).unwrap_or([0, 0]),
+            _ => [0, 0],
+        };
+        let plan = s
+            .rules
+            .meter_plan(&self.cfg.qos.limits, s.limits.wants_session_meter())?;
+        let mut meters = VecMap::new();
+        for (&k, &qer_bps) in &plan.meters {
+            let slot = match s.meters.get(&k) {
+                Some(m) => MeterSlot { qer_bps, ..*m },
+                None => {
+                    let index = self
+                        .meter_pool
+                        .alloc(|_| false)
+                        .ok_or_else(|| resources("all rate meters (qos.max_meters) are in use"))?;
+                    taken.meters.push(index);
+                    self.dp.reset_meter(index).map_err(dp_reject)?;
+                    MeterSlot {
+                        index,
+                        qer_bps,
+                        config: MeterConfig::default(),
+                    }
+                }
+            };
+            meters.insert(k, slot);
+        }
+        s.meters = meters;
+        for k in plan.meters.keys() {
+            let parent = match plan.parent(*k) {
+                Some(p) => s.meters[&p].index + 1,
+                None => match k {
+                    MeterKey::Session(d) => s.limits.poi_meter[dir_index(*d)],
+                    MeterKey::Flow(..) => 0,
+                },
+            };
+            let cfg = self.meter_config(s, *k, parent);
+            let m = s.meters.get_mut(k).expect("just inserted");
+            if taken.meters.contains(&m.index) {
+                self.dp.set_meter(m.index, &cfg).map_err(dp_reject)?;
+                m.config = cfg;
+            } else {
+                // Written in settle_meters: `config` still says what the
+                // datapath holds.
+                m.config.parent = parent;
+            }
+        }
+        Ok(plan
+            .pdr_meter
+            .iter()
+            .map(|(pdr, k)| (*pdr, s.meters[k].index + 1))
+            .collect())
+    }
+
+    /// A meter's configuration from the session's QERs and limits.
+    fn meter_config(&self, s: &Session, k: MeterKey, parent: u32) -> MeterConfig {
+        let qer = s.meters.get(&k).and_then(|m| m.qer_bps);
+        let (rate, burst) = match k {
+            MeterKey::Flow(..) => (qer, None),
+            MeterKey::Session(d) => {
+                let d = dir_index(d);
+                let l = &s.limits;
+                let rate = [qer, l.plan_bps[d], l.cap_bps[d]]
+                    .into_iter()
+                    .flatten()
+                    .min();
+                (rate, l.burst_bytes[d])
+            }
+        };
+        let rate_bps = rate.unwrap_or(0);
+        MeterConfig {
+            rate_bps,
+            tau_ns: self.cfg.qos.tau_ns(rate_bps, burst),
+            parent,
+        }
+    }
+
+    /// After a successful write: kept meters get their new configuration,
+    /// meters the session no longer has go back to the pool.
+    fn settle_meters(&mut self, old: &Session, new: &mut Session, fresh: &[u32]) {
+        let keys: Vec<MeterKey> = new.meters.keys().copied().collect();
+        for k in keys {
+            let m = new.meters[&k];
+            if fresh.contains(&m.index) {
+                continue;
+            }
+            let cfg = self.meter_config(new, k, m.config.parent);
+            let prev = old.meters.get(&k).map(|o| o.config);
+            if prev != Some(cfg) && self.dp.set_meter(m.index, &cfg).is_ok() {
+                new.meters.get_mut(&k).expect("listed").config = cfg;
+            }
+        }
+        let keep: Vec<u32> = new.meters.values().map(|m| m.index).collect();
+        for m in old.meters.values() {
+            if !keep.contains(&m.index) {
+                self.meter_pool.release(m.index);
+            }
+        }
+    }
+
+    /// Changes a session's local rate policy (plan rate, fair-share cap) and
+    /// rewrites its session meters in place. A change that needs a meter
+    /// the session does not have yet (a plan on a session without one)
+    /// takes effect at its next modification; `false` then.
+    pub fn set_limits(&mut self, up_seid: u64, f: impl FnOnce(&mut SessionLimits)) -> bool {
+        let Some(mut s) = self.sessions.remove(&up_seid) else {
+            return false;
+        };
+        let before = s.limits.wants_session_meter();
+        f(&mut s.limits);
+        let keys: Vec<MeterKey> = s.meters.keys().copied().collect();
+        for k in keys {
+            let m = s.meters[&k];
+            let cfg = self.meter_config(&s, k, m.config.parent);
+            if cfg != m.config && self.dp.set_meter(m.index, &cfg).is_ok() {
+                s.meters.get_mut(&k).expect("listed").config = cfg;
+            }
+        }
+        let complete = [0, 1].iter().all(|&d| {
+            let want = s.limits.wants_session_meter()[d] && !before[d];
+            let dir = if d == 0 {
+                Direction::Uplink
+            } else {
+                Direction::Downlink
+            };
+            !want || s.meters.contains_key(&MeterKey::Session(dir))
+        });
+        self.sessions.insert(up_seid, s);
+        complete
+    }
+
+    /// A session's meters with what the fast path counted on each.
+    pub fn meters_of(&self, up_seid: u64) -> Vec<(MeterKey, MeterSlot, Meter)> {
+        let Some(s) = self.sessions.get(&up_seid) else {
+            return Vec::new();
+        };
+        s.meters
+            .iter()
+            .map(|(k, m)| (*k, *m, self.dp.meter(m.index).unwrap_or_default()))
+            .collect()
+    }
+
+    /// Rate meters in use by sessions.
+    pub fn meters_in_use(&self) -> usize {
+        self.meter_pool.in_use()
     }
 }
 

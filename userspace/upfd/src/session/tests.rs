@@ -118,6 +118,7 @@ fn slots_stay_within_the_counter_slots() {
         sessions: 8,
         counter_slots: 2,
         rule_sets: 1,
+        meters: 1,
     });
     let mut m = SessionManager::new(dp, Ipv4Addr::new(10, 100, 0, 1));
     m.install(spec(1)).unwrap();

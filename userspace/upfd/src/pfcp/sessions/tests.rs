@@ -23,6 +23,7 @@ fn manager() -> Sessions<FakeDatapath> {
     Sessions::new(
         FakeDatapath::new(100),
         SessionsConfig {
+            qos: Default::default(),
             n3: N3,
             teid_range: (0x1000, 0x1fff),
             ue_pools: vec!["10.60.0.0/24".parse().unwrap()],
@@ -246,6 +247,7 @@ fn a_4g_session_writes_one_entry_per_direction() {
                 _pad: [0; 2],
                 peer_ipv4_be: u32::from(GNB).to_be(),
                 remote_teid_be: 0xd001u32.to_be(),
+                ..upf_abi::PdrAction::NONE
             },
         }
     );
@@ -347,7 +349,7 @@ fn snapshot(m: &Sessions<FakeDatapath>) -> impl PartialEq + std::fmt::Debug {
     let mut dl: Vec<_> = dp.downlink.iter().map(|(k, v)| (*k, *v)).collect();
     dl.sort_by_key(|x| x.0);
     let sessions: Vec<String> = m.sessions().values().map(|s| format!("{s:?}")).collect();
-    (ul, dl, m.in_use(), sessions)
+    (ul, dl, m.in_use(), m.meters_in_use(), sessions)
 }
 
 #[test]
@@ -562,8 +564,10 @@ fn a_full_table_or_pool_is_no_resources_available() {
             sessions: 1,
             counter_slots: 8,
             rule_sets: 4,
+            meters: 4,
         }),
         SessionsConfig {
+            qos: Default::default(),
             n3: N3,
             teid_range: (0x1000, 0x1000),
             ue_pools: vec!["10.60.0.0/30".parse().unwrap()],
@@ -662,4 +666,267 @@ fn release_peer_removes_only_its_sessions() {
     assert_eq!(m.release_peer("a", 0), 1);
     assert_eq!(m.sessions().len(), 1);
     assert!(m.datapath().uplink.contains_key(&0x200));
+}
+
+// ---- QER rate meters ----
+
+fn mbr_qer(id: u32, ul_kbps: u64, dl_kbps: u64) -> CreateQer {
+    CreateQer {
+        mbr: Some(Mbr(Bitrate {
+            ul: ul_kbps,
+            dl: dl_kbps,
+        })),
+        qfi: None,
+        ..qer(id, 0)
+    }
+}
+
+/// A 4G session whose two PDRs reference `qers`.
+fn est_with_qers(
+    cp_seid: u64,
+    teid: u32,
+    qers: Vec<CreateQer>,
+    ul: &[u32],
+    dl: &[u32],
+) -> SessionEstablishmentRequest {
+    let mut r = est_4g(cp_seid, teid);
+    r.create_pdr[0].qer_ids = ul.iter().map(|q| QerId(*q)).collect();
+    r.create_pdr[1].qer_ids = dl.iter().map(|q| QerId(*q)).collect();
+    r.create_qer = qers;
+    r
+}
+
+fn meter_of(m: &Sessions<FakeDatapath>, a: &upf_abi::PdrAction) -> Meter {
+    assert_ne!(a.meter, 0, "the action has a meter");
+    m.datapath().meter(a.meter - 1).unwrap()
+}
+
+#[test]
+fn a_session_qer_mbr_becomes_one_meter_per_direction() {
+    let mut m = manager();
+    let e = m
+        .establish(
+            PEER,
+            &est_with_qers(1, 0x100, vec![mbr_qer(1, 10_000, 20_000)], &[1], &[1]),
+            0,
+        )
+        .unwrap();
+    let ul = m.datapath().uplink[&0x100].default;
+    let dl = m.datapath().downlink[&UE].default;
+    assert_ne!(ul.meter, dl.meter, "one meter per direction");
+    let (mu, md) = (meter_of(&m, &ul), meter_of(&m, &dl));
+    assert_eq!(mu.cost_ns_q16, Meter::cost_for_bps(10_000_000));
+    assert_eq!(md.cost_ns_q16, Meter::cost_for_bps(20_000_000));
+    // 100 ms of burst at the rate: 125 kB at 10 Mbit/s = 100 ms.
+    assert_eq!(mu.tau_ns, 100_000_000);
+    assert_eq!((mu.parent, md.parent), (0, 0));
+    let shown = m.meters_of(e.up_seid);
+    assert_eq!(shown.len(), 2);
+    assert!(shown.iter().any(
+        |(k, s, _)| *k == MeterKey::Session(Direction::Uplink) && s.qer_bps == Some(10_000_000)
+    ));
+    m.delete(e.up_seid, 0).unwrap();
+    assert_eq!(m.meters_in_use(), 0, "deletion returns the meters");
+}
+
+#[test]
+fn a_flow_qer_chains_to_the_session_qer() {
+    let mut m = manager();
+    // UL PDR 1 references the session QER 1 (AMBR 50 M) and the flow QER 2 (5 M).
+    let mut req = est_with_qers(
+        1,
+        0x100,
+        vec![mbr_qer(1, 50_000, 50_000), mbr_qer(2, 5_000, 5_000)],
+        &[1, 2],
+        &[1],
+    );
+    // A second UL PDR (a filtered flow) with only the session QER.
+    let mut p3 = pdr(3, 10, ul_pdi(fteid_fixed(0x100)), 1);
+    p3.pdi.sdf_filters = vec![SdfFilter {
+        flow_description: Some("permit out 17 from any to assigned".into()),
+        ..SdfFilter::default()
+    }];
+    p3.qer_ids = vec![QerId(1)];
+    req.create_pdr.push(p3);
+    m.establish(PEER, &req, 0).unwrap();
+    let e = m.datapath().uplink[&0x100];
+    let flow = meter_of(&m, &e.default);
+    assert_eq!(flow.cost_ns_q16, Meter::cost_for_bps(5_000_000));
+    assert_ne!(flow.parent, 0, "the flow meter chains to the session meter");
+    let session = m.datapath().meter(flow.parent - 1).unwrap();
+    assert_eq!(
+        session.cost_ns_q16,
+        Meter::cost_for_bps(50_000_000)
+    );
+    let rs = m.datapath().rules[&(e.rules - 1)];
+    assert_eq!(
+        rs.rules[0].action.meter, flow.parent,
+        "the PDR with only the session QER starts at the session meter"
+    );
+}
+
+#[test]
+fn zero_absurd_and_doubled_flow_mbrs_are_refused_naming_the_qer() {
+    let mut m = manager();
+    for (qers, ul, dl, want) in [
+        (
+            vec![mbr_qer(7, 0, 1000)],
+            vec![7],
+            vec![],
+            (FailedRuleId::QER, 7),
+        ),
+        (
+            vec![mbr_qer(7, 1000, 500_000_000)],
+            vec![],
+            vec![7],
+            (FailedRuleId::QER, 7),
+        ),
+        (
+            vec![
+                mbr_qer(1, 1000, 1000),
+                mbr_qer(2, 1000, 1000),
+                mbr_qer(3, 1000, 1000),
+            ],
+            vec![2, 3],
+            vec![1],
+            (FailedRuleId::PDR, 1),
+        ),
+    ] {
+        let before = snapshot(&m);
+        let mut req = est_with_qers(1, 0x100, qers, &ul, &dl);
+        // A second uplink PDR without QERs: neither of PDR 1's QERs is
+        // then session-level, so PDR 1 has two flow MBRs.
+        let mut p3 = pdr(3, 10, ul_pdi(fteid_fixed(0x100)), 1);
+        p3.pdi.sdf_filters = vec![SdfFilter {
+            flow_description: Some("permit out 17 from any to assigned".into()),
+            ..SdfFilter::default()
+        }];
+        req.create_pdr.push(p3);
+        let e = m.establish(PEER, &req, 0).unwrap_err();
+        assert_eq!(e.cause, Cause::RULE_CREATION_MODIFICATION_FAILURE, "{e:?}");
+        let f = e.failed_rule.unwrap();
+        assert_eq!((f.rule_type, f.id), want, "{}", e.reason);
+        if want.0 == FailedRuleId::QER {
+            assert_eq!(e.offending_ie, Some(types::MBR));
+        }
+        assert_eq!(snapshot(&m), before, "nothing half-applied");
+    }
+    // A zero MBR in a direction no referencing PDR uses is harmless.
+    m.establish(
+        PEER,
+        &est_with_qers(1, 0x100, vec![mbr_qer(7, 0, 1000)], &[], &[7]),
+        0,
+    )
+    .unwrap();
+}
+
+#[test]
+fn update_qer_rewrites_the_meter_in_place_and_remove_frees_it() {
+    let mut m = manager();
+    let e = m
+        .establish(
+            PEER,
+            &est_with_qers(1, 0x100, vec![mbr_qer(1, 10_000, 10_000)], &[1], &[]),
+            0,
+        )
+        .unwrap();
+    let idx = m.datapath().uplink[&0x100].default.meter;
+    // The fast path's state survives a rate change: no new burst.
+    m.datapath_mut().meters.get_mut(&(idx - 1)).unwrap().tat_ns = 12345;
+    let upd = SessionModificationRequest {
+        update_qer: vec![UpdateQer {
+            qer_id: QerId(1),
+            qer_correlation_id: None,
+            gate_status: None,
+            mbr: Some(Mbr(Bitrate {
+                ul: 2_000,
+                dl: 2_000,
+            })),
+            gbr: None,
+            qfi: None,
+            rqi: None,
+            unknown: Vec::new(),
+        }],
+        ..SessionModificationRequest::default()
+    };
+    m.modify(e.up_seid, &upd, 0).unwrap();
+    assert_eq!(m.datapath().uplink[&0x100].default.meter, idx, "same meter");
+    let mt = m.datapath().meter(idx - 1).unwrap();
+    assert_eq!(mt.cost_ns_q16, Meter::cost_for_bps(2_000_000));
+    assert_eq!(mt.tat_ns, 12345);
+    // Removing the QER with the only PDR that references it frees the meter.
+    let gone = SessionModificationRequest {
+        remove_pdr: vec![RemovePdr { pdr_id: PdrId(1) }],
+        remove_qer: vec![RemoveQer { qer_id: QerId(1) }],
+        ..SessionModificationRequest::default()
+    };
+    m.modify(e.up_seid, &gone, 0).unwrap();
+    assert_eq!(m.meters_in_use(), 0);
+}
+
+#[test]
+fn a_closed_gate_drops_with_its_own_reason() {
+    let mut m = manager();
+    let mut q = mbr_qer(1, 10_000, 10_000);
+    q.gate_status = GateStatus { ul: 1, dl: 0 };
+    m.establish(PEER, &est_with_qers(1, 0x100, vec![q], &[1], &[1]), 0)
+        .unwrap();
+    let ul = m.datapath().uplink[&0x100].default;
+    assert_eq!(ul.flags, ACT_DROP | upf_abi::ACT_GATE_CLOSED);
+    assert_eq!(ul.meter, 0, "a dropped packet is not metered");
+    let dl = m.datapath().downlink[&UE].default;
+    assert_eq!(dl.flags & ACT_FORWARD, ACT_FORWARD);
+}
+
+#[test]
+fn running_out_of_meters_is_no_resources_and_leaves_nothing() {
+    let mut m = Sessions::new(
+        FakeDatapath::with_capacity(crate::datapath::Capacity {
+            sessions: 8,
+            counter_slots: 16,
+            rule_sets: 8,
+            meters: 3,
+        }),
+        SessionsConfig {
+            qos: Default::default(),
+            n3: N3,
+            teid_range: (0x1000, 0x1fff),
+            ue_pools: vec!["10.60.0.0/24".parse().unwrap()],
+        },
+    );
+    m.establish(
+        PEER,
+        &est_with_qers(1, 0x100, vec![mbr_qer(1, 1000, 1000)], &[1], &[1]),
+        0,
+    )
+    .unwrap();
+    let before = snapshot(&m);
+    let mut r = est_with_qers(2, 0x200, vec![mbr_qer(1, 1000, 1000)], &[1], &[1]);
+    r.create_pdr[1].pdi.ue_ip_address = Some(ue(Some(Ipv4Addr::new(10, 45, 0, 8)), true));
+    let e = m.establish(PEER, &r, 0).unwrap_err();
+    assert_eq!(e.cause, Cause::NO_RESOURCES_AVAILABLE, "{}", e.reason);
+    assert_eq!(snapshot(&m), before);
+}
+
+#[test]
+fn session_limits_take_the_lowest_rate_and_caps_lift() {
+    let mut m = manager();
+    let e = m
+        .establish(
+            PEER,
+            &est_with_qers(1, 0x100, vec![mbr_qer(1, 10_000, 10_000)], &[1], &[1]),
+            0,
+        )
+        .unwrap();
+    let idx = m.datapath().downlink[&UE].default.meter - 1;
+    assert!(m.set_limits(e.up_seid, |l| l.cap_bps[1] = Some(4_000_000)));
+    assert_eq!(
+        m.datapath().meter(idx).unwrap().cost_ns_q16,
+        Meter::cost_for_bps(4_000_000)
+    );
+    assert!(m.set_limits(e.up_seid, |l| l.cap_bps[1] = None));
+    assert_eq!(
+        m.datapath().meter(idx).unwrap().cost_ns_q16,
+        Meter::cost_for_bps(10_000_000)
+    );
 }
