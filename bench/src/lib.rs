@@ -65,6 +65,13 @@ const TEID_BASE: u32 = 0x0010_0000;
 const UE_BASE: u32 = 0x0a40_0000; // 10.64.0.0
 const REMOTE_TEID_BASE: u32 = 0x5000_0000;
 const QFI: u8 = 9;
+/// Metered session i (the QER cases) is session `METERED + i`: a parallel
+/// set of sessions with one rate meter per direction (UL meter `2i`, DL
+/// `2i + 1`), as a session-level QER (AMBR) compiles.
+const METERED: u32 = 0x0100_0000;
+/// The metered sessions' MBR: high enough that every packet conforms (the
+/// bench measures the conforming path: clock read, compare-and-swap, counters).
+const METERED_BPS: u64 = 100_000_000_000;
 /// TEIDs from here on have no session.
 const UNKNOWN_TEID_BASE: u32 = 0x8000_0000;
 const GTPU: u16 = 2152;
@@ -344,6 +351,10 @@ pub enum Case {
     Uplink5gFib,
     /// `Downlink` with the next-hop cache emptied for the case.
     DownlinkFib,
+    /// `Uplink5g` on sessions with a QER MBR (one rate meter per direction).
+    Uplink5gQer,
+    /// `Downlink` on sessions with a QER MBR.
+    DownlinkQer,
     /// GTP-U Echo Request: answered in place (XDP_TX).
     Echo,
     /// G-PDU for a TEID without a session: dropped.
@@ -356,10 +367,12 @@ pub enum Case {
 
 impl Case {
     /// Every case, in table order.
-    pub const ALL: [Case; 9] = [
+    pub const ALL: [Case; 11] = [
         Case::Uplink5g,
         Case::Uplink4g,
         Case::Downlink,
+        Case::Uplink5gQer,
+        Case::DownlinkQer,
         Case::Uplink5gFib,
         Case::DownlinkFib,
         Case::Echo,
@@ -376,6 +389,8 @@ impl Case {
             Case::Downlink => "downlink encap, 5G (QFI)",
             Case::Uplink5gFib => "uplink decap, 5G, fib_lookup only",
             Case::DownlinkFib => "downlink encap, 5G, fib_lookup only",
+            Case::Uplink5gQer => "uplink decap, 5G, QER MBR (rate meter)",
+            Case::DownlinkQer => "downlink encap, 5G, QER MBR (rate meter)",
             Case::Echo => "echo request -> response",
             Case::UnknownTeid => "unknown TEID drop",
             Case::FloorDrop => "floor: bare XDP_DROP",
@@ -388,6 +403,8 @@ impl Case {
             Case::Uplink5g
             | Case::Uplink4g
             | Case::Downlink
+            | Case::Uplink5gQer
+            | Case::DownlinkQer
             | Case::Uplink5gFib
             | Case::DownlinkFib => xdp_action::REDIRECT,
             Case::Echo | Case::FloorTx => xdp_action::TX,
@@ -402,6 +419,8 @@ impl Case {
             }
             Case::Uplink4g => uplink_frame(rng.below(sessions), false),
             Case::Downlink | Case::DownlinkFib => downlink_frame(rng.below(sessions)),
+            Case::Uplink5gQer => uplink_frame(METERED + rng.below(sessions), true),
+            Case::DownlinkQer => downlink_frame(METERED + rng.below(sessions)),
             Case::Echo => echo_frame(rng.next() as u16),
             Case::UnknownTeid => unknown_teid_frame(UNKNOWN_TEID_BASE + rng.below(1 << 30)),
         }
@@ -521,6 +540,12 @@ impl Report {
              (the floor's own net of DROP is a few ns, too small to divide by)",
             c.frames, c.rounds, c.capacity
         );
+        let _ = writeln!(
+            s,
+            "- the QER rows run on a second set of as many sessions, each with \
+             one rate meter per direction (a session-level QER MBR, set high so \
+             every packet conforms); usage counting (URR) is on in every row"
+        );
         s.push('\n');
         s.push_str("| case | sessions | ns/packet | net of DROP | ratio to TX floor |\n");
         s.push_str("|---|---:|---:|---:|---:|\n");
@@ -533,6 +558,27 @@ impl Report {
                 r.ns,
                 r.net,
                 r.ratio
+            );
+        }
+        let _ = writeln!(
+            s,
+            "\nCost of a QER MBR (rate meter) over the same path without one, \
+             net of DROP (goal: at most +30 %):\n"
+        );
+        s.push_str("| sessions | uplink | downlink |\n|---:|---:|---:|\n");
+        for n in c.sessions.iter() {
+            let net = |case: Case| {
+                self.rows
+                    .iter()
+                    .find(|r| r.case == case && r.sessions == *n)
+                    .map_or(f64::NAN, |r| r.net)
+            };
+            let pct = |with: Case, without: Case| (net(with) / net(without) - 1.0) * 100.0;
+            let _ = writeln!(
+                s,
+                "| {n} | {:+.0} % | {:+.0} % |",
+                pct(Case::Uplink5gQer, Case::Uplink5g),
+                pct(Case::DownlinkQer, Case::Downlink)
             );
         }
         s
@@ -598,17 +644,37 @@ fn median(mut v: Vec<f64>) -> f64 {
     }
 }
 
-/// Session `i` as `SessionManager::install` writes a static 5G session.
+/// Session `i` as `SessionManager::install` writes a static 5G session,
+/// and its metered twin `METERED + i`.
 fn install(dp: &mut BpfDatapath, i: u32) -> Result<()> {
+    install_one(dp, i, 0)?;
+    let cfg = upfd::datapath::MeterConfig {
+        rate_bps: METERED_BPS,
+        tau_ns: 1_000_000_000,
+        parent: 0,
+    };
+    for m in [2 * i, 2 * i + 1] {
+        dp.reset_meter(m)?;
+        dp.set_meter(m, &cfg)?;
+    }
+    install_one(dp, METERED + i, 2 * i + 1)
+}
+
+/// One session; `meter` is the uplink meter's index + 1 (0: none), the
+/// downlink's is the next.
+fn install_one(dp: &mut BpfDatapath, i: u32, meter: u32) -> Result<()> {
     let ue_be = u32::from_ne_bytes(ue(i));
+    let down_meter = if meter == 0 { 0 } else { meter + 1 };
+    let counter = i % METERED;
     dp.put_uplink(
         TEID_BASE + i,
         &UplinkEntry {
             ue_ipv4_be: ue_be,
             rules: 0,
             default: PdrAction {
-                counter: i,
+                counter,
                 flags: ACT_FORWARD,
+                meter,
                 ..PdrAction::NONE
             },
         },
@@ -619,12 +685,12 @@ fn install(dp: &mut BpfDatapath, i: u32) -> Result<()> {
             local_ipv4_be: u32::from_ne_bytes(N3_ADDR),
             rules: 0,
             default: PdrAction {
-                counter: i,
+                counter,
                 flags: ACT_FORWARD | ACT_5G,
                 qfi: QFI,
-                _pad: [0; 2],
                 peer_ipv4_be: u32::from_ne_bytes(GNB),
                 remote_teid_be: (REMOTE_TEID_BASE + i).to_be(),
+                meter: down_meter,
                 ..PdrAction::NONE
             },
         },
@@ -667,11 +733,11 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
     let mut dp = BpfDatapath::load(&LoadOptions {
         n3_ipv4: Ipv4Addr::from(N3_ADDR),
         ports: vec![n3, n6],
-        max_sessions: config.capacity,
+        max_sessions: 2 * config.capacity,
         counter_slots: config.capacity,
         rule_sets: 1,
         nexthop_cache: true,
-        meters: upf_abi::DEFAULT_MAX_METERS,
+        meters: 2 * config.capacity,
     })?;
     dp.bench_program(names::PROG_BENCH_DROP)?;
     dp.bench_program(names::PROG_BENCH_TX)?;
@@ -717,7 +783,8 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
         let mut ctxs: Vec<Vec<[u8; 24]>> = Vec::new();
         for case in Case::ALL {
             let f: Vec<Vec<u8>> = (0..pool).map(|_| case.frame(n, &mut rng)).collect();
-            let ingress = if matches!(case, Case::Downlink | Case::DownlinkFib) {
+            let ingress = if matches!(case, Case::Downlink | Case::DownlinkFib | Case::DownlinkQer)
+            {
                 n6_idx
             } else {
                 n3_idx

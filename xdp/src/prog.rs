@@ -529,8 +529,10 @@ fn meter(first: u32, bytes: u64) -> Result<(), DropReason> {
     let Some(m0) = METERS.get_ptr_mut(first - 1) else {
         return Ok(());
     };
+    // The coarse clock: a few ns instead of a clocksource read; userspace
+    // keeps every tolerance above its tick (upf_abi::METER_MIN_TAU_NS).
     // SAFETY: no arguments, no preconditions.
-    let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_ns() };
+    let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_coarse_ns() };
     let Some(c0) = take(m0, now, bytes) else {
         meter_count(m0, false, bytes);
         return Err(DropReason::RateExceeded);

@@ -400,6 +400,12 @@ const _: () = assert!(size_of::<RuleSet>() == 4 + 52 * MAX_RULES);
 pub const DEFAULT_MAX_METERS: u32 = 65_536;
 /// Longest meter chain the fast path follows (flow QER, session, POI).
 pub const MAX_METER_CHAIN: usize = 3;
+/// The smallest burst tolerance userspace gives a meter with a rate: the
+/// fast path reads the coarse clock (`bpf_ktime_get_coarse_ns`, one tick
+/// per jiffy, 4 ms at HZ=250), much cheaper than the precise one; with a
+/// tolerance of several ticks the long-run rate is exact and only the
+/// burst boundary moves by a tick.
+pub const METER_MIN_TAU_NS: u64 = 20_000_000;
 /// Fixed-point shift of [`Meter::cost_ns_q16`].
 pub const METER_COST_SHIFT: u32 = 16;
 
@@ -407,8 +413,8 @@ pub const METER_COST_SHIFT: u32 = 16;
 /// (ITU-T I.371's virtual scheduling) on bytes, shared by every CPU. 64
 /// bytes, one cache line.
 ///
-/// A packet of `n` bytes arriving at `now` conforms when `tat_ns <= now +
-/// tau_ns`; it then moves `tat_ns` to `max(tat_ns, now) + n * cost`. The
+/// A packet of `n` bytes arriving at `now` (the coarse clock, see
+/// [`METER_MIN_TAU_NS`]) conforms when `tat_ns <= now + tau_ns`; it then moves `tat_ns` to `max(tat_ns, now) + n * cost`. The
 /// fast path updates `tat_ns` with compare-and-swap, so the rate holds
 /// exactly however many CPUs share the meter, and adds the counters with
 /// atomic adds. Userspace writes the configuration fields (`cost_ns_q16`,

@@ -70,7 +70,8 @@ impl Default for QosParams {
 impl QosParams {
     /// The burst tolerance of a meter at `rate_bps`: `burst_bytes` when
     /// given (a plan's burst allowance), else `burst_ms` worth of the rate,
-    /// and never less than `min_burst_bytes`.
+    /// never less than `min_burst_bytes` nor than
+    /// [`upf_abi::METER_MIN_TAU_NS`] (the fast path's clock ticks).
     pub fn tau_ns(&self, rate_bps: u64, burst_bytes: Option<u64>) -> u64 {
         if rate_bps == 0 {
             return 0;
@@ -78,7 +79,8 @@ impl QosParams {
         let bytes = burst_bytes
             .unwrap_or((rate_bps as u128 * self.burst_ms as u128 / 8000) as u64)
             .max(self.min_burst_bytes);
-        (bytes as u128 * 8_000_000_000 / rate_bps as u128).min(u64::MAX as u128) as u64
+        let tau = (bytes as u128 * 8_000_000_000 / rate_bps as u128).min(u64::MAX as u128) as u64;
+        tau.max(upf_abi::METER_MIN_TAU_NS)
     }
 }
 

@@ -754,10 +754,7 @@ fn a_flow_qer_chains_to_the_session_qer() {
     assert_eq!(flow.cost_ns_q16, Meter::cost_for_bps(5_000_000));
     assert_ne!(flow.parent, 0, "the flow meter chains to the session meter");
     let session = m.datapath().meter(flow.parent - 1).unwrap();
-    assert_eq!(
-        session.cost_ns_q16,
-        Meter::cost_for_bps(50_000_000)
-    );
+    assert_eq!(session.cost_ns_q16, Meter::cost_for_bps(50_000_000));
     let rs = m.datapath().rules[&(e.rules - 1)];
     assert_eq!(
         rs.rules[0].action.meter, flow.parent,
