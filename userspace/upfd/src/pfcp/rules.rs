@@ -14,8 +14,12 @@
 //!   address, with IPv4 SDF filters; their FAR forwards to ACCESS with Outer
 //!   Header Creation GTP-U/UDP/IPv4, or drops;
 //! - Apply Action BUFF is accepted and drops (no buffering yet);
-//! - QER gate status closed drops that direction; the QER's QFI goes into the
-//!   downlink PDU Session Container (a downlink FAR with a QFI is 5G);
+//! - QER gate status closed drops that direction (`gate_closed`); the QER's
+//!   MBR is a rate meter per direction ([`Rules::meter_plan`]); the QER's QFI
+//!   goes into the downlink PDU Session Container (a downlink FAR with a QFI
+//!   is 5G);
+//! - Activate / Deactivate Predefined Rules name MVNO plans (`[[plan]]`),
+//!   resolved by the session manager;
 //! - refused: IPv6 (outer or UE), N9 forwarding (an uplink FAR with Outer
 //!   Header Creation), duplication, application IDs, SDF filters other than
 //!   a flow description, CP-function and VN-internal interfaces.
@@ -167,6 +171,8 @@ pub struct Pdr {
     pub urr_ids: Box<[u32]>,
     /// QER IDs.
     pub qer_ids: Box<[u32]>,
+    /// Names of the predefined rules (plans) it activates.
+    pub predefined: Box<[String]>,
     /// Counter slot in the fast path.
     pub counter: u32,
 }
@@ -179,21 +185,15 @@ impl Pdr {
     /// Builds a PDR from Create PDR (counter and resolved values unset).
     pub fn create(c: &ie::CreatePdr) -> Result<Pdr, Reject> {
         let id = c.pdr_id.0;
-        let far_id = match c.far_id {
-            Some(f) => f.0,
-            None if !c.activate_predefined_rules.is_empty() => {
-                return Err(pdr_fail(
-                    id,
-                    "predefined rules are not configured on this UP function",
-                ))
-            }
-            None => {
-                return Err(Reject::ie(
-                    Cause::CONDITIONAL_IE_MISSING,
-                    types::FAR_ID,
-                    format!("PDR {id} has no FAR ID"),
-                ))
-            }
+        // Predefined rules here are MVNO plans (rates, not FARs): the FAR ID
+        // stays mandatory (TS 29.244 §7.5.2.2: C, absent only when a
+        // predefined FAR is activated).
+        let Some(far_id) = c.far_id.map(|f| f.0) else {
+            return Err(Reject::ie(
+                Cause::CONDITIONAL_IE_MISSING,
+                types::FAR_ID,
+                format!("PDR {id} has no FAR ID"),
+            ));
         };
         let mut pdr = Pdr {
             id,
@@ -211,14 +211,13 @@ impl Pdr {
             far_id,
             urr_ids: c.urr_ids.iter().map(|u| u.0).collect(),
             qer_ids: c.qer_ids.iter().map(|q| q.0).collect(),
+            predefined: c
+                .activate_predefined_rules
+                .iter()
+                .map(|r| text(&r.0))
+                .collect(),
             counter: 0,
         };
-        if !c.activate_predefined_rules.is_empty() {
-            return Err(pdr_fail(
-                id,
-                "predefined rules are not configured on this UP function",
-            ));
-        }
         pdr.set_pdi(&c.pdi)?;
         pdr.check_ohr()?;
         Ok(pdr)
@@ -241,12 +240,27 @@ impl Pdr {
         if let Some(o) = u.outer_header_removal {
             self.outer_header_removal = Some(o.description);
         }
-        if !u.activate_predefined_rules.is_empty() || !u.deactivate_predefined_rules.is_empty() {
-            return Err(pdr_fail(
-                self.id,
-                "predefined rules are not configured on this UP function",
-            ));
+        let mut names: Vec<String> = self.predefined.to_vec();
+        for d in &u.deactivate_predefined_rules {
+            let n = text(&d.0);
+            let Some(i) = names.iter().position(|x| *x == n) else {
+                return Err(Reject {
+                    offending_ie: Some(types::DEACTIVATE_PREDEFINED_RULES),
+                    ..pdr_fail(
+                        self.id,
+                        format!("predefined rule {n:?} is not active on it"),
+                    )
+                });
+            };
+            names.remove(i);
         }
+        for a in &u.activate_predefined_rules {
+            let n = text(&a.0);
+            if !names.contains(&n) {
+                names.push(n);
+            }
+        }
+        self.predefined = names.into();
         if let Some(pdi) = &u.pdi {
             let (teid, ue) = (self.teid, self.ue_ipv4);
             self.set_pdi(pdi)?;

@@ -41,8 +41,22 @@ pub struct SessionsConfig {
     pub qos: QosParams,
 }
 
-/// How QER MBRs become rate meters (`[qos]`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A plan's rates, as sessions apply them (`[[plan]]`); its quota is
+/// tracked by the QoS controller, which sets the session's `throttled`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PlanRates {
+    /// The plan's name, as Activate Predefined Rules names it.
+    pub name: String,
+    /// Maximum rate per direction (uplink, downlink), bit/s.
+    pub bps: [Option<u64>; 2],
+    /// Rate per direction once the quota is used, bit/s.
+    pub throttled_bps: [Option<u64>; 2],
+    /// Burst allowance at full speed while throttled, bytes.
+    pub burst_bytes: Option<u64>,
+}
+
+/// How QER MBRs become rate meters (`[qos]`), and the plans.
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct QosParams {
     /// MBR sanity limits.
     pub limits: MbrLimits,
@@ -54,6 +68,10 @@ pub struct QosParams {
     pub min_burst_bytes: u64,
     /// Meters `0..reserved_meters` are not handed to sessions (the POI meters).
     pub reserved_meters: u32,
+    /// The plans Activate Predefined Rules may name.
+    pub plans: Vec<PlanRates>,
+    /// Network instance -> the plan of sessions that activate none.
+    pub default_plans: Vec<(String, String)>,
 }
 
 impl Default for QosParams {
@@ -63,6 +81,8 @@ impl Default for QosParams {
             burst_ms: 100,
             min_burst_bytes: 3000,
             reserved_meters: 0,
+            plans: Vec::new(),
+            default_plans: Vec::new(),
         }
     }
 }
@@ -88,6 +108,10 @@ impl QosParams {
 /// uplink, 1 downlink), on top of its QERs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct SessionLimits {
+    /// The session's plan (index into `QosParams::plans`).
+    pub plan: Option<usize>,
+    /// The plan's quota is used up: its throttled rate applies.
+    pub throttled: bool,
     /// The plan's rate (or its throttled rate), bit/s.
     pub plan_bps: [Option<u64>; 2],
     /// The plan's burst allowance in bytes (while throttled).
@@ -101,7 +125,10 @@ pub struct SessionLimits {
 impl SessionLimits {
     fn wants_session_meter(&self) -> [bool; 2] {
         [0, 1].map(|d| {
-            self.plan_bps[d].is_some() || self.cap_bps[d].is_some() || self.poi_meter[d] != 0
+            self.plan.is_some()
+                || self.plan_bps[d].is_some()
+                || self.cap_bps[d].is_some()
+                || self.poi_meter[d] != 0
         })
     }
 }
@@ -1159,6 +1186,7 @@ impl<D: Datapath> Sessions<D> {
         s: &mut Session,
         taken: &mut Taken,
     ) -> Result<BTreeMap<u16, u32>, Reject> {
+        self.resolve_plan(s)?;
         let peer = s.tunnels().first().map(|t| t.ipv4);
         s.limits.poi_meter = match (&self.poi_resolver, peer) {
             (Some(r), Some(p)) => r(p).unwrap_or([0, 0]),
@@ -1212,6 +1240,87 @@ impl<D: Datapath> Sessions<D> {
             .iter()
             .map(|(pdr, k)| (*pdr, s.meters[k].index + 1))
             .collect())
+    }
+
+    /// The session's plan: the one its PDRs activate (Activate Predefined
+    /// Rules), else its network instance's default; sets the plan rates.
+    fn resolve_plan(&self, s: &mut Session) -> Result<(), Reject> {
+        let q = &self.cfg.qos;
+        let mut plan: Option<(usize, u16)> = None;
+        for p in s.rules.pdrs.values() {
+            for name in p.predefined.iter() {
+                let Some(i) = q.plans.iter().position(|x| x.name == *name) else {
+                    return Err(Reject {
+                        offending_ie: Some(ie::types::ACTIVATE_PREDEFINED_RULES),
+                        ..Reject::rule(
+                            FailedRuleId::PDR,
+                            u32::from(p.id),
+                            format!("no plan (predefined rule) named {name:?} is configured"),
+                        )
+                    });
+                };
+                match plan {
+                    Some((j, other)) if j != i => {
+                        return Err(Reject {
+                            offending_ie: Some(ie::types::ACTIVATE_PREDEFINED_RULES),
+                            ..Reject::rule(
+                                FailedRuleId::PDR,
+                                u32::from(p.id),
+                                format!(
+                                    "activates plan {name:?} but PDR {other} activates {:?}: one plan per session",
+                                    q.plans[j].name
+                                ),
+                            )
+                        })
+                    }
+                    _ => plan = Some((i, p.id)),
+                }
+            }
+        }
+        let plan = plan.map(|(i, _)| i).or_else(|| {
+            let ni = s
+                .rules
+                .pdrs
+                .values()
+                .find_map(|p| p.network_instance.clone())?;
+            let (_, name) = q.default_plans.iter().find(|(n, _)| *n == ni)?;
+            q.plans.iter().position(|x| x.name == *name)
+        });
+        if plan != s.limits.plan {
+            s.limits.throttled = false;
+        }
+        s.limits.plan = plan;
+        self.apply_plan(&mut s.limits);
+        Ok(())
+    }
+
+    /// The plan's rate (throttled or not) into `plan_bps` and `burst_bytes`.
+    fn apply_plan(&self, l: &mut SessionLimits) {
+        let Some(p) = l.plan.and_then(|i| self.cfg.qos.plans.get(i)) else {
+            l.plan_bps = [None, None];
+            l.burst_bytes = [None, None];
+            return;
+        };
+        if l.throttled {
+            l.plan_bps = p.throttled_bps;
+            l.burst_bytes = [p.burst_bytes, p.burst_bytes];
+        } else {
+            l.plan_bps = p.bps;
+            l.burst_bytes = [None, None];
+        }
+    }
+
+    /// Throttles (or lifts the throttle on) a session's plan, at once.
+    pub fn set_throttled(&mut self, up_seid: u64, throttled: bool) -> bool {
+        let plans_applied = |l: &mut SessionLimits, this: &Self| {
+            l.throttled = throttled;
+            this.apply_plan(l);
+        };
+        let Some(mut limits) = self.sessions.get(&up_seid).map(|s| s.limits) else {
+            return false;
+        };
+        plans_applied(&mut limits, self);
+        self.set_limits(up_seid, |l| *l = limits)
     }
 
     /// A meter's configuration from the session's QERs and limits.

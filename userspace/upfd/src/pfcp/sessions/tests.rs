@@ -927,3 +927,67 @@ fn session_limits_take_the_lowest_rate_and_caps_lift() {
         Meter::cost_for_bps(10_000_000)
     );
 }
+
+// ---- plans (Activate Predefined Rules) ----
+
+fn plan_manager() -> Sessions<FakeDatapath> {
+    Sessions::new(
+        FakeDatapath::new(100),
+        SessionsConfig {
+            qos: QosParams {
+                plans: vec![PlanRates {
+                    name: "lite".into(),
+                    bps: [Some(1_000_000), Some(3_000_000)],
+                    throttled_bps: [Some(200_000), Some(200_000)],
+                    burst_bytes: Some(100_000),
+                }],
+                default_plans: vec![("internet".into(), "lite".into())],
+                ..QosParams::default()
+            },
+            n3: N3,
+            teid_range: (0x1000, 0x1fff),
+            ue_pools: vec!["10.60.0.0/24".parse().unwrap()],
+        },
+    )
+}
+
+#[test]
+fn a_plan_named_by_activate_predefined_rules_limits_the_session_and_throttles() {
+    let mut m = plan_manager();
+    let mut req = est_4g(1, 0x100);
+    req.create_pdr[1].activate_predefined_rules = vec![ActivatePredefinedRules(b"lite".to_vec())];
+    let e = m.establish(PEER, &req, 0).unwrap();
+    let dl = meter_of(&m, &m.datapath().downlink[&UE].default);
+    assert_eq!(dl.cost_ns_q16, Meter::cost_for_bps(3_000_000));
+    let ul = meter_of(&m, &m.datapath().uplink[&0x100].default);
+    assert_eq!(ul.cost_ns_q16, Meter::cost_for_bps(1_000_000));
+    assert!(m.set_throttled(e.up_seid, true));
+    let dl = meter_of(&m, &m.datapath().downlink[&UE].default);
+    assert_eq!(dl.cost_ns_q16, Meter::cost_for_bps(200_000));
+    // The burst allowance: 100 kB at 200 kbit/s = 4 s.
+    assert_eq!(dl.tau_ns, 4_000_000_000);
+    assert!(m.set_throttled(e.up_seid, false));
+    let dl = meter_of(&m, &m.datapath().downlink[&UE].default);
+    assert_eq!(dl.cost_ns_q16, Meter::cost_for_bps(3_000_000));
+}
+
+#[test]
+fn unknown_plans_are_refused_and_the_network_instance_default_applies() {
+    let mut m = plan_manager();
+    let mut req = est_4g(1, 0x100);
+    req.create_pdr[0].activate_predefined_rules = vec![ActivatePredefinedRules(b"gold".to_vec())];
+    let before = snapshot(&m);
+    let e = m.establish(PEER, &req, 0).unwrap_err();
+    assert_eq!(e.cause, Cause::RULE_CREATION_MODIFICATION_FAILURE);
+    assert_eq!(e.offending_ie, Some(types::ACTIVATE_PREDEFINED_RULES));
+    let f = e.failed_rule.unwrap();
+    assert_eq!((f.rule_type, f.id), (FailedRuleId::PDR, 1));
+    assert_eq!(snapshot(&m), before);
+    // No plan named, network instance "internet": the default plan.
+    let mut req = est_4g(2, 0x200);
+    req.create_pdr[1].pdi.network_instance = Some(NetworkInstance(b"internet".to_vec()));
+    req.create_pdr[1].pdi.ue_ip_address = Some(ue(Some(Ipv4Addr::new(10, 45, 0, 9)), true));
+    req.create_pdr[0].pdi.ue_ip_address = Some(ue(Some(Ipv4Addr::new(10, 45, 0, 9)), false));
+    let s = m.establish(PEER, &req, 0).unwrap();
+    assert_eq!(m.get(s.up_seid).unwrap().limits.plan, Some(0));
+}
