@@ -37,6 +37,13 @@ enum Cmd {
         #[arg(long)]
         json: bool,
     },
+    /// QoS: per POI capacity, rate, demand and caps; per session its meters
+    /// (QER MBRs, plan, fair-share cap), current rate and drops.
+    Qos {
+        /// Print the raw JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Attach a pass-everything XDP program to an interface and pin its link
     /// (for veth peers in native-mode labs; remove the pin to detach).
     XdpPass {
@@ -123,6 +130,15 @@ fn main() -> anyhow::Result<()> {
                 println!("{}", serde_json::to_string_pretty(&r.data)?);
             } else {
                 print_stats(&serde_json::from_value(r.data)?);
+            }
+            Ok(())
+        }
+        Cmd::Qos { json } => {
+            let r = ok(control::call(&args.socket, &Request::Qos)?)?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r.data)?);
+            } else {
+                print_qos(&serde_json::from_value(r.data)?);
             }
             Ok(())
         }
@@ -403,6 +419,94 @@ fn print_stats(s: &Stats) {
         }
         for (n, v) in &p.dropped {
             println!("  dropped {n:<29} {v}");
+        }
+    }
+}
+
+fn mbps(bps: u64) -> String {
+    format!("{:.2}", bps as f64 / 1e6)
+}
+
+fn opt_mbps(bps: Option<u64>) -> String {
+    bps.map_or("-".into(), mbps)
+}
+
+fn print_qos(q: &upfd::qos_control::QosView) {
+    if q.pois.is_empty() {
+        println!("no POI capacity guard configured ([[poi]])");
+    } else {
+        println!(
+            "{:<12} {:>4} {:>10} {:>10} {:>10} {:>8} {:>9} {:>7}",
+            "POI", "dir", "cap Mb/s", "rate Mb/s", "dem. Mb/s", "sessions", "capped", "drops"
+        );
+        for p in &q.pois {
+            for (d, name) in ["ul", "dl"].iter().enumerate() {
+                println!(
+                    "{:<12} {:>4} {:>10} {:>10} {:>10} {:>8} {:>9} {:>7}",
+                    p.name,
+                    name,
+                    mbps(p.capacity_bps[d]),
+                    mbps(p.rate_bps[d]),
+                    mbps(p.demand_bps[d]),
+                    p.sessions,
+                    p.sessions_capped[d],
+                    p.dropped_packets[d]
+                );
+            }
+        }
+    }
+    println!();
+    if q.sessions.is_empty() {
+        println!("no session has a rate limit");
+        return;
+    }
+    println!(
+        "{:<10} {:<10} {:<10} {:<9} {:<8} {:>6} {:>10} {:>10} {:>10} {:>10} {:>9}",
+        "SEID",
+        "POI",
+        "plan",
+        "meter",
+        "dir",
+        "QER",
+        "QER Mb/s",
+        "limit",
+        "rate",
+        "demand",
+        "drops"
+    );
+    for s in &q.sessions {
+        let plan = match (&s.plan, s.throttled) {
+            (Some(p), true) => format!("{p} (thr)"),
+            (Some(p), false) => p.clone(),
+            (None, _) => "-".into(),
+        };
+        for m in &s.meters {
+            println!(
+                "{:<10} {:<10} {:<10} {:<9} {:<8} {:>6} {:>10} {:>10} {:>10} {:>10} {:>9}",
+                format!("{:#x}", s.seid),
+                s.poi.as_deref().unwrap_or("-"),
+                plan,
+                m.kind,
+                m.direction,
+                m.qer.map_or("-".into(), |q| q.to_string()),
+                opt_mbps(m.qer_mbr_bps),
+                if m.limit_bps == 0 {
+                    "-".into()
+                } else {
+                    mbps(m.limit_bps)
+                },
+                mbps(m.rate_bps),
+                mbps(m.demand_bps),
+                m.dropped_packets
+            );
+        }
+        if s.cap_bps.iter().any(Option::is_some) {
+            println!(
+                "{:<10} fair-share cap: ul {} dl {} Mb/s",
+                "",
+                opt_mbps(s.cap_bps[0]),
+                opt_mbps(s.cap_bps[1])
+            );
         }
     }
 }

@@ -45,6 +45,8 @@ pub enum Request {
     },
     /// Everything: fast path counters, ports, sessions, PFCP.
     Stats,
+    /// QoS per POI and per session: configured rates, current rates, caps, plans.
+    Qos,
 }
 
 /// The PFCP node's state for [`Request::Stats`], from the daemon.
@@ -306,6 +308,7 @@ pub fn handle<D: Datapath>(
                 .collect();
             Response::ok(serde_json::json!(all))
         }
+        Request::Qos => Response::ok(serde_json::json!(m.qos_view())),
         Request::Stats => match m.datapath().fastpath_stats() {
             Ok(fastpath) => Response::ok(serde_json::json!(Stats {
                 capacity: m.datapath().capacity().sessions,

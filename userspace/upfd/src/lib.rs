@@ -10,4 +10,5 @@ pub mod datapath;
 pub mod gtpu_path;
 pub mod nexthop;
 pub mod pfcp;
+pub mod qos_control;
 pub mod session;

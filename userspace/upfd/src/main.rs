@@ -29,6 +29,7 @@ use upfd::pfcp::handler::Identity;
 use upfd::pfcp::node::Node;
 use upfd::pfcp::recovery::RecoveryStore;
 use upfd::pfcp::server;
+use upfd::qos_control::QosControl;
 use upfd::session::SessionManager;
 
 #[derive(Parser, Debug)]
@@ -121,6 +122,12 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         dp,
         glue::sessions_config(g.n3_address, cfg.pfcp.as_ref()),
     )));
+    {
+        let mut m = lock(&manager);
+        let params = m.sessions().config().qos.clone();
+        m.set_qos(QosControl::new(Vec::new(), params))
+            .map_err(|e| anyhow::anyhow!("setting up the POI meters: {e}"))?;
+    }
     let nexthop_task = if g.nexthop_cache {
         Some(start_nexthop_cache(&manager)?)
     } else {
@@ -176,6 +183,8 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     });
     let mut stats_tick = tokio::time::interval(stats_period);
     stats_tick.tick().await;
+    let mut qos_tick = tokio::time::interval(Duration::from_millis(250));
+    qos_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let reader = {
         let path = path.clone();
@@ -205,6 +214,7 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
                 }
             }
             _ = stats_tick.tick(), if g.stats_log_secs > 0 => log_stats(&manager),
+            _ = qos_tick.tick() => lock(&manager).qos_tick(Instant::now()),
             Some(fx) = fx_rx.recv() => apply_effects(&path, fx).await,
             conn = listener.accept() => match conn {
                 Ok((stream, _)) => {

@@ -181,6 +181,7 @@ pub struct SessionManager<D: Datapath> {
     inner: Sessions<D>,
     n3: Ipv4Addr,
     specs: BTreeMap<u64, SessionSpec>,
+    qos: Option<crate::qos_control::QosControl>,
 }
 
 fn now_ntp() -> u32 {
@@ -211,6 +212,30 @@ impl<D: Datapath> SessionManager<D> {
             n3: cfg.n3,
             inner: Sessions::new(dp, cfg),
             specs: BTreeMap::new(),
+            qos: None,
+        }
+    }
+
+    /// Starts the QoS control loop's state: configures the POI meters and
+    /// tells the session manager which POI a peer belongs to.
+    pub fn set_qos(&mut self, q: crate::qos_control::QosControl) -> Result<(), String> {
+        q.install(&mut self.inner)?;
+        self.qos = Some(q);
+        Ok(())
+    }
+
+    /// One tick of the QoS control loop (measure, then control).
+    pub fn qos_tick(&mut self, now: std::time::Instant) {
+        if let Some(q) = self.qos.as_mut() {
+            q.tick(&mut self.inner, now);
+        }
+    }
+
+    /// What `upfctl qos` shows.
+    pub fn qos_view(&self) -> crate::qos_control::QosView {
+        match &self.qos {
+            Some(q) => q.view(&self.inner),
+            None => crate::qos_control::QosView::default(),
         }
     }
 

@@ -374,6 +374,11 @@ impl<D: Datapath> Sessions<D> {
         }
     }
 
+    /// The configuration.
+    pub fn config(&self) -> &SessionsConfig {
+        &self.cfg
+    }
+
     /// Sets how a session's downlink peer maps to POI meters (applies to
     /// sessions established or modified from now on).
     pub fn set_poi_resolver(&mut self, r: PoiResolver) {
