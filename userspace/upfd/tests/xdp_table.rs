@@ -2761,3 +2761,81 @@ fn gate_and_quota_drops_have_their_reasons() {
         assert_eq!(m.pass_packets + m.drop_packets, 0, "not metered");
     }
 }
+
+/// The meter is exact across CPUs: two threads pinned to different CPUs
+/// run the same metered packet concurrently, and together they pass exactly
+/// as many packets as the burst tolerance allows one CPU (no refill happens
+/// at 8 kbit/s while they run). A racy read-modify-write would let each CPU
+/// spend the same tokens.
+#[test]
+fn a_meter_shared_by_two_cpus_passes_exactly_its_burst() {
+    let ncpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    assert!(
+        ncpus >= 2,
+        "this test needs 2 CPUs to run the program on two at once; the host has {ncpus}"
+    );
+    let mut env = Env::new();
+    let inner = ue_udp(UE1, DN_HOST, 64);
+    let len = inner.len() as u64;
+    let up = from_gnb(&gpdu(0x30, TEID1, &[], &inner));
+    let burst = 150u64;
+    let dp = env.manager.datapath_mut();
+    dp.reset_meter(0).unwrap();
+    dp.set_meter(0, &meter_for_packets(8_000, len, burst, 0))
+        .unwrap();
+    dp.put_uplink(
+        TEID1,
+        &UplinkEntry {
+            ue_ipv4_be: be(UE1),
+            rules: 0,
+            default: PdrAction { meter: 1, ..fwd(1) },
+        },
+    )
+    .unwrap();
+    let ctx = xdp_md(up.len() as u32, env.n3);
+    let prog = env.manager.datapath_mut().program();
+    let per_thread = 400usize;
+    let passed: Vec<usize> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..2)
+            .map(|cpu| {
+                let (prog, up, ctx) = (&*prog, &up, &ctx);
+                s.spawn(move || {
+                    // SAFETY: a zeroed cpu_set_t with one bit set, for this thread only.
+                    unsafe {
+                        let mut set: libc::cpu_set_t = std::mem::zeroed();
+                        libc::CPU_SET(cpu, &mut set);
+                        assert_eq!(
+                            libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set),
+                            0,
+                            "pinning to CPU {cpu}"
+                        );
+                    }
+                    let mut out = vec![0u8; up.len() + 256];
+                    (0..per_thread)
+                        .filter(|_| {
+                            let r = prog
+                                .test_run(TestRunOptions {
+                                    data_in: Some(up),
+                                    data_out: Some(&mut out),
+                                    ctx_in: Some(ctx),
+                                    repeat: 1,
+                                    ..Default::default()
+                                })
+                                .expect("test run");
+                            r.return_value == xdp_action::REDIRECT
+                        })
+                        .count()
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let m = env.manager.datapath().meter(0).unwrap();
+    assert_eq!(
+        passed.iter().sum::<usize>() as u64,
+        burst,
+        "two CPUs together pass exactly the burst ({passed:?} per CPU)"
+    );
+    assert_eq!(m.pass_packets, burst);
+    assert_eq!(m.drop_packets, 2 * per_thread as u64 - burst);
+}
