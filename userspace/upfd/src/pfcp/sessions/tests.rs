@@ -246,6 +246,7 @@ fn a_4g_session_writes_one_entry_per_direction() {
                 _pad: [0; 2],
                 peer_ipv4_be: u32::from(GNB).to_be(),
                 remote_teid_be: 0xd001u32.to_be(),
+                ..upf_abi::PdrAction::NONE
             },
         }
     );
