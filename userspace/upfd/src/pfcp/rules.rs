@@ -780,7 +780,10 @@ impl Rules {
             a.flags = ACT_DROP;
             return a;
         }
-        if p.urr_ids.iter().any(|u| self.urrs.get(u).is_some_and(Urr::blocks)) {
+        if p.urr_ids
+            .iter()
+            .any(|u| self.urrs.get(u).is_some_and(Urr::blocks))
+        {
             a.flags = ACT_DROP | upf_abi::ACT_QUOTA_EXHAUSTED;
             return a;
         }

@@ -688,7 +688,10 @@ impl<D: Datapath> Sessions<D> {
                 match self.commit(&old, new, &[]) {
                     Ok((new, _)) => new,
                     Err(e) => {
-                        tracing::warn!(seid, "usage report held back: enforcing the quota failed: {e}");
+                        tracing::warn!(
+                            seid,
+                            "usage report held back: enforcing the quota failed: {e}"
+                        );
                         continue;
                     }
                 }

@@ -112,7 +112,9 @@ impl VolumeLimit {
     }
 
     fn fields(&self) -> impl Iterator<Item = u64> {
-        [self.total, self.uplink, self.downlink].into_iter().flatten()
+        [self.total, self.uplink, self.downlink]
+            .into_iter()
+            .flatten()
     }
 }
 
@@ -242,11 +244,36 @@ impl Urr {
         let id = self.id;
         let t = self.reporting_triggers;
         let needs = [
-            (Rt::PERIO, self.measurement_period.is_some(), types::MEASUREMENT_PERIOD, "PERIO"),
-            (Rt::VOLTH, self.volume_threshold.is_some(), types::VOLUME_THRESHOLD, "VOLTH"),
-            (Rt::VOLQU, self.volume_quota.is_some(), types::VOLUME_QUOTA, "VOLQU"),
-            (Rt::TIMTH, self.time_threshold.is_some(), types::TIME_THRESHOLD, "TIMTH"),
-            (Rt::TIMQU, self.time_quota.is_some(), types::TIME_QUOTA, "TIMQU"),
+            (
+                Rt::PERIO,
+                self.measurement_period.is_some(),
+                types::MEASUREMENT_PERIOD,
+                "PERIO",
+            ),
+            (
+                Rt::VOLTH,
+                self.volume_threshold.is_some(),
+                types::VOLUME_THRESHOLD,
+                "VOLTH",
+            ),
+            (
+                Rt::VOLQU,
+                self.volume_quota.is_some(),
+                types::VOLUME_QUOTA,
+                "VOLQU",
+            ),
+            (
+                Rt::TIMTH,
+                self.time_threshold.is_some(),
+                types::TIME_THRESHOLD,
+                "TIMTH",
+            ),
+            (
+                Rt::TIMQU,
+                self.time_quota.is_some(),
+                types::TIME_QUOTA,
+                "TIMQU",
+            ),
         ];
         for (bit, present, ie_type, name) in needs {
             if t & bit != 0 && !present {
@@ -330,7 +357,11 @@ impl Urr {
         let t = self.reporting_triggers;
         let secs = now_ntp.saturating_sub(self.since_ntp);
         let mut fired = 0;
-        if t & Rt::VOLTH != 0 && self.volume_threshold.as_ref().is_some_and(|l| l.reached(usage))
+        if t & Rt::VOLTH != 0
+            && self
+                .volume_threshold
+                .as_ref()
+                .is_some_and(|l| l.reached(usage))
         {
             fired |= Urt::VOLTH;
         }
@@ -391,9 +422,9 @@ impl Urr {
                 uplink_packets: Some(usage.ul_packets),
                 downlink_packets: Some(usage.dl_packets),
             }),
-            duration_measurement: self
-                .duration
-                .then_some(ie::DurationMeasurement(now_ntp.saturating_sub(self.since_ntp))),
+            duration_measurement: self.duration.then_some(ie::DurationMeasurement(
+                now_ntp.saturating_sub(self.since_ntp),
+            )),
             time_of_first_packet: None,
             time_of_last_packet: None,
             unknown: Vec::new(),
