@@ -10,18 +10,24 @@
 //!   and between requests alike, so that a test pausing for traffic never
 //!   looks like a lost peer. Everything else it receives goes to the
 //!   requests and to [`Smf::recv_raw`].
+//! - The reader thread also answers every Session Report Request from the
+//!   UPF (Request accepted for a session it opened, Session context not
+//!   found otherwise, or what [`Smf::set_report_answer`] says) and keeps it
+//!   for [`Smf::session_reports`] / [`Smf::wait_session_report`] (a
+//!   retransmission is answered again but kept once).
 //! - [`SessionPlan`] builds the typical sessions: 4G with a fixed TEID and
 //!   UE address, 5G with CHOOSE (and a CHOOSE ID shared by several uplink
 //!   PDRs), a CHOOSE UE address and a QER whose QFI makes the downlink 5G.
 //! - [`Smf::send_raw`] / [`Smf::recv_raw`] for malformed messages, and
 //!   [`socket_in_netns`] to open the socket in a lab namespace.
 
+use std::collections::HashMap;
 use std::fs::File;
 use std::io::ErrorKind;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{mpsc, Arc};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -32,12 +38,14 @@ use upf_pfcp::ie::{
     DestinationInterface, FTeid, FarId, ForwardingParameters, Fseid, GateStatus, MeasurementMethod,
     NodeId, OuterHeaderCreation, OuterHeaderRemoval, Pdi, PdrId, PfcpsmReqFlags, Precedence, QerId,
     Qfi, QueryUrr, RecoveryTimeStamp, RemovePdr, ReportingTriggers, SdfFilter, SourceInterface,
-    UeIpAddress, UpdateFar, UpdateForwardingParameters, UrrId, UsageReport,
+    UeIpAddress, UpdateFar, UpdateForwardingParameters, UpdateUrr, UrrId, UsageReport, Volume,
+    VolumeQuota, VolumeThreshold,
 };
 use upf_pfcp::message::{
     AssociationSetupRequest, AssociationSetupResponse, HeartbeatRequest, HeartbeatResponse,
     Message, SessionDeletionRequest, SessionDeletionResponse, SessionEstablishmentRequest,
     SessionEstablishmentResponse, SessionModificationRequest, SessionModificationResponse,
+    SessionReportRequest, SessionReportResponse,
 };
 use upf_pfcp::{Cause, Pdu, PFCP_PORT};
 
@@ -160,6 +168,12 @@ pub struct SessionPlan {
     pub ul_drop: Option<String>,
     /// Add the URR.
     pub urr: bool,
+    /// The URR's Reporting Triggers (0: reports only when asked).
+    pub reporting_triggers: u32,
+    /// The URR's Volume Threshold.
+    pub volume_threshold: Option<Volume>,
+    /// The URR's Volume Quota.
+    pub volume_quota: Option<Volume>,
 }
 
 impl SessionPlan {
@@ -175,6 +189,9 @@ impl SessionPlan {
             dl_qfi: None,
             ul_drop: None,
             urr: true,
+            reporting_triggers: 0,
+            volume_threshold: None,
+            volume_quota: None,
         }
     }
 
@@ -191,6 +208,9 @@ impl SessionPlan {
             dl_qfi: Some(dl_qfi),
             ul_drop: None,
             urr: true,
+            reporting_triggers: 0,
+            volume_threshold: None,
+            volume_quota: None,
         }
     }
 
@@ -340,10 +360,10 @@ impl SessionPlan {
                     volume: true,
                     event: false,
                 },
-                reporting_triggers: ReportingTriggers(0),
+                reporting_triggers: ReportingTriggers(self.reporting_triggers),
                 measurement_period: None,
-                volume_threshold: None,
-                volume_quota: None,
+                volume_threshold: self.volume_threshold.map(VolumeThreshold),
+                volume_quota: self.volume_quota.map(VolumeQuota),
                 time_threshold: None,
                 time_quota: None,
                 unknown: Vec::new(),
@@ -455,6 +475,24 @@ pub fn query_urr(urr: u32) -> SessionModificationRequest {
 }
 
 /// Remove PDR `pdr`.
+/// Update URR `urr` with a new Volume Quota.
+pub fn grant_quota(urr: u32, quota: Volume) -> SessionModificationRequest {
+    SessionModificationRequest {
+        update_urr: vec![UpdateUrr {
+            urr_id: UrrId(urr),
+            measurement_method: None,
+            reporting_triggers: None,
+            measurement_period: None,
+            volume_threshold: None,
+            volume_quota: Some(VolumeQuota(quota)),
+            time_threshold: None,
+            time_quota: None,
+            unknown: Vec::new(),
+        }],
+        ..SessionModificationRequest::default()
+    }
+}
+
 pub fn remove_pdr(pdr: u16) -> SessionModificationRequest {
     SessionModificationRequest {
         remove_pdr: vec![RemovePdr { pdr_id: PdrId(pdr) }],
@@ -556,6 +594,7 @@ pub struct Smf {
     rx: mpsc::Receiver<Datagram>,
     stop: Arc<AtomicBool>,
     heartbeats: Arc<AtomicU32>,
+    reports: Arc<Reports>,
     reader: Option<JoinHandle<()>>,
     /// Datagrams that arrived while a request waited and answered nothing
     /// (late duplicates, other responses), for diagnostics.
@@ -578,12 +617,14 @@ impl Smf {
         let (tx, rx) = mpsc::channel();
         let stop = Arc::new(AtomicBool::new(false));
         let heartbeats = Arc::new(AtomicU32::new(0));
+        let reports = Arc::new(Reports::default());
         let reader = {
             let stop = stop.clone();
             let heartbeats = heartbeats.clone();
+            let reports = reports.clone();
             std::thread::Builder::new()
                 .name("test-smf-reader".into())
-                .spawn(move || reader(reader_sock, upf, recovery, tx, stop, heartbeats))
+                .spawn(move || reader(reader_sock, upf, recovery, tx, stop, heartbeats, reports))
                 .context("starting the SMF reader thread")?
         };
         Ok(Smf {
@@ -598,6 +639,7 @@ impl Smf {
             rx,
             stop,
             heartbeats,
+            reports,
             reader: Some(reader),
             stray: Vec::new(),
             association: None,
@@ -627,6 +669,39 @@ impl Smf {
     /// Heartbeat Requests from the UPF answered so far.
     pub fn heartbeats_answered(&self) -> u32 {
         self.heartbeats.load(Ordering::Relaxed)
+    }
+
+    /// The Session Report Requests received so far (header and message),
+    /// in order, each once.
+    pub fn session_reports(&self) -> Vec<(Header, SessionReportRequest)> {
+        lock(&self.reports.received).clone()
+    }
+
+    /// Waits up to `timeout` for a Session Report Request that `pred`
+    /// accepts, among those received so far and those to come.
+    pub fn wait_session_report(
+        &self,
+        timeout: Duration,
+        pred: impl Fn(&Header, &SessionReportRequest) -> bool,
+    ) -> Option<(Header, SessionReportRequest)> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.session_reports().into_iter().find(|(h, r)| pred(h, r)) {
+                return Some(r);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// How Session Report Requests are answered from now on: `Some(cause)`
+    /// for every one, `None` to leave them unanswered; the default (before
+    /// any call) answers Request accepted for sessions opened with
+    /// [`Smf::open`] and Session context not found for others.
+    pub fn set_report_answer(&self, answer: Option<Cause>) {
+        *lock(&self.reports.answer) = ReportAnswer::Fixed(answer);
     }
 
     /// A new CP SEID.
@@ -808,6 +883,7 @@ impl Smf {
         let up = rsp
             .up_f_seid
             .context("Session Establishment Response accepted without UP F-SEID")?;
+        lock(&self.reports.seids).insert(cp_seid, up.seid);
         let s = Session {
             cp_seid,
             up_seid: up.seid,
@@ -862,6 +938,62 @@ impl Drop for Smf {
 
 /// The reader thread: answers the UPF's Heartbeat Requests, passes on
 /// everything else, until `stop` or the [`Smf`] is gone.
+/// How the reader answers Session Report Requests.
+#[derive(Clone, Copy, Debug, Default)]
+enum ReportAnswer {
+    /// Request accepted for a known CP SEID, Session context not found otherwise.
+    #[default]
+    BySession,
+    /// This cause for every one; `None`: no answer.
+    Fixed(Option<Cause>),
+}
+
+/// Session Report Requests: what the reader received and how it answers.
+#[derive(Default)]
+struct Reports {
+    received: Mutex<Vec<(Header, SessionReportRequest)>>,
+    answer: Mutex<ReportAnswer>,
+    /// CP SEID -> UP SEID of the sessions opened, for the answer's header.
+    seids: Mutex<HashMap<u64, u64>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Reports {
+    /// Keeps `req` (once per sequence number) and returns the answer to send.
+    fn answer(&self, header: &Header, req: SessionReportRequest) -> Option<Vec<u8>> {
+        {
+            let mut got = lock(&self.received);
+            if !got.iter().any(|(h, _)| h.sequence == header.sequence) {
+                got.push((*header, req));
+            }
+        }
+        let up_seid = header
+            .seid
+            .and_then(|cp| lock(&self.seids).get(&cp).copied());
+        let cause = match *lock(&self.answer) {
+            ReportAnswer::Fixed(c) => c?,
+            ReportAnswer::BySession if up_seid.is_some() => Cause::REQUEST_ACCEPTED,
+            ReportAnswer::BySession => Cause::SESSION_CONTEXT_NOT_FOUND,
+        };
+        let rsp = Pdu {
+            header: Header::session(
+                MsgType::SESSION_REPORT_RESPONSE,
+                up_seid.unwrap_or(0),
+                header.sequence,
+            ),
+            message: Message::SessionReportResponse(SessionReportResponse {
+                cause,
+                offending_ie: None,
+                unknown: Vec::new(),
+            }),
+        };
+        Some(rsp.to_bytes())
+    }
+}
+
 fn reader(
     sock: UdpSocket,
     upf: SocketAddr,
@@ -869,6 +1001,7 @@ fn reader(
     tx: mpsc::Sender<Datagram>,
     stop: Arc<AtomicBool>,
     heartbeats: Arc<AtomicU32>,
+    reports: Arc<Reports>,
 ) {
     let mut buf = vec![0u8; 65536];
     while !stop.load(Ordering::Relaxed) {
@@ -894,6 +1027,17 @@ fn reader(
                 };
                 if sock.send_to(&rsp.to_bytes(), from).is_ok() {
                     heartbeats.fetch_add(1, Ordering::Relaxed);
+                }
+                continue;
+            }
+            if let Ok(Pdu {
+                header,
+                message: Message::SessionReportRequest(req),
+            }) = Pdu::parse(data)
+            {
+                if let Some(rsp) = reports.answer(&header, req) {
+                    // A lost answer is asked for again by the retransmission.
+                    let _ = sock.send_to(&rsp, from);
                 }
                 continue;
             }

@@ -14,11 +14,15 @@ use std::time::{Duration, Instant};
 use common::*;
 use mvno_upf_tests::gtp;
 use mvno_upf_tests::smf::{
-    self, hex, move_downlink, query_urr, remove_pdr, socket_in_netns, strip_ie, Session,
-    SessionPlan, Smf, Usage, FAR_DL, LAB_N3, LAB_RAN, PDR_DL, PDR_UL, URR,
+    self, grant_quota, hex, move_downlink, query_urr, remove_pdr, socket_in_netns, strip_ie,
+    Session, SessionPlan, Smf, Usage, FAR_DL, LAB_N3, LAB_RAN, PDR_DL, PDR_UL, URR,
 };
 use upf_pfcp::header::{Header, MsgType};
-use upf_pfcp::ie::{types, FailedRuleId, NodeId, OffendingIe, UsageReport, UsageReportTrigger};
+use upf_pfcp::ie::{
+    types, FailedRuleId, NodeId, OffendingIe, ReportType, ReportingTriggers, UsageReport,
+    UsageReportTrigger, Volume,
+};
+use upf_pfcp::message::SessionReportRequest;
 use upf_pfcp::message::{
     AssociationSetupRequest, HeartbeatRequest, Message, SessionEstablishmentResponse,
     SessionModificationRequest,
@@ -850,4 +854,173 @@ fn pfcp_usage_and_messages_decode_in_tshark() {
         upf_text.contains(&ue.to_string()),
         "UE {ue} not in the Created PDR"
     );
+}
+
+/// How long a Session Report Request is waited for (the lab polls the URR
+/// triggers every 100 ms).
+const REPORT_WAIT: Duration = Duration::from_secs(5);
+
+/// The Session Report Request for `s` with trigger `trigger`, checked as
+/// the UPF must send it: header SEID = the CP SEID, Report Type USAR, one
+/// Usage Report for [`URR`] with start and end times.
+fn session_report(lab: &Lab, smf: &Smf, s: &Session, trigger: u32) -> (Usage, UsageReport) {
+    let (h, req): (Header, SessionReportRequest) = smf
+        .wait_session_report(REPORT_WAIT, |h, r| {
+            h.seid == Some(s.cp_seid)
+                && r.usage_report
+                    .iter()
+                    .any(|u| u.usage_report_trigger.0 & trigger != 0)
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "no Session Report Request with trigger {trigger:#x} for CP SEID {:#x}; received: {:?}\nupfd log:\n{}",
+                s.cp_seid,
+                smf.session_reports(),
+                lab.log()
+            )
+        });
+    assert_eq!(h.message_type, MsgType::SESSION_REPORT_REQUEST);
+    assert_eq!(req.report_type.0, ReportType::USAR, "{req:?}");
+    let (u, r) = usage(&req.usage_report, trigger);
+    let (start, end) = (
+        r.start_time.expect("Start Time").0,
+        r.end_time.expect("End Time").0,
+    );
+    let now = smf::ntp_now();
+    assert!(
+        start <= end && end <= now + 1 && now - end < 30,
+        "{r:?} at {now}"
+    );
+    (u, r.clone())
+}
+
+#[test]
+fn pfcp_volume_threshold_sends_a_session_report() {
+    const N: u64 = 10;
+    const PAYLOAD: u64 = 100;
+    // Inner IPv4 (20) + UDP (8) + payload, each way: what the URR counts.
+    const INNER: u64 = 20 + 8 + PAYLOAD;
+    const SENT: u64 = 2 * N * INNER;
+    // Crossed after 8 of the 10 round trips.
+    const THRESHOLD: u64 = 2000;
+    let lab = Lab::up(Mode::Generic);
+    let mut smf = associated(&lab);
+    let mut plan = SessionPlan::four_g(TEID_4G, UE_4G, REMOTE_4G);
+    plan.reporting_triggers = ReportingTriggers::VOLTH;
+    plan.volume_threshold = Some(Volume {
+        total: Some(THRESHOLD),
+        ..Volume::default()
+    });
+    let s = open(&lab, &mut smf, &plan);
+    // Below the threshold nothing is reported.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        smf.session_reports().is_empty(),
+        "{:?}",
+        smf.session_reports()
+    );
+
+    let ue = UE_4G.to_string();
+    let report = lab.traffic(
+        &hx(TEID_4G),
+        &ue,
+        &hx(REMOTE_4G),
+        N as u32,
+        &["--size", &PAYLOAD.to_string()],
+    );
+    assert_eq!(report["matched"], N, "{report}");
+    let (u, r) = session_report(&lab, &smf, &s, UsageReportTrigger::VOLTH);
+    assert_eq!(r.ur_seqn.0, 0, "the URR's first report: {r:?}");
+    // The poll may catch the traffic anywhere past the threshold: the
+    // report holds at least the threshold, at most what was sent, in whole
+    // packets of inner IP octets.
+    assert!(
+        (THRESHOLD..=SENT).contains(&u.total_octets),
+        "{u:?} for {SENT} octets sent: {r:?}"
+    );
+    assert_eq!(u.ul_octets, u.ul_packets * INNER, "{u:?}");
+    assert_eq!(u.dl_octets, u.dl_packets * INNER, "{u:?}");
+    assert!(r.duration_measurement.is_some(), "DURAT was asked: {r:?}");
+    // The next measurement starts at the report: with a query, the two
+    // add up to exactly the traffic.
+    let (rest, q) = query(&lab, &mut smf, &s);
+    assert_eq!(q.ur_seqn.0, 1, "{q:?}");
+    assert_eq!(q.start_time.map(|t| t.0), r.end_time.map(|t| t.0), "{q:?}");
+    assert_eq!(u.total_octets + rest.total_octets, SENT, "{u:?} + {rest:?}");
+    assert_eq!(u.ul_packets + rest.ul_packets, N, "{u:?} + {rest:?}");
+    assert_eq!(u.dl_packets + rest.dl_packets, N, "{u:?} + {rest:?}");
+
+    let p = lab.pfcp_stats();
+    assert_eq!(p["tx"]["Session Report Request"], 1, "{p}");
+    assert_eq!(p["rx"]["Session Report Response"], 1, "{p}");
+    assert_eq!(p["session_reports_unanswered"], 0, "{p}");
+}
+
+#[test]
+fn pfcp_volume_quota_report_then_drop_until_a_new_quota() {
+    const N: u64 = 10;
+    const PAYLOAD: u64 = 100;
+    const INNER: u64 = 20 + 8 + PAYLOAD;
+    // Used up by the last of the N round trips exactly.
+    const QUOTA: u64 = 2 * N * INNER;
+    let lab = Lab::up(Mode::Generic);
+    let mut smf = associated(&lab);
+    let mut plan = SessionPlan::four_g(TEID_4G, UE_4G, REMOTE_4G);
+    plan.reporting_triggers = ReportingTriggers::VOLQU;
+    plan.volume_quota = Some(Volume {
+        total: Some(QUOTA),
+        ..Volume::default()
+    });
+    let s = open(&lab, &mut smf, &plan);
+    let before = counter(&lab.stats(), "drops", "quota_exhausted");
+    let ue = UE_4G.to_string();
+    let teid = hx(TEID_4G);
+    lab.traffic(
+        &teid,
+        &ue,
+        &hx(REMOTE_4G),
+        N as u32,
+        &["--size", &PAYLOAD.to_string()],
+    );
+    let (u, r) = session_report(&lab, &smf, &s, UsageReportTrigger::VOLQU);
+    assert_eq!(
+        (u.total_octets, u.ul_packets, u.dl_packets),
+        (QUOTA, N, N),
+        "all of the quota, in inner IP octets: {r:?}"
+    );
+
+    // Used up: the uplink is dropped with its own reason, nothing counted.
+    lab.no_reply(&["--teid", &teid, "--ue", &ue, "--size", &PAYLOAD.to_string()]);
+    let st = lab.stats();
+    assert_eq!(counter(&st, "drops", "quota_exhausted") - before, 3, "{st}");
+    let l = listed(&lab, &s);
+    assert_eq!(pdr_counter(&l, PDR_UL, "ul_packets"), N, "{l}");
+    // Reported once.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        smf.session_reports().len(),
+        1,
+        "{:?}",
+        smf.session_reports()
+    );
+
+    // A new quota: traffic flows again.
+    let (_, rsp) = smf
+        .modify(
+            s.up_seid,
+            grant_quota(
+                URR,
+                Volume {
+                    total: Some(QUOTA),
+                    ..Volume::default()
+                },
+            ),
+        )
+        .unwrap();
+    assert_eq!(rsp.cause, Cause::REQUEST_ACCEPTED, "{rsp:?}");
+    lab.traffic(&teid, &ue, &hx(REMOTE_4G), 3, &[]);
+    let l = listed(&lab, &s);
+    assert_eq!(pdr_counter(&l, PDR_UL, "ul_packets"), N + 3, "{l}");
+    let p = lab.pfcp_stats();
+    assert_eq!(p["session_reports_unanswered"], 0, "{p}");
 }

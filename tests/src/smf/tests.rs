@@ -257,3 +257,53 @@ fn sequence_numbers_wrap_within_24_bits() {
     assert_eq!(smf.next_seq(), 0x00ff_ffff);
     assert_eq!(smf.next_seq(), 1);
 }
+
+#[test]
+fn session_report_requests_are_answered_and_kept_once() {
+    let upf = fake_upf();
+    let smf = smf_for(&upf);
+    let smf_addr = SocketAddr::new(LOOPBACK.into(), smf.sock.local_addr().unwrap().port());
+    let report = |seq: u32| {
+        Pdu {
+            header: Header::session(MsgType::SESSION_REPORT_REQUEST, 0x77, seq),
+            message: Message::SessionReportRequest(SessionReportRequest {
+                report_type: upf_pfcp::ie::ReportType(upf_pfcp::ie::ReportType::USAR),
+                usage_report: Vec::new(),
+                load_control_information: None,
+                overload_control_information: None,
+                unknown: Vec::new(),
+            }),
+        }
+        .to_bytes()
+    };
+    let answer = |seq: u32| -> Cause {
+        upf.send_to(&report(seq), smf_addr).unwrap();
+        let (rsp, _) = recv(&upf);
+        assert_eq!(rsp.header.sequence, seq);
+        match rsp.message {
+            Message::SessionReportResponse(r) => r.cause,
+            other => panic!("{other:?}"),
+        }
+    };
+    // CP SEID 0x77 was never opened.
+    assert_eq!(answer(1), Cause::SESSION_CONTEXT_NOT_FOUND);
+    smf.set_report_answer(Some(Cause::REQUEST_ACCEPTED));
+    assert_eq!(answer(2), Cause::REQUEST_ACCEPTED);
+    assert_eq!(answer(2), Cause::REQUEST_ACCEPTED, "a retransmission");
+    smf.set_report_answer(None);
+    upf.send_to(&report(3), smf_addr).unwrap();
+    let got = smf
+        .wait_session_report(Duration::from_secs(2), |h, _| h.sequence == 3)
+        .expect("the unanswered one is kept too");
+    assert_eq!(got.0.seid, Some(0x77));
+    upf.set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    let mut buf = [0u8; 64];
+    assert!(upf.recv_from(&mut buf).is_err(), "no answer");
+    let seqs: Vec<u32> = smf
+        .session_reports()
+        .iter()
+        .map(|(h, _)| h.sequence)
+        .collect();
+    assert_eq!(seqs, vec![1, 2, 3]);
+}

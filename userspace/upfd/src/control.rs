@@ -66,6 +66,10 @@ pub struct PfcpStats {
     pub dropped: BTreeMap<String, u64>,
     /// Retransmissions of our requests.
     pub retransmissions: u64,
+    /// Session Report Requests the CP function never answered (after N1
+    /// retransmissions); their usage reports are in the log.
+    #[serde(default)]
+    pub session_reports_unanswered: u64,
     /// Duplicate requests answered from the response cache.
     pub duplicates: u64,
     /// PFCP sessions (static ones included).

@@ -161,6 +161,15 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     };
     let node = pfcp.as_ref().map(|(n, _, _)| n.clone());
     let reports = pfcp.as_ref().map(|(_, _, r)| r.clone());
+    // URR reporting triggers: evaluated every pfcp.usage_poll_ms.
+    let usage_poll = cfg
+        .pfcp
+        .as_ref()
+        .map(|p| Duration::from_millis(p.usage_poll_ms));
+    let mut usage_tick =
+        tokio::time::interval(usage_poll.unwrap_or(Duration::from_secs(3600 * 24 * 365)));
+    usage_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    usage_tick.tick().await;
 
     if let Some(dir) = g.control_socket.parent() {
         std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
@@ -215,6 +224,11 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
             }
             _ = stats_tick.tick(), if g.stats_log_secs > 0 => log_stats(&manager),
             _ = qos_tick.tick() => lock(&manager).qos_tick(Instant::now()),
+            _ = usage_tick.tick(), if usage_poll.is_some() => {
+                if let (Some(n), Some(r)) = (&node, &reports) {
+                    poll_usage(&manager, n, r).await;
+                }
+            }
             Some(fx) = fx_rx.recv() => apply_effects(&path, fx).await,
             conn = listener.accept() => match conn {
                 Ok((stream, _)) => {
@@ -332,6 +346,43 @@ type PfcpTask = (
     mpsc::Sender<server::ReportRequest>,
 );
 
+/// Evaluates the URRs' reporting triggers and hands each Session Report
+/// Request to the PFCP node (sent with T1/N1 to the session's CP function).
+async fn poll_usage(
+    manager: &Manager,
+    node: &Rc<RefCell<Node>>,
+    reports: &mpsc::Sender<server::ReportRequest>,
+) {
+    let pending = lock(manager).sessions_mut().poll_usage(glue::now_ntp());
+    for p in pending {
+        let Some(peer) = glue::report_target(&node.borrow(), &p) else {
+            upfd::pfcp::node::log_lost_usage(
+                &p.peer,
+                p.cp_seid,
+                &p.request,
+                "no association with the session's peer",
+            );
+            continue;
+        };
+        tracing::debug!(peer = %peer.addr, cp_seid = p.cp_seid, up_seid = p.up_seid, reports = p.request.usage_report.len(), "Session Report Request");
+        let req = server::ReportRequest::Session {
+            peer,
+            cp_seid: p.cp_seid,
+            req: p.request,
+        };
+        if let Err(e) = reports.send(req).await {
+            if let server::ReportRequest::Session { peer, cp_seid, req } = e.0 {
+                upfd::pfcp::node::log_lost_usage(
+                    &peer.addr.to_string(),
+                    cp_seid,
+                    &req,
+                    "the PFCP node has stopped",
+                );
+            }
+        }
+    }
+}
+
 /// Binds N4, loads the Recovery Time Stamp and starts the PFCP node.
 async fn start_pfcp(
     p: &PfcpConfig,
@@ -364,8 +415,7 @@ async fn start_pfcp(
     };
     let handler: Rc<RefCell<dyn upfd::pfcp::node::SessionHandler>> =
         Rc::new(RefCell::new(Glue::new(manager.clone(), me, effects)));
-    // Path failure reports now; Session Report Requests come with usage
-    // thresholds and quotas.
+    // Path failure reports and Session Report Requests (usage reports).
     let (reports_tx, reports_rx) = mpsc::channel(64);
     tracing::info!(
         address = %p.address,

@@ -199,3 +199,48 @@ impl IeValue for MeasurementMethod {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn value(v: &VolumeMeasurement) -> Vec<u8> {
+        let mut out = Vec::new();
+        v.emit_value(&mut out);
+        out
+    }
+
+    /// §8.2.44: octet 5 is spare(2) DLNOP ULNOP TONOP DLVOL ULVOL TOVOL; the
+    /// 8-octet fields follow in flag order, volumes before packet counts.
+    #[test]
+    fn volume_measurement_packet_counts_on_the_wire() {
+        let packets_only = VolumeMeasurement {
+            total_packets: Some(3),
+            uplink_packets: Some(1),
+            downlink_packets: Some(2),
+            ..VolumeMeasurement::default()
+        };
+        let mut want = vec![TONOP | ULNOP | DLNOP];
+        for n in [3u64, 1, 2] {
+            want.extend_from_slice(&n.to_be_bytes());
+        }
+        assert_eq!(want[0], 0x38);
+        assert_eq!(value(&packets_only), want);
+        assert_eq!(VolumeMeasurement::parse(&want), Ok(packets_only));
+
+        let mixed = VolumeMeasurement {
+            uplink_volume: Some(1000),
+            downlink_packets: Some(7),
+            ..VolumeMeasurement::default()
+        };
+        let mut want = vec![0x22];
+        want.extend_from_slice(&1000u64.to_be_bytes());
+        want.extend_from_slice(&7u64.to_be_bytes());
+        assert_eq!(value(&mixed), want);
+        assert_eq!(VolumeMeasurement::parse(&want), Ok(mixed));
+
+        // A flag whose counter is missing is an error, not a zero.
+        assert!(VolumeMeasurement::parse(&[TONOP]).is_err());
+        assert!(VolumeMeasurement::parse(&want[..want.len() - 1]).is_err());
+    }
+}

@@ -11,6 +11,7 @@
 //! n1 = 3                          # retransmissions before giving up
 //! response_cache_secs = 60        # duplicate requests answered from the cache this long
 //! on_peer_loss = "keep"           # or "delete": what happens to a lost peer's sessions
+//! usage_poll_ms = 1000            # URR triggers (thresholds, quotas, periods) checked this often
 //! teid_first = 0x00100000         # local TEIDs handed out for F-TEID CHOOSE
 //! teid_last = 0x7fffffff
 //! ue_pools = ["10.45.0.0/16"]     # UE addresses handed out for UE IP CHOOSE
@@ -59,6 +60,11 @@ pub struct PfcpConfig {
     /// What happens to the sessions of a peer lost to heartbeat failure.
     #[serde(default)]
     pub on_peer_loss: OnPeerLoss,
+    /// Milliseconds between evaluations of the URRs' reporting triggers
+    /// (volume/time thresholds and quotas, periodic reports): a quota is
+    /// enforced at most this late.
+    #[serde(default = "default_usage_poll")]
+    pub usage_poll_ms: u64,
     /// First local TEID handed out for CHOOSE.
     #[serde(default = "default_teid_first")]
     pub teid_first: u32,
@@ -113,6 +119,9 @@ fn default_t1() -> u64 {
 fn default_cache() -> u64 {
     60
 }
+fn default_usage_poll() -> u64 {
+    1000
+}
 fn default_teid_first() -> u32 {
     0x0010_0000
 }
@@ -141,6 +150,12 @@ impl PfcpConfig {
         }
         if self.n1 > 10 {
             return bad("n1", "must be in 0..=10");
+        }
+        if !(50..=60_000).contains(&self.usage_poll_ms) {
+            return bad(
+                "usage_poll_ms",
+                "must be in 50..=60000 (milliseconds between URR trigger checks)",
+            );
         }
         if self.teid_first == 0 || self.teid_first > self.teid_last {
             return bad("teid_first", "must be non-zero and not above teid_last");
@@ -179,6 +194,33 @@ impl PfcpConfig {
                 Ok(IpAddr::V6(a)) => upf_pfcp::ie::NodeId::Ipv6(a),
                 Err(_) => upf_pfcp::ie::NodeId::Fqdn(n.clone()),
             },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(extra: &str) -> PfcpConfig {
+        toml::from_str(&format!(
+            "address = \"10.0.0.1\"\n{extra}\n[[peer]]\nprefix = \"10.0.0.2/32\"\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn usage_poll_ms_defaults_to_a_second_and_is_checked() {
+        let p = parse("");
+        assert_eq!(p.usage_poll_ms, 1000);
+        assert_eq!(p.check(), Ok(()));
+        assert_eq!(parse("usage_poll_ms = 50").check(), Ok(()));
+        for bad in [0, 49, 60_001] {
+            let (field, reason) = parse(&format!("usage_poll_ms = {bad}"))
+                .check()
+                .unwrap_err();
+            assert_eq!(field, "pfcp.usage_poll_ms", "{bad}");
+            assert!(reason.contains("50..=60000"), "{reason}");
         }
     }
 }

@@ -3,7 +3,7 @@
 //! state for `upfctl stats`.
 
 use std::collections::HashSet;
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -18,7 +18,7 @@ use super::handler::{self, Identity};
 use super::node::{
     Node, NodeConfig, PeerConfig, PeerId, PeerLossPolicy, PeerState, SessionHandler,
 };
-use super::sessions::SessionsConfig;
+use super::sessions::{PendingReport, SessionsConfig};
 use crate::control::{Effects, PeerView, PfcpStats};
 use crate::datapath::Datapath;
 use crate::session::SessionManager;
@@ -175,13 +175,34 @@ impl<D: Datapath> SessionHandler for Glue<D> {
         rsp: Option<Message>,
         _now: Instant,
     ) {
-        match rsp {
-            Some(r) => {
-                tracing::debug!(peer = %peer_name(peer), seid, response = r.message_type().name(), "session report answered")
+        let name = peer_name(peer);
+        let up_seid = self.lock().sessions().find(&name, seid);
+        match report_outcome(rsp.as_ref()) {
+            ReportOutcome::Accepted => {
+                tracing::debug!(peer = %name, cp_seid = seid, up_seid, "Session Report accepted")
             }
-            None => {
-                tracing::warn!(peer = %peer_name(peer), seid, "session report unanswered after N1 retransmissions")
-            }
+            ReportOutcome::UnknownSession => tracing::warn!(
+                peer = %name,
+                cp_seid = seid,
+                up_seid,
+                "Session Report answered Session context not found: the CP function does not know the session (kept until it deletes it or the association ends)"
+            ),
+            ReportOutcome::Rejected(cause, offending) => tracing::warn!(
+                peer = %name,
+                cp_seid = seid,
+                up_seid,
+                %cause,
+                offending_ie = offending,
+                "Session Report rejected"
+            ),
+            ReportOutcome::Unexpected(t) => tracing::warn!(
+                peer = %name,
+                cp_seid = seid,
+                response = t,
+                "Session Report answered with another message"
+            ),
+            // The node logged the lost usage and counted it.
+            ReportOutcome::Unanswered => {}
         }
     }
 
@@ -199,6 +220,51 @@ impl<D: Datapath> SessionHandler for Glue<D> {
             .filter(|s| s.peer == name)
             .map(|s| s.cp_seid)
     }
+}
+
+/// What became of a Session Report Request, from the node's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportOutcome {
+    /// Request accepted.
+    Accepted,
+    /// Session context not found: the CP function lost the session.
+    UnknownSession,
+    /// Another cause, with the Offending IE if any.
+    Rejected(Cause, Option<u16>),
+    /// Not a Session Report Response (Version Not Supported).
+    Unexpected(&'static str),
+    /// No answer after N1 retransmissions.
+    Unanswered,
+}
+
+/// Classifies the answer to a Session Report Request.
+pub fn report_outcome(rsp: Option<&Message>) -> ReportOutcome {
+    match rsp {
+        None => ReportOutcome::Unanswered,
+        Some(Message::SessionReportResponse(r)) if r.cause.is_accepted() => ReportOutcome::Accepted,
+        Some(Message::SessionReportResponse(r)) if r.cause == Cause::SESSION_CONTEXT_NOT_FOUND => {
+            ReportOutcome::UnknownSession
+        }
+        Some(Message::SessionReportResponse(r)) => {
+            ReportOutcome::Rejected(r.cause, r.offending_ie.map(|o| o.0))
+        }
+        Some(other) => ReportOutcome::Unexpected(other.message_type().name()),
+    }
+}
+
+/// Where the Session Report Request `p` goes: the associated peer whose
+/// Node ID the session is filed under, at the CP F-SEID address (TS 29.244
+/// §5.6.2: session messages go to the F-SEID's address) or, without one,
+/// at the peer's address. `None` when no such peer is known.
+pub fn report_target(node: &Node, p: &PendingReport) -> Option<PeerId> {
+    node.peers().into_iter().find_map(|s| {
+        let node_id = s.node_id.filter(|n| node_id_text(n) == p.peer)?;
+        let addr = match p.cp_ipv4 {
+            Some(ip) => SocketAddr::new(IpAddr::V4(ip), s.addr.port()),
+            None => s.addr,
+        };
+        Some(PeerId { node_id, addr })
+    })
 }
 
 /// The node's state for `upfctl stats` (sessions and pools are added by
@@ -247,7 +313,120 @@ pub fn stats(node: &Node, now: Instant) -> PfcpStats {
             .map(|(r, n)| (r.name().to_string(), *n))
             .collect(),
         retransmissions: s.retransmissions,
+        session_reports_unanswered: s.session_reports_unanswered,
         duplicates: s.duplicates,
         ..PfcpStats::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use upf_pfcp::ie::{OffendingIe, RecoveryTimeStamp, ReportType};
+    use upf_pfcp::message::{AssociationSetupRequest, SessionReportRequest};
+    use upf_pfcp::{MsgType, Pdu};
+
+    struct NoSessions;
+
+    impl SessionHandler for NoSessions {
+        fn session_request(
+            &mut self,
+            _: &PeerId,
+            _: &Header,
+            _: Message,
+            _: Instant,
+        ) -> (u64, Message) {
+            unreachable!("no session messages in this test")
+        }
+        fn session_report_response(&mut self, _: &PeerId, _: u64, _: Option<Message>, _: Instant) {}
+        fn release_peer(&mut self, _: &PeerId, _: Instant) {}
+    }
+
+    fn pending(peer: &str, cp_ipv4: Option<Ipv4Addr>) -> PendingReport {
+        PendingReport {
+            peer: peer.to_string(),
+            up_seid: 1,
+            cp_seid: 0x77,
+            cp_ipv4,
+            request: SessionReportRequest {
+                report_type: ReportType(ReportType::USAR),
+                usage_report: Vec::new(),
+                load_control_information: None,
+                overload_control_information: None,
+                unknown: Vec::new(),
+            },
+        }
+    }
+
+    #[test]
+    fn a_report_goes_to_the_cp_f_seid_of_the_associated_peer() {
+        let smf = Ipv4Addr::new(10, 0, 0, 2);
+        let cfg = NodeConfig::new(
+            NodeId::Ipv4(Ipv4Addr::new(10, 0, 0, 1)),
+            vec![PeerConfig {
+                addr: IpAddr::V4(Ipv4Addr::new(10, 0, 0, 0)),
+                prefix_len: 24,
+                initiate: false,
+            }],
+        );
+        let now = Instant::now();
+        let mut node = Node::new(cfg, RecoveryTimeStamp(1), now);
+        assert_eq!(
+            report_target(&node, &pending("10.0.0.2", None)),
+            None,
+            "no association yet"
+        );
+        let setup = Pdu {
+            header: Header::node(MsgType::ASSOCIATION_SETUP_REQUEST, 1),
+            message: Message::AssociationSetupRequest(AssociationSetupRequest {
+                node_id: NodeId::Ipv4(smf),
+                recovery_time_stamp: RecoveryTimeStamp(7),
+                up_function_features: None,
+                cp_function_features: None,
+                user_plane_ip_resource_information: Vec::new(),
+                unknown: Vec::new(),
+            }),
+        };
+        node.handle_datagram(
+            SocketAddr::new(smf.into(), 8805),
+            &setup.to_bytes(),
+            now,
+            &mut NoSessions,
+        );
+        let at = |a: Ipv4Addr| SocketAddr::new(IpAddr::V4(a), 8805);
+        let t = report_target(&node, &pending("10.0.0.2", None)).expect("associated");
+        assert_eq!((t.node_id, t.addr), (NodeId::Ipv4(smf), at(smf)));
+        let other = Ipv4Addr::new(10, 0, 0, 3);
+        let t = report_target(&node, &pending("10.0.0.2", Some(other))).unwrap();
+        assert_eq!(t.addr, at(other), "the CP F-SEID address");
+        assert_eq!(report_target(&node, &pending("smf.example", None)), None);
+    }
+
+    #[test]
+    fn report_answers_are_classified() {
+        let rsp = |cause, offending: Option<u16>| {
+            Message::SessionReportResponse(SessionReportResponse {
+                cause,
+                offending_ie: offending.map(OffendingIe),
+                unknown: Vec::new(),
+            })
+        };
+        assert_eq!(
+            report_outcome(Some(&rsp(Cause::REQUEST_ACCEPTED, None))),
+            ReportOutcome::Accepted
+        );
+        assert_eq!(
+            report_outcome(Some(&rsp(Cause::SESSION_CONTEXT_NOT_FOUND, None))),
+            ReportOutcome::UnknownSession
+        );
+        assert_eq!(
+            report_outcome(Some(&rsp(Cause::MANDATORY_IE_MISSING, Some(80)))),
+            ReportOutcome::Rejected(Cause::MANDATORY_IE_MISSING, Some(80))
+        );
+        assert_eq!(
+            report_outcome(Some(&Message::VersionNotSupportedResponse)),
+            ReportOutcome::Unexpected("Version Not Supported Response")
+        );
+        assert_eq!(report_outcome(None), ReportOutcome::Unanswered);
     }
 }

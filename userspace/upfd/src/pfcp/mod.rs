@@ -8,6 +8,8 @@
 //!   entries, all or nothing.
 
 //! - [`rules`]: a session's PDRs, FARs, QERs and URRs, checked and compiled.
+//! - [`urr`]: URRs: triggers checked against their parameters, measurement
+//!   state, which triggers fire.
 //! - [`pool`]: TEID, UE address and slot allocators.
 //! - [`handler`]: session requests in, responses out.
 //! - [`static_sessions`]: sessions from a file, as the requests an SMF would send.
@@ -24,4 +26,5 @@ pub mod rules;
 pub mod server;
 pub mod sessions;
 pub mod static_sessions;
+pub mod urr;
 pub mod vecmap;

@@ -305,6 +305,9 @@ pub struct NodeStats {
     pub retransmissions: u64,
     /// Our requests given up after N1 retransmissions.
     pub timeouts: u64,
+    /// Session Report Requests given up after N1 retransmissions (their
+    /// usage reports are logged, as the CP function never acknowledged them).
+    pub session_reports_unanswered: u64,
     /// Duplicate requests answered from the response cache.
     pub duplicates: u64,
     /// Responses evicted from the cache before their time (cache full).
@@ -330,6 +333,26 @@ impl NodeStats {
     /// Responses sent with `cause`.
     pub fn responses(&self, cause: Cause) -> u64 {
         self.responses_by_cause.get(&cause).copied().unwrap_or(0)
+    }
+}
+
+/// Logs the usage reports of a Session Report Request that never reached
+/// the CP function (`why`), so that the usage can still be accounted for.
+pub fn log_lost_usage(peer: &str, cp_seid: u64, req: &SessionReportRequest, why: &str) {
+    for u in &req.usage_report {
+        tracing::warn!(
+            peer,
+            cp_seid,
+            why,
+            urr = u.urr_id.0,
+            ur_seqn = u.ur_seqn.0,
+            trigger = format_args!("{:#x}", u.usage_report_trigger.0),
+            start = u.start_time.map(|t| t.0),
+            end = u.end_time.map(|t| t.0),
+            volume = ?u.volume_measurement,
+            duration = u.duration_measurement.map(|d| d.0),
+            "usage report lost"
+        );
     }
 }
 
@@ -1288,7 +1311,16 @@ impl Node {
                 }
             }
             RequestKind::SessionReport(peer, seid) => {
+                self.stats.session_reports_unanswered += 1;
                 tracing::warn!(peer = %peer.addr, seid, "Session Report Request unanswered");
+                // The usage in it never reached the CP function: keep it in the log.
+                if let Ok(Pdu {
+                    message: Message::SessionReportRequest(r),
+                    ..
+                }) = Pdu::parse(&o.bytes)
+                {
+                    log_lost_usage(&peer.addr.to_string(), seid, &r, "unanswered");
+                }
                 h.session_report_response(&peer, seid, None, now);
             }
             RequestKind::NodeReport(peer) => {

@@ -20,6 +20,8 @@
 //!   is 5G);
 //! - Activate / Deactivate Predefined Rules name MVNO plans (`[[plan]]`),
 //!   resolved by the session manager;
+//! - a URR whose quota is used up ([`Urr::blocks`]) makes its PDRs drop
+//!   with `ACT_QUOTA_EXHAUSTED`;
 //! - refused: IPv6 (outer or UE), N9 forwarding (an uplink FAR with Outer
 //!   Header Creation), duplication, application IDs, SDF filters other than
 //!   a flow description, CP-function and VN-internal interfaces.
@@ -38,6 +40,8 @@ use upf_abi::{
     PdrAction, Rule, SdfMatch, ACT_5G, ACT_DROP, ACT_FORWARD, ACT_GATE_CLOSED, MAX_RULES, M_PORTS,
     M_PROTO, M_QFI,
 };
+
+pub use super::urr::{Urr, VolumeLimit};
 
 /// Why a request is refused: the cause and what to name in the response.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -699,109 +703,6 @@ impl Qer {
     }
 }
 
-/// A volume limit in octets (Volume Threshold, Volume Quota).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct VolumeLimit {
-    /// Total.
-    pub total: Option<u64>,
-    /// Uplink.
-    pub uplink: Option<u64>,
-    /// Downlink.
-    pub downlink: Option<u64>,
-}
-
-impl From<ie::Volume> for VolumeLimit {
-    fn from(v: ie::Volume) -> Self {
-        VolumeLimit {
-            total: v.total,
-            uplink: v.uplink,
-            downlink: v.downlink,
-        }
-    }
-}
-
-/// A Usage Reporting Rule with its measurement state.
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct Urr {
-    /// URR ID.
-    pub id: u32,
-    /// Volume measurement requested.
-    pub volume: bool,
-    /// Duration measurement requested.
-    pub duration: bool,
-    /// Reporting Triggers bits.
-    pub reporting_triggers: u32,
-    /// Measurement Period, seconds.
-    pub measurement_period: Option<u32>,
-    /// Volume Threshold (total, uplink, downlink) in octets.
-    pub volume_threshold: Option<Box<VolumeLimit>>,
-    /// Volume Quota (total, uplink, downlink) in octets.
-    pub volume_quota: Option<Box<VolumeLimit>>,
-    /// Time Threshold, seconds.
-    pub time_threshold: Option<u32>,
-    /// Time Quota, seconds.
-    pub time_quota: Option<u32>,
-    /// UR-SEQN of the next report.
-    pub next_seqn: u32,
-    /// NTP seconds of the start of the current measurement.
-    pub since_ntp: u32,
-}
-
-impl Urr {
-    /// Builds a URR from Create URR; `now_ntp` starts its measurement.
-    pub fn create(c: &ie::CreateUrr, now_ntp: u32) -> Result<Urr, Reject> {
-        let id = c.urr_id.0;
-        if c.reporting_triggers.0 & ie::ReportingTriggers::PERIO != 0
-            && c.measurement_period.is_none()
-        {
-            return Err(Reject::ie(
-                Cause::CONDITIONAL_IE_MISSING,
-                types::MEASUREMENT_PERIOD,
-                format!("URR {id} asks for periodic reports without a Measurement Period"),
-            ));
-        }
-        Ok(Urr {
-            id,
-            volume: c.measurement_method.volume,
-            duration: c.measurement_method.duration,
-            reporting_triggers: c.reporting_triggers.0,
-            measurement_period: c.measurement_period.map(|m| m.0),
-            volume_threshold: c.volume_threshold.map(|v| Box::new(v.0.into())),
-            volume_quota: c.volume_quota.map(|v| Box::new(v.0.into())),
-            time_threshold: c.time_threshold.map(|v| v.0),
-            time_quota: c.time_quota.map(|v| v.0),
-            next_seqn: 0,
-            since_ntp: now_ntp,
-        })
-    }
-
-    /// Applies Update URR.
-    pub fn update(&mut self, u: &ie::UpdateUrr) {
-        if let Some(m) = u.measurement_method {
-            self.volume = m.volume;
-            self.duration = m.duration;
-        }
-        if let Some(r) = u.reporting_triggers {
-            self.reporting_triggers = r.0;
-        }
-        if let Some(m) = u.measurement_period {
-            self.measurement_period = Some(m.0);
-        }
-        if let Some(v) = u.volume_threshold {
-            self.volume_threshold = Some(Box::new(v.0.into()));
-        }
-        if let Some(v) = u.volume_quota {
-            self.volume_quota = Some(Box::new(v.0.into()));
-        }
-        if let Some(v) = u.time_threshold {
-            self.time_threshold = Some(v.0);
-        }
-        if let Some(v) = u.time_quota {
-            self.time_quota = Some(v.0);
-        }
-    }
-}
-
 /// A session's rules.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct Rules {
@@ -897,6 +798,13 @@ impl Rules {
         }
         if !gate_open {
             a.flags = ACT_DROP | ACT_GATE_CLOSED;
+            return a;
+        }
+        if p.urr_ids
+            .iter()
+            .any(|u| self.urrs.get(u).is_some_and(Urr::blocks))
+        {
+            a.flags = ACT_DROP | upf_abi::ACT_QUOTA_EXHAUSTED;
             return a;
         }
         a.flags = ACT_FORWARD;

@@ -10,13 +10,15 @@
 //! made so far in reverse and returns every resource taken, so the datapath
 //! and the pools are exactly as before and the SMF gets the cause.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
 use serde::Serialize;
 use upf_abi::SessionCounters;
 use upf_pfcp::ie::{self, FailedRuleId, UsageReportTrigger as Urt};
-use upf_pfcp::message::{SessionEstablishmentRequest, SessionModificationRequest};
+use upf_pfcp::message::{
+    SessionEstablishmentRequest, SessionModificationRequest, SessionReportRequest,
+};
 use upf_pfcp::Cause;
 
 use super::pool::{Ipv4Net, RangePool, UePool};
@@ -155,43 +157,7 @@ fn dir_index(d: Direction) -> usize {
     }
 }
 
-/// Usage counted for a URR: inner IP packets and octets per direction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Usage {
-    /// Uplink octets.
-    pub ul_bytes: u64,
-    /// Downlink octets.
-    pub dl_bytes: u64,
-    /// Uplink packets.
-    pub ul_packets: u64,
-    /// Downlink packets.
-    pub dl_packets: u64,
-}
-
-impl Usage {
-    fn add(&mut self, o: Usage) {
-        self.ul_bytes += o.ul_bytes;
-        self.dl_bytes += o.dl_bytes;
-        self.ul_packets += o.ul_packets;
-        self.dl_packets += o.dl_packets;
-    }
-
-    /// The part of `now - base` a PDR of `dir` contributes.
-    fn delta(dir: Direction, now: SessionCounters, base: SessionCounters) -> Usage {
-        match dir {
-            Direction::Uplink => Usage {
-                ul_bytes: now.ul_bytes.saturating_sub(base.ul_bytes),
-                ul_packets: now.ul_packets.saturating_sub(base.ul_packets),
-                ..Usage::default()
-            },
-            Direction::Downlink => Usage {
-                dl_bytes: now.dl_bytes.saturating_sub(base.dl_bytes),
-                dl_packets: now.dl_packets.saturating_sub(base.dl_packets),
-                ..Usage::default()
-            },
-        }
-    }
-}
+pub use super::urr::Usage;
 
 /// What one key holds in the datapath.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -281,6 +247,22 @@ pub struct Modified {
     pub end_markers: Vec<Tunnel>,
 }
 
+/// A Session Report Request (Report Type USAR) the manager wants sent to
+/// the session's CP function, from [`Sessions::poll_usage`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct PendingReport {
+    /// The peer that owns the session (the name sessions are filed under).
+    pub peer: String,
+    /// Our SEID.
+    pub up_seid: u64,
+    /// The CP function's SEID: the request's header SEID.
+    pub cp_seid: u64,
+    /// The CP function's F-SEID address.
+    pub cp_ipv4: Option<Ipv4Addr>,
+    /// The request, one Usage Report per URR whose triggers fired.
+    pub request: SessionReportRequest,
+}
+
 /// One write, remembered to undo it.
 enum Undo {
     Uplink(u32, Option<UplinkEntry>),
@@ -320,6 +302,8 @@ pub struct Sessions<D: Datapath> {
     meter_pool: RangePool,
     poi_resolver: Option<PoiResolver>,
     next_seid: u64,
+    /// Sessions with a URR whose triggers [`Sessions::poll_usage`] evaluates.
+    watched: BTreeSet<u64>,
 }
 
 fn resources(reason: impl Into<String>) -> Reject {
@@ -371,6 +355,7 @@ impl<D: Datapath> Sessions<D> {
             ue_owner: HashMap::new(),
             by_cp: HashMap::new(),
             next_seid: 1,
+            watched: BTreeSet::new(),
         }
     }
 
@@ -519,6 +504,7 @@ impl<D: Datapath> Sessions<D> {
         let (session, created) = self.commit(&before, session, &[])?;
         self.by_cp
             .insert((session.peer.clone(), session.cp_seid), up_seid);
+        self.watch(&session);
         self.sessions.insert(up_seid, Box::new(session));
         Ok(Established { up_seid, created })
     }
@@ -659,7 +645,7 @@ impl<D: Datapath> Sessions<D> {
             r.urrs
                 .get_mut(&u.urr_id.0)
                 .ok_or_else(|| missing(FailedRuleId::URR, u.urr_id.0, "URR"))?
-                .update(u);
+                .update(u, now_ntp)?;
         }
         for u in &req.update_pdr {
             let p = r
@@ -678,15 +664,16 @@ impl<D: Datapath> Sessions<D> {
         let (mut new, created) = self.commit(&old, new, &query)?;
         for id in query {
             if let Some(u) = new.rules.urrs.get(&id).cloned() {
-                let (rep, bases) = self.report(&new, &u, Urt::IMMER, now_ntp);
+                let (rep, bases, usage) = self.report(&new, &u, Urt::IMMER, now_ntp);
                 reports.push(rep);
-                Self::restart_measurement(&mut new, &u, bases, now_ntp);
+                Self::restart_measurement(&mut new, u.id, bases, &usage, now_ntp);
             }
         }
         if new.cp_seid != old.cp_seid {
             self.by_cp.remove(&(old.peer.clone(), old.cp_seid));
             self.by_cp.insert((new.peer.clone(), new.cp_seid), up_seid);
         }
+        self.watch(&new);
         self.sessions.insert(up_seid, Box::new(new));
         Ok(Modified {
             created,
@@ -723,6 +710,7 @@ impl<D: Datapath> Sessions<D> {
         };
         self.commit(&old, empty, &[])?;
         self.sessions.remove(&up_seid);
+        self.watched.remove(&up_seid);
         self.by_cp.remove(&(old.peer.clone(), old.cp_seid));
         Ok(reports)
     }
@@ -742,15 +730,9 @@ impl<D: Datapath> Sessions<D> {
             .count()
     }
 
-    /// The usage of URR `u` since its last report, and the counter values
+    /// The usage of URR `u` since its last report and the counter values
     /// to use as the next baselines.
-    fn report(
-        &self,
-        s: &Session,
-        u: &Urr,
-        trigger: u32,
-        now_ntp: u32,
-    ) -> (ie::UsageReport, Baselines) {
+    fn measure(&self, s: &Session, u: &Urr) -> (Usage, Baselines) {
         let mut usage = s.carried.get(&u.id).copied().unwrap_or_default();
         let mut bases = Vec::new();
         for p in s.rules.pdrs.values().filter(|p| p.urr_ids.contains(&u.id)) {
@@ -759,45 +741,123 @@ impl<D: Datapath> Sessions<D> {
             usage.add(Usage::delta(p.direction, now, base));
             bases.push(((u.id, p.id), now));
         }
-        let total = usage.ul_bytes + usage.dl_bytes;
-        let rep = ie::UsageReport {
-            urr_id: ie::UrrId(u.id),
-            ur_seqn: ie::UrSeqn(u.next_seqn),
-            usage_report_trigger: ie::UsageReportTrigger(trigger),
-            start_time: Some(ie::StartTime(u.since_ntp)),
-            end_time: Some(ie::EndTime(now_ntp)),
-            volume_measurement: u.volume.then_some(ie::VolumeMeasurement {
-                total_volume: Some(total),
-                uplink_volume: Some(usage.ul_bytes),
-                downlink_volume: Some(usage.dl_bytes),
-                total_packets: Some(usage.ul_packets + usage.dl_packets),
-                uplink_packets: Some(usage.ul_packets),
-                downlink_packets: Some(usage.dl_packets),
-            }),
-            duration_measurement: u
-                .duration
-                .then_some(ie::DurationMeasurement(now_ntp.saturating_sub(u.since_ntp))),
-            time_of_first_packet: None,
-            time_of_last_packet: None,
-            unknown: Vec::new(),
-        };
-        (rep, bases)
+        (usage, bases)
+    }
+
+    /// The Usage Report of URR `u` since its last report, the counter
+    /// values to use as the next baselines, and the usage reported.
+    fn report(
+        &self,
+        s: &Session,
+        u: &Urr,
+        trigger: u32,
+        now_ntp: u32,
+    ) -> (ie::UsageReport, Baselines, Usage) {
+        let (usage, bases) = self.measure(s, u);
+        (u.report(&usage, trigger, now_ntp), bases, usage)
     }
 
     fn restart_measurement(
         s: &mut Session,
-        u: &Urr,
-        bases: Vec<((u32, u16), SessionCounters)>,
+        urr: u32,
+        bases: Baselines,
+        usage: &Usage,
         now_ntp: u32,
     ) {
         for (k, v) in bases {
             s.baselines.insert(k, v);
         }
-        s.carried.remove(&u.id);
-        if let Some(x) = s.rules.urrs.get_mut(&u.id) {
-            x.next_seqn = x.next_seqn.wrapping_add(1);
-            x.since_ntp = now_ntp;
+        s.carried.remove(&urr);
+        if let Some(x) = s.rules.urrs.get_mut(&urr) {
+            x.restart(usage, now_ntp);
         }
+    }
+
+    /// Files the session under [`Sessions::poll_usage`] when it has URRs
+    /// with triggers to evaluate.
+    fn watch(&mut self, s: &Session) {
+        if s.rules.urrs.values().any(Urr::watched) {
+            self.watched.insert(s.up_seid);
+        } else {
+            self.watched.remove(&s.up_seid);
+        }
+    }
+
+    /// Evaluates the reporting triggers of every watched URR at `now_ntp`
+    /// (VOLTH, VOLQU, TIMTH, TIMQU, PERIO) and returns the Session Report
+    /// Requests to send, one per session with the Usage Reports of the URRs
+    /// that fired. Each reported URR starts a new measurement (next UR-SEQN);
+    /// a quota used up makes the URR's PDRs drop, written to the datapath
+    /// before this returns. A session whose write fails keeps its state
+    /// (its triggers fire again at the next poll) and is logged.
+    pub fn poll_usage(&mut self, now_ntp: u32) -> Vec<PendingReport> {
+        let mut out = Vec::new();
+        let seids: Vec<u64> = self.watched.iter().copied().collect();
+        for seid in seids {
+            let Some(old) = self.sessions.get(&seid) else {
+                self.watched.remove(&seid);
+                continue;
+            };
+            // (URR after evaluation, trigger bits, usage, baselines)
+            let mut fired = Vec::new();
+            for u in old.rules.urrs.values().filter(|u| u.watched()) {
+                let (usage, bases) = self.measure(old, u);
+                let mut next = u.clone();
+                let bits = next.due(&usage, now_ntp);
+                if bits != 0 {
+                    fired.push((next, bits, usage, bases));
+                }
+            }
+            if fired.is_empty() {
+                continue;
+            }
+            let old = Session::clone(old);
+            let mut new = old.clone();
+            let mut reports = Vec::with_capacity(fired.len());
+            for (u, bits, usage, bases) in fired {
+                reports.push(u.report(&usage, bits, now_ntp));
+                let id = u.id;
+                new.rules.urrs.insert(id, u);
+                Self::restart_measurement(&mut new, id, bases, &usage, now_ntp);
+            }
+            let blocks = |s: &Session| -> Vec<u32> {
+                s.rules
+                    .urrs
+                    .values()
+                    .filter(|u| u.blocks())
+                    .map(|u| u.id)
+                    .collect()
+            };
+            let new = if blocks(&new) != blocks(&old) {
+                match self.commit(&old, new, &[]) {
+                    Ok((new, _)) => new,
+                    Err(e) => {
+                        tracing::warn!(
+                            seid,
+                            "usage report held back: enforcing the quota failed: {e}"
+                        );
+                        continue;
+                    }
+                }
+            } else {
+                new
+            };
+            out.push(PendingReport {
+                peer: new.peer.clone(),
+                up_seid: seid,
+                cp_seid: new.cp_seid,
+                cp_ipv4: new.cp_ipv4,
+                request: SessionReportRequest {
+                    report_type: ie::ReportType(ie::ReportType::USAR),
+                    usage_report: reports,
+                    load_control_information: None,
+                    overload_control_information: None,
+                    unknown: Vec::new(),
+                },
+            });
+            self.sessions.insert(seid, Box::new(new));
+        }
+        out
     }
 
     /// Takes what `new` needs, writes its entries over `old`'s, and returns

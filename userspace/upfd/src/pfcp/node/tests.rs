@@ -1012,6 +1012,7 @@ fn session_report_retransmitted_then_given_up() {
     sim.run_for(secs(2));
     assert_eq!(sim.h.report_responses, vec![(smf_peer(), 0xabc, None)]);
     assert_eq!(sim.node.stats().timeouts, 1);
+    assert_eq!(sim.node.stats().session_reports_unanswered, 1);
     assert_eq!(sim.node.stats().tx(MsgType::SESSION_REPORT_REQUEST), 1);
 }
 
@@ -1038,6 +1039,7 @@ fn session_report_answered() {
     assert!(sim.direct(smf_addr(), &late).is_empty());
     assert_eq!(sim.node.stats().dropped(DropReason::UnexpectedResponse), 1);
     assert_eq!(sim.h.report_responses.len(), 1);
+    assert_eq!(sim.node.stats().session_reports_unanswered, 0);
 }
 
 #[test]

@@ -991,3 +991,665 @@ fn unknown_plans_are_refused_and_the_network_instance_default_applies() {
     let s = m.establish(PEER, &req, 0).unwrap();
     assert_eq!(m.get(s.up_seid).unwrap().limits.plan, Some(0));
 }
+
+// ---- reporting triggers and Session Report Requests (poll_usage) ----
+
+/// A 4G session (TEID 0x100) established at NTP 1000 whose URR 1 is `u`.
+fn with_urr(m: &mut Sessions<FakeDatapath>, u: CreateUrr) -> u64 {
+    let mut req = est_4g(0x77, 0x100);
+    req.create_urr = vec![u];
+    m.establish(PEER, &req, 1000).unwrap().up_seid
+}
+
+/// Sets the session's shared counter slot (PDR 1 uplink, PDR 2 downlink)
+/// to `ul` and `dl` octets, in 100-octet packets.
+fn set_counters(m: &mut Sessions<FakeDatapath>, seid: u64, ul: u64, dl: u64) {
+    let slot = m.get(seid).unwrap().rules.pdrs[&1].counter;
+    assert_eq!(slot, m.get(seid).unwrap().rules.pdrs[&2].counter);
+    m.datapath_mut().counters.insert(
+        slot,
+        SessionCounters {
+            ul_packets: ul / 100,
+            ul_bytes: ul,
+            dl_packets: dl / 100,
+            dl_bytes: dl,
+        },
+    );
+}
+
+fn triggers(bits: u32) -> ReportingTriggers {
+    ReportingTriggers(bits)
+}
+
+fn vol(total: Option<u64>, ul: Option<u64>, dl: Option<u64>) -> Volume {
+    Volume {
+        total,
+        uplink: ul,
+        downlink: dl,
+    }
+}
+
+/// Polls at `now`: the one report of the one session, checked for the session.
+fn poll_one(m: &mut Sessions<FakeDatapath>, seid: u64, now: u32) -> UsageReport {
+    let got = m.poll_usage(now);
+    assert_eq!(got.len(), 1, "{got:?}");
+    let p = &got[0];
+    let s = m.get(seid).unwrap();
+    assert_eq!(
+        (p.peer.as_str(), p.up_seid, p.cp_seid, p.cp_ipv4),
+        (PEER, seid, s.cp_seid, s.cp_ipv4)
+    );
+    assert_eq!(p.request.report_type.0, ReportType::USAR);
+    assert_eq!(p.request.usage_report.len(), 1, "{p:?}");
+    p.request.usage_report[0].clone()
+}
+
+fn volumes(r: &UsageReport) -> (u64, u64, u64, u64, u64, u64) {
+    let v = r.volume_measurement.expect("Volume Measurement");
+    (
+        v.total_volume.unwrap(),
+        v.uplink_volume.unwrap(),
+        v.downlink_volume.unwrap(),
+        v.total_packets.unwrap(),
+        v.uplink_packets.unwrap(),
+        v.downlink_packets.unwrap(),
+    )
+}
+
+fn default_flags(m: &Sessions<FakeDatapath>) -> (u8, u8) {
+    let dp = m.datapath();
+    (
+        dp.uplink[&0x100].default.flags,
+        dp.downlink[&UE].default.flags,
+    )
+}
+
+#[test]
+fn a_volume_threshold_reports_and_measures_afresh() {
+    let mut m = manager();
+    let seid = with_urr(
+        &mut m,
+        CreateUrr {
+            reporting_triggers: triggers(ReportingTriggers::VOLTH),
+            volume_threshold: Some(VolumeThreshold(vol(Some(1000), None, None))),
+            ..urr()
+        },
+    );
+    set_counters(&mut m, seid, 400, 500);
+    assert!(m.poll_usage(1001).is_empty(), "900 of 1000 octets");
+    set_counters(&mut m, seid, 400, 600);
+    let r = poll_one(&mut m, seid, 1002);
+    assert_eq!(r.urr_id, UrrId(1));
+    assert_eq!(r.ur_seqn, UrSeqn(0));
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::VOLTH);
+    assert_eq!(
+        (r.start_time, r.end_time),
+        (Some(StartTime(1000)), Some(EndTime(1002)))
+    );
+    assert_eq!(volumes(&r), (1000, 400, 600, 10, 4, 6));
+    assert_eq!(r.duration_measurement, Some(DurationMeasurement(2)));
+    // The threshold applies to the new measurement: nothing more yet.
+    assert!(m.poll_usage(1003).is_empty());
+    set_counters(&mut m, seid, 1400, 600);
+    let r = poll_one(&mut m, seid, 1005);
+    assert_eq!(r.ur_seqn, UrSeqn(1), "UR-SEQN counts per URR");
+    assert_eq!(
+        (r.start_time, r.end_time),
+        (Some(StartTime(1002)), Some(EndTime(1005)))
+    );
+    assert_eq!(volumes(&r), (1000, 1000, 0, 10, 10, 0));
+    // A threshold never blocks.
+    assert_eq!(default_flags(&m), (ACT_FORWARD, ACT_FORWARD));
+    // Deletion reports what came after, with the next UR-SEQN.
+    set_counters(&mut m, seid, 1500, 600);
+    let last = m.delete(seid, 1006).unwrap();
+    assert_eq!(last[0].ur_seqn, UrSeqn(2));
+    assert_eq!(volumes(&last[0]).0, 100);
+}
+
+#[test]
+fn uplink_and_downlink_thresholds_watch_their_direction() {
+    let mut m = manager();
+    let seid = with_urr(
+        &mut m,
+        CreateUrr {
+            reporting_triggers: triggers(ReportingTriggers::VOLTH),
+            volume_threshold: Some(VolumeThreshold(vol(None, Some(500), Some(2000)))),
+            ..urr()
+        },
+    );
+    set_counters(&mut m, seid, 400, 1900);
+    assert!(
+        m.poll_usage(1001).is_empty(),
+        "2300 octets, neither direction reached"
+    );
+    set_counters(&mut m, seid, 400, 2000);
+    let r = poll_one(&mut m, seid, 1002);
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::VOLTH);
+    assert_eq!(volumes(&r).2, 2000);
+    set_counters(&mut m, seid, 900, 2000);
+    let r = poll_one(&mut m, seid, 1003);
+    assert_eq!(volumes(&r).1, 500, "uplink threshold");
+}
+
+#[test]
+fn a_used_up_volume_quota_is_reported_once_and_drops_until_a_new_quota() {
+    let mut m = manager();
+    let seid = with_urr(
+        &mut m,
+        CreateUrr {
+            reporting_triggers: triggers(ReportingTriggers::VOLQU),
+            volume_quota: Some(VolumeQuota(vol(Some(2000), None, None))),
+            ..urr()
+        },
+    );
+    let counter = m.datapath().uplink[&0x100].default.counter;
+    set_counters(&mut m, seid, 1000, 999);
+    assert!(m.poll_usage(1001).is_empty());
+    assert_eq!(default_flags(&m), (ACT_FORWARD, ACT_FORWARD));
+    set_counters(&mut m, seid, 1200, 1000);
+    let r = poll_one(&mut m, seid, 1002);
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::VOLQU);
+    assert_eq!(volumes(&r).0, 2200, "the overshoot is reported");
+    let quota_drop = ACT_DROP | upf_abi::ACT_QUOTA_EXHAUSTED;
+    assert_eq!(default_flags(&m), (quota_drop, quota_drop));
+    let dp = m.datapath();
+    assert_eq!(dp.uplink[&0x100].default.counter, counter, "same slot");
+    assert_eq!(dp.downlink[&UE].default.counter, counter);
+    // Reported once, however long it stays used up.
+    assert!(m.poll_usage(1003).is_empty());
+    assert!(m.poll_usage(1100).is_empty());
+    assert_eq!(default_flags(&m), (quota_drop, quota_drop));
+
+    // A new quota lifts the block; it counts from the last report.
+    let grant = SessionModificationRequest {
+        update_urr: vec![UpdateUrr {
+            urr_id: UrrId(1),
+            measurement_method: None,
+            reporting_triggers: None,
+            measurement_period: None,
+            volume_threshold: None,
+            volume_quota: Some(VolumeQuota(vol(Some(5000), None, None))),
+            time_threshold: None,
+            time_quota: None,
+            unknown: Vec::new(),
+        }],
+        ..Default::default()
+    };
+    let done = m.modify(seid, &grant, 1101).unwrap();
+    assert!(done.reports.is_empty());
+    assert_eq!(default_flags(&m), (ACT_FORWARD, ACT_FORWARD));
+    set_counters(&mut m, seid, 5000, 2199);
+    assert!(m.poll_usage(1102).is_empty(), "4999 octets of the new 5000");
+    set_counters(&mut m, seid, 5000, 2200);
+    let r = poll_one(&mut m, seid, 1103);
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::VOLQU);
+    assert_eq!(r.ur_seqn, UrSeqn(1));
+    assert_eq!(r.start_time, Some(StartTime(1002)));
+    assert_eq!(default_flags(&m), (quota_drop, quota_drop));
+}
+
+#[test]
+fn a_quota_counts_across_threshold_and_query_reports() {
+    let mut m = manager();
+    let seid = with_urr(
+        &mut m,
+        CreateUrr {
+            reporting_triggers: triggers(ReportingTriggers::VOLTH | ReportingTriggers::VOLQU),
+            volume_threshold: Some(VolumeThreshold(vol(Some(1000), None, None))),
+            volume_quota: Some(VolumeQuota(vol(None, Some(2500), None))),
+            ..urr()
+        },
+    );
+    set_counters(&mut m, seid, 1000, 0);
+    let r = poll_one(&mut m, seid, 1001);
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::VOLTH);
+    set_counters(&mut m, seid, 1500, 0);
+    let q = SessionModificationRequest {
+        query_urr: vec![QueryUrr { urr_id: UrrId(1) }],
+        ..Default::default()
+    };
+    let done = m.modify(seid, &q, 1002).unwrap();
+    assert_eq!(volumes(&done.reports[0]).1, 500);
+    assert_eq!(done.reports[0].ur_seqn, UrSeqn(1));
+    // 1000 + 500 reported, 1000 measured now: the 2500 uplink quota and
+    // the 1000 threshold are reached together.
+    set_counters(&mut m, seid, 2500, 0);
+    let r = poll_one(&mut m, seid, 1003);
+    assert_eq!(
+        r.usage_report_trigger.0,
+        UsageReportTrigger::VOLTH | UsageReportTrigger::VOLQU
+    );
+    assert_eq!(r.ur_seqn, UrSeqn(2));
+    assert_eq!(volumes(&r).1, 1000);
+    assert_eq!(default_flags(&m).0, ACT_DROP | upf_abi::ACT_QUOTA_EXHAUSTED);
+}
+
+#[test]
+fn removing_a_used_up_urr_or_its_trigger_resumes_forwarding() {
+    let quota_drop = ACT_DROP | upf_abi::ACT_QUOTA_EXHAUSTED;
+    let quota = CreateUrr {
+        urr_id: UrrId(2),
+        reporting_triggers: triggers(ReportingTriggers::VOLQU),
+        volume_quota: Some(VolumeQuota(vol(Some(100), None, None))),
+        ..urr()
+    };
+    let exhausted = |m: &mut Sessions<FakeDatapath>| {
+        let mut req = est_4g(0x77, 0x100);
+        req.create_urr.push(quota.clone());
+        for p in &mut req.create_pdr {
+            p.urr_ids = vec![UrrId(1), UrrId(2)];
+        }
+        let seid = m.establish(PEER, &req, 1000).unwrap().up_seid;
+        set_counters(m, seid, 100, 0);
+        let got = m.poll_usage(1001);
+        assert_eq!(got[0].request.usage_report[0].urr_id, UrrId(2), "{got:?}");
+        assert_eq!(default_flags(m), (quota_drop, quota_drop));
+        seid
+    };
+    // Removal: the PDRs keep URR 1 only, URR 2 goes with its final report.
+    let mut m = manager();
+    let seid = exhausted(&mut m);
+    let update_pdr = |id: u16| UpdatePdr {
+        pdr_id: PdrId(id),
+        outer_header_removal: None,
+        precedence: None,
+        pdi: None,
+        far_id: None,
+        urr_ids: vec![UrrId(1)],
+        qer_ids: Vec::new(),
+        activate_predefined_rules: Vec::new(),
+        deactivate_predefined_rules: Vec::new(),
+        unknown: Vec::new(),
+    };
+    let req = SessionModificationRequest {
+        remove_urr: vec![RemoveUrr { urr_id: UrrId(2) }],
+        update_pdr: vec![update_pdr(1), update_pdr(2)],
+        ..Default::default()
+    };
+    let done = m.modify(seid, &req, 1002).unwrap();
+    assert_eq!(done.reports.len(), 1);
+    assert_eq!(
+        done.reports[0].usage_report_trigger.0,
+        UsageReportTrigger::TERMR
+    );
+    assert_eq!(default_flags(&m), (ACT_FORWARD, ACT_FORWARD));
+
+    // Turning VOLQU off: the quota is no longer monitored.
+    let mut m = manager();
+    let seid = exhausted(&mut m);
+    let req = SessionModificationRequest {
+        update_urr: vec![UpdateUrr {
+            urr_id: UrrId(2),
+            measurement_method: None,
+            reporting_triggers: Some(triggers(0)),
+            measurement_period: None,
+            volume_threshold: None,
+            volume_quota: None,
+            time_threshold: None,
+            time_quota: None,
+            unknown: Vec::new(),
+        }],
+        ..Default::default()
+    };
+    m.modify(seid, &req, 1002).unwrap();
+    assert_eq!(default_flags(&m), (ACT_FORWARD, ACT_FORWARD));
+    set_counters(&mut m, seid, 10_000, 0);
+    assert!(m.poll_usage(1003).is_empty(), "nothing is watched any more");
+}
+
+#[test]
+fn a_zero_volume_quota_grants_nothing() {
+    let mut m = manager();
+    let seid = with_urr(
+        &mut m,
+        CreateUrr {
+            reporting_triggers: triggers(ReportingTriggers::VOLQU),
+            volume_quota: Some(VolumeQuota(vol(Some(0), None, None))),
+            ..urr()
+        },
+    );
+    let r = poll_one(&mut m, seid, 1000);
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::VOLQU);
+    assert_eq!(volumes(&r).0, 0);
+    assert_eq!(default_flags(&m).1, ACT_DROP | upf_abi::ACT_QUOTA_EXHAUSTED);
+}
+
+#[test]
+fn time_threshold_and_time_quota_follow_the_measured_duration() {
+    let mut m = manager();
+    let seid = with_urr(
+        &mut m,
+        CreateUrr {
+            reporting_triggers: triggers(ReportingTriggers::TIMTH | ReportingTriggers::TIMQU),
+            time_threshold: Some(TimeThreshold(10)),
+            time_quota: Some(TimeQuota(25)),
+            ..urr()
+        },
+    );
+    assert!(m.poll_usage(1009).is_empty());
+    let r = poll_one(&mut m, seid, 1010);
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::TIMTH);
+    assert_eq!(r.duration_measurement, Some(DurationMeasurement(10)));
+    let r = poll_one(&mut m, seid, 1020);
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::TIMTH);
+    assert_eq!(r.start_time, Some(StartTime(1010)));
+    assert_eq!(default_flags(&m), (ACT_FORWARD, ACT_FORWARD));
+    // 20 s reported + 5 s measured = the 25 s quota.
+    let r = poll_one(&mut m, seid, 1025);
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::TIMQU);
+    assert_eq!(r.ur_seqn, UrSeqn(2));
+    assert_eq!(r.duration_measurement, Some(DurationMeasurement(5)));
+    let quota_drop = ACT_DROP | upf_abi::ACT_QUOTA_EXHAUSTED;
+    assert_eq!(default_flags(&m), (quota_drop, quota_drop));
+    // The threshold keeps reporting; the quota does not again.
+    let r = poll_one(&mut m, seid, 1035);
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::TIMTH);
+    let req = SessionModificationRequest {
+        update_urr: vec![UpdateUrr {
+            urr_id: UrrId(1),
+            measurement_method: None,
+            reporting_triggers: None,
+            measurement_period: None,
+            volume_threshold: None,
+            volume_quota: None,
+            time_threshold: None,
+            time_quota: Some(TimeQuota(60)),
+            unknown: Vec::new(),
+        }],
+        ..Default::default()
+    };
+    m.modify(seid, &req, 1036).unwrap();
+    assert_eq!(default_flags(&m), (ACT_FORWARD, ACT_FORWARD));
+}
+
+#[test]
+fn periodic_reports_keep_their_grid() {
+    let mut m = manager();
+    let seid = with_urr(
+        &mut m,
+        CreateUrr {
+            reporting_triggers: triggers(ReportingTriggers::PERIO),
+            measurement_period: Some(MeasurementPeriod(60)),
+            ..urr()
+        },
+    );
+    assert!(m.poll_usage(1059).is_empty());
+    set_counters(&mut m, seid, 300, 200);
+    let r = poll_one(&mut m, seid, 1060);
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::PERIO);
+    assert_eq!(
+        (r.start_time, r.end_time),
+        (Some(StartTime(1000)), Some(EndTime(1060)))
+    );
+    assert_eq!(volumes(&r), (500, 300, 200, 5, 3, 2));
+    // A query in between restarts the measurement but not the grid.
+    let q = SessionModificationRequest {
+        query_urr: vec![QueryUrr { urr_id: UrrId(1) }],
+        ..Default::default()
+    };
+    m.modify(seid, &q, 1070).unwrap();
+    assert!(m.poll_usage(1119).is_empty());
+    let r = poll_one(&mut m, seid, 1121);
+    assert_eq!(r.ur_seqn, UrSeqn(2));
+    assert_eq!(
+        (r.start_time, r.end_time),
+        (Some(StartTime(1070)), Some(EndTime(1121)))
+    );
+    // Polls that missed periods give one report, and the grid holds.
+    let r = poll_one(&mut m, seid, 1250);
+    assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::PERIO);
+    assert!(m.poll_usage(1299).is_empty());
+    assert_eq!(m.poll_usage(1300).len(), 1);
+}
+
+#[test]
+fn triggers_without_their_parameters_are_refused_whole() {
+    let vt = |v: Volume| Some(VolumeThreshold(v));
+    type Case = (
+        &'static str,
+        CreateUrr,
+        Cause,
+        Option<u16>,
+        Option<FailedRuleId>,
+    );
+    let urr_rule = Some(FailedRuleId {
+        rule_type: FailedRuleId::URR,
+        id: 1,
+    });
+    let t = |bits| triggers(bits);
+    let cases: Vec<Case> = vec![
+        (
+            "PERIO without Measurement Period",
+            CreateUrr {
+                reporting_triggers: t(ReportingTriggers::PERIO),
+                ..urr()
+            },
+            Cause::CONDITIONAL_IE_MISSING,
+            Some(types::MEASUREMENT_PERIOD),
+            None,
+        ),
+        (
+            "VOLTH without Volume Threshold",
+            CreateUrr {
+                reporting_triggers: t(ReportingTriggers::VOLTH),
+                ..urr()
+            },
+            Cause::CONDITIONAL_IE_MISSING,
+            Some(types::VOLUME_THRESHOLD),
+            None,
+        ),
+        (
+            "VOLQU without Volume Quota",
+            CreateUrr {
+                reporting_triggers: t(ReportingTriggers::VOLQU),
+                ..urr()
+            },
+            Cause::CONDITIONAL_IE_MISSING,
+            Some(types::VOLUME_QUOTA),
+            None,
+        ),
+        (
+            "TIMTH without Time Threshold",
+            CreateUrr {
+                reporting_triggers: t(ReportingTriggers::TIMTH),
+                ..urr()
+            },
+            Cause::CONDITIONAL_IE_MISSING,
+            Some(types::TIME_THRESHOLD),
+            None,
+        ),
+        (
+            "TIMQU without Time Quota",
+            CreateUrr {
+                reporting_triggers: t(ReportingTriggers::TIMQU),
+                ..urr()
+            },
+            Cause::CONDITIONAL_IE_MISSING,
+            Some(types::TIME_QUOTA),
+            None,
+        ),
+        (
+            "Measurement Period 0",
+            CreateUrr {
+                reporting_triggers: t(ReportingTriggers::PERIO),
+                measurement_period: Some(MeasurementPeriod(0)),
+                ..urr()
+            },
+            Cause::MANDATORY_IE_INCORRECT,
+            Some(types::MEASUREMENT_PERIOD),
+            None,
+        ),
+        (
+            "Volume Threshold announcing no volume",
+            CreateUrr {
+                reporting_triggers: t(ReportingTriggers::VOLTH),
+                volume_threshold: vt(vol(None, None, None)),
+                ..urr()
+            },
+            Cause::MANDATORY_IE_INCORRECT,
+            Some(types::VOLUME_THRESHOLD),
+            None,
+        ),
+        (
+            "Volume Threshold of 0 octets",
+            CreateUrr {
+                reporting_triggers: t(ReportingTriggers::VOLTH),
+                volume_threshold: vt(vol(Some(1000), Some(0), None)),
+                ..urr()
+            },
+            Cause::MANDATORY_IE_INCORRECT,
+            Some(types::VOLUME_THRESHOLD),
+            None,
+        ),
+        (
+            "Volume Quota announcing no volume",
+            CreateUrr {
+                reporting_triggers: t(ReportingTriggers::VOLQU),
+                volume_quota: Some(VolumeQuota(vol(None, None, None))),
+                ..urr()
+            },
+            Cause::MANDATORY_IE_INCORRECT,
+            Some(types::VOLUME_QUOTA),
+            None,
+        ),
+        (
+            "Time Threshold of 0 seconds",
+            CreateUrr {
+                reporting_triggers: t(ReportingTriggers::TIMTH),
+                time_threshold: Some(TimeThreshold(0)),
+                ..urr()
+            },
+            Cause::MANDATORY_IE_INCORRECT,
+            Some(types::TIME_THRESHOLD),
+            None,
+        ),
+        (
+            "VOLTH without VOLUM",
+            CreateUrr {
+                measurement_method: MeasurementMethod {
+                    duration: true,
+                    volume: false,
+                    event: false,
+                },
+                reporting_triggers: t(ReportingTriggers::VOLTH),
+                volume_threshold: vt(vol(Some(1000), None, None)),
+                ..urr()
+            },
+            Cause::RULE_CREATION_MODIFICATION_FAILURE,
+            None,
+            urr_rule,
+        ),
+        (
+            "VOLQU without VOLUM",
+            CreateUrr {
+                measurement_method: MeasurementMethod::default(),
+                reporting_triggers: t(ReportingTriggers::VOLQU),
+                volume_quota: Some(VolumeQuota(vol(Some(1000), None, None))),
+                ..urr()
+            },
+            Cause::RULE_CREATION_MODIFICATION_FAILURE,
+            None,
+            urr_rule,
+        ),
+        (
+            "TIMQU without DURAT",
+            CreateUrr {
+                measurement_method: MeasurementMethod {
+                    duration: false,
+                    volume: true,
+                    event: false,
+                },
+                reporting_triggers: t(ReportingTriggers::TIMQU),
+                time_quota: Some(TimeQuota(10)),
+                ..urr()
+            },
+            Cause::RULE_CREATION_MODIFICATION_FAILURE,
+            None,
+            urr_rule,
+        ),
+    ];
+    let mut m = manager();
+    let before = snapshot(&m);
+    for (what, u, cause, ie, rule) in &cases {
+        let mut req = est_4g(0x77, 0x100);
+        req.create_urr = vec![u.clone()];
+        let r = m.establish(PEER, &req, 1000).unwrap_err();
+        assert_eq!(
+            (r.cause, r.offending_ie, r.failed_rule),
+            (*cause, *ie, *rule),
+            "{what}: {r}"
+        );
+        assert_eq!(snapshot(&m), before, "{what}: nothing installed");
+    }
+
+    // The same refusals from Update URR leave the session as it was.
+    let seid = with_urr(&mut m, urr());
+    let before = snapshot(&m);
+    for (what, u, cause, ie, rule) in cases {
+        let req = SessionModificationRequest {
+            update_urr: vec![UpdateUrr {
+                urr_id: UrrId(1),
+                measurement_method: Some(u.measurement_method),
+                reporting_triggers: Some(u.reporting_triggers),
+                measurement_period: u.measurement_period,
+                volume_threshold: u.volume_threshold,
+                volume_quota: u.volume_quota,
+                time_threshold: u.time_threshold,
+                time_quota: u.time_quota,
+                unknown: Vec::new(),
+            }],
+            ..Default::default()
+        };
+        let r = m.modify(seid, &req, 1001).unwrap_err();
+        assert_eq!(
+            (r.cause, r.offending_ie, r.failed_rule),
+            (cause, ie, rule),
+            "Update URR, {what}: {r}"
+        );
+        assert_eq!(snapshot(&m), before, "Update URR, {what}: nothing applied");
+    }
+    assert!(m.poll_usage(5000).is_empty(), "no trigger was applied");
+}
+
+#[test]
+fn update_and_query_of_an_unknown_urr_name_it() {
+    let mut m = manager();
+    let seid = with_urr(&mut m, urr());
+    let before = snapshot(&m);
+    let update = SessionModificationRequest {
+        update_urr: vec![UpdateUrr {
+            urr_id: UrrId(9),
+            measurement_method: None,
+            reporting_triggers: Some(triggers(ReportingTriggers::PERIO)),
+            measurement_period: Some(MeasurementPeriod(10)),
+            volume_threshold: None,
+            volume_quota: None,
+            time_threshold: None,
+            time_quota: None,
+            unknown: Vec::new(),
+        }],
+        ..Default::default()
+    };
+    let query = SessionModificationRequest {
+        query_urr: vec![QueryUrr { urr_id: UrrId(1) }, QueryUrr { urr_id: UrrId(8) }],
+        ..Default::default()
+    };
+    for (req, id) in [(update, 9), (query, 8)] {
+        let r = m.modify(seid, &req, 1001).unwrap_err();
+        assert_eq!(r.cause, Cause::RULE_CREATION_MODIFICATION_FAILURE, "{r}");
+        assert_eq!(
+            r.failed_rule,
+            Some(FailedRuleId {
+                rule_type: FailedRuleId::URR,
+                id
+            }),
+            "{r}"
+        );
+        assert_eq!(snapshot(&m), before);
+    }
+    // The known URR was not queried by the refused request: its next
+    // report is still the first.
+    let last = m.delete(seid, 1002).unwrap();
+    assert_eq!(last[0].ur_seqn, UrSeqn(0));
+}
