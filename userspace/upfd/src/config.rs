@@ -33,6 +33,15 @@ pub struct Config {
     /// PFCP (N4/Sx); without it only static sessions are served.
     #[serde(default)]
     pub pfcp: Option<crate::pfcp::config::PfcpConfig>,
+    /// Rate meters and the control loop (docs/qos.md).
+    #[serde(default)]
+    pub qos: crate::qos_config::QosConfig,
+    /// Points of interface with the host network and their capacity.
+    #[serde(rename = "poi", default)]
+    pub pois: Vec<crate::qos_config::PoiConfig>,
+    /// MVNO plans sessions activate by name.
+    #[serde(rename = "plan", default)]
+    pub plans: Vec<crate::qos_config::PlanConfig>,
 }
 
 /// `[gateway]`
@@ -318,7 +327,15 @@ impl Config {
                 return bad(&field, reason);
             }
         }
+        if let Err((field, reason)) = self.qos_setup() {
+            return bad(&field, reason);
+        }
         Ok(())
+    }
+
+    /// The QoS sections, checked and built (see [`crate::qos_config::build`]).
+    pub fn qos_setup(&self) -> Result<crate::qos_config::QosSetup, (String, String)> {
+        crate::qos_config::build(&self.qos, &self.pois, &self.plans)
     }
 }
 

@@ -10,5 +10,6 @@ pub mod datapath;
 pub mod gtpu_path;
 pub mod nexthop;
 pub mod pfcp;
+pub mod qos_config;
 pub mod qos_control;
 pub mod session;

@@ -90,6 +90,9 @@ fn unsafe_is_not_root() -> bool {
 
 async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::Result<()> {
     let g = &cfg.gateway;
+    let qos = cfg
+        .qos_setup()
+        .map_err(|(f, r)| anyhow::anyhow!("configuration field {f}: {r}"))?;
     let mut ports = Vec::new();
     for (i, itf) in cfg.interfaces.iter().enumerate() {
         let p = Port::resolve(&itf.name, itf.role_bits())
@@ -103,7 +106,7 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         counter_slots: g.max_pdrs(),
         rule_sets: g.max_rule_sets,
         nexthop_cache: g.nexthop_cache,
-        meters: upf_abi::DEFAULT_MAX_METERS,
+        meters: qos.max_meters,
     };
     let spread_cpus = g.spread_cpu_list();
     let mut dp = BpfDatapath::load_spread(&opts, &spread_cpus)?;
@@ -120,13 +123,13 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     }
     let manager: Manager = Arc::new(Mutex::new(SessionManager::with_config(
         dp,
-        glue::sessions_config(g.n3_address, cfg.pfcp.as_ref()),
+        glue::sessions_config(g.n3_address, cfg.pfcp.as_ref(), qos.params.clone()),
     )));
-    {
-        let mut m = lock(&manager);
-        let params = m.sessions().config().qos.clone();
-        m.set_qos(QosControl::new(Vec::new(), params))
-            .map_err(|e| anyhow::anyhow!("setting up the POI meters: {e}"))?;
+    lock(&manager)
+        .set_qos(QosControl::from_setup(&qos))
+        .map_err(|e| anyhow::anyhow!("setting up the POI meters: {e}"))?;
+    for p in &qos.pois {
+        tracing::info!(poi = %p.name, capacity_ul_bps = p.capacity_bps[0], capacity_dl_bps = p.capacity_bps[1], "POI capacity guard");
     }
     let nexthop_task = if g.nexthop_cache {
         Some(start_nexthop_cache(&manager)?)
@@ -192,8 +195,8 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     });
     let mut stats_tick = tokio::time::interval(stats_period);
     stats_tick.tick().await;
-    let mut qos_tick = tokio::time::interval(Duration::from_millis(250));
-    qos_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut qos_timer = tokio::time::interval(Duration::from_millis(qos.interval_ms));
+    qos_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let reader = {
         let path = path.clone();
@@ -223,7 +226,7 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
                 }
             }
             _ = stats_tick.tick(), if g.stats_log_secs > 0 => log_stats(&manager),
-            _ = qos_tick.tick() => lock(&manager).qos_tick(Instant::now()),
+            _ = qos_timer.tick() => qos_tick(&manager, node.as_ref(), reports.as_ref()).await,
             _ = usage_tick.tick(), if usage_poll.is_some() => {
                 if let (Some(n), Some(r)) = (&node, &reports) {
                     poll_usage(&manager, n, r).await;
@@ -354,6 +357,35 @@ async fn poll_usage(
     reports: &mpsc::Sender<server::ReportRequest>,
 ) {
     let pending = lock(manager).sessions_mut().poll_usage(glue::now_ntp());
+    send_reports(pending, node, reports).await;
+}
+
+/// One tick of the QoS loop; plans whose quota was used up are reported.
+async fn qos_tick(
+    manager: &Manager,
+    node: Option<&Rc<RefCell<Node>>>,
+    reports: Option<&mpsc::Sender<server::ReportRequest>>,
+) {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let pending = lock(manager).qos_tick(Instant::now(), unix);
+    match (node, reports) {
+        (Some(n), Some(r)) => send_reports(pending, n, r).await,
+        _ => {
+            for p in pending {
+                upfd::pfcp::node::log_lost_usage(&p.peer, p.cp_seid, &p.request, "no PFCP");
+            }
+        }
+    }
+}
+
+/// Hands Session Report Requests to the PFCP node.
+async fn send_reports(
+    pending: Vec<upfd::pfcp::sessions::PendingReport>,
+    node: &Rc<RefCell<Node>>,
+    reports: &mpsc::Sender<server::ReportRequest>,
+) {
     for p in pending {
         let Some(peer) = glue::report_target(&node.borrow(), &p) else {
             upfd::pfcp::node::log_lost_usage(

@@ -224,11 +224,26 @@ impl<D: Datapath> SessionManager<D> {
         Ok(())
     }
 
-    /// One tick of the QoS control loop (measure, then control).
-    pub fn qos_tick(&mut self, now: std::time::Instant) {
-        if let Some(q) = self.qos.as_mut() {
-            q.tick(&mut self.inner, now);
-        }
+    /// One tick of the QoS control loop (measure, guard the POIs, count
+    /// plan quotas); returns the Session Report Requests telling SMFs that
+    /// a plan's quota was used up (the session is throttled already).
+    pub fn qos_tick(
+        &mut self,
+        now: std::time::Instant,
+        unix: u64,
+    ) -> Vec<crate::pfcp::sessions::PendingReport> {
+        let Some(q) = self.qos.as_mut() else {
+            return Vec::new();
+        };
+        let out = q.tick(&mut self.inner, now, unix);
+        let now_ntp = (unix + 2_208_988_800) as u32;
+        out.exhausted
+            .into_iter()
+            .filter_map(|seid| {
+                tracing::info!(seid, "plan quota used up: throttled");
+                self.inner.plan_exhausted(seid, now_ntp)
+            })
+            .collect()
     }
 
     /// What `upfctl qos` shows.

@@ -74,9 +74,13 @@ pub fn node_config(p: &PfcpConfig) -> NodeConfig {
 }
 
 /// The session manager's pools from `[pfcp]` (defaults without it).
-pub fn sessions_config(n3: Ipv4Addr, p: Option<&PfcpConfig>) -> SessionsConfig {
+pub fn sessions_config(
+    n3: Ipv4Addr,
+    p: Option<&PfcpConfig>,
+    qos: crate::pfcp::sessions::QosParams,
+) -> SessionsConfig {
     SessionsConfig {
-        qos: Default::default(),
+        qos,
         n3,
         teid_range: p.map_or((0x0010_0000, 0x7fff_ffff), |p| (p.teid_first, p.teid_last)),
         ue_pools: p.map_or_else(Vec::new, |p| p.ue_pools.clone()),

@@ -1375,6 +1375,40 @@ impl<D: Datapath> Sessions<D> {
         }
     }
 
+    /// Throttles the session's plan (its quota is used up) and builds the
+    /// Session Report Request that tells its SMF: a usage report of each of
+    /// the session's URRs with trigger VOLQU (the usage since its last
+    /// report; the measurement restarts). `None` when the session is gone;
+    /// a request with no usage report when it has no URR.
+    pub fn plan_exhausted(&mut self, up_seid: u64, now_ntp: u32) -> Option<PendingReport> {
+        if !self.set_throttled(up_seid, true) {
+            return None;
+        }
+        let mut s = self.sessions.remove(&up_seid)?;
+        let urrs: Vec<Urr> = s.rules.urrs.values().cloned().collect();
+        let mut reports = Vec::new();
+        for u in urrs {
+            let (rep, bases, usage) = self.report(&s, &u, Urt::VOLQU, now_ntp);
+            reports.push(rep);
+            Self::restart_measurement(&mut s, u.id, bases, &usage, now_ntp);
+        }
+        let out = PendingReport {
+            peer: s.peer.clone(),
+            up_seid,
+            cp_seid: s.cp_seid,
+            cp_ipv4: s.cp_ipv4,
+            request: SessionReportRequest {
+                report_type: ie::ReportType(ie::ReportType::USAR),
+                usage_report: reports,
+                load_control_information: None,
+                overload_control_information: None,
+                unknown: Vec::new(),
+            },
+        };
+        self.sessions.insert(up_seid, s);
+        Some(out)
+    }
+
     /// Throttles (or lifts the throttle on) a session's plan, at once.
     pub fn set_throttled(&mut self, up_seid: u64, throttled: bool) -> bool {
         let plans_applied = |l: &mut SessionLimits, this: &Self| {
