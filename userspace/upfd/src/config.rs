@@ -429,6 +429,41 @@ mod tests {
     }
 
     #[test]
+    fn the_shipped_example_configs_parse() {
+        for (name, text) in [
+            (
+                "configs/upf.toml",
+                include_str!("../../../configs/upf.toml").to_string(),
+            ),
+            (
+                "configs/lab.toml",
+                // A template: the lab fills in the attach mode.
+                include_str!("../../../configs/lab.toml").replace("@MODE@", "generic"),
+            ),
+        ] {
+            let c = Config::parse(&text, Path::new(name)).unwrap_or_else(|e| panic!("{e}"));
+            c.qos_setup().unwrap_or_else(|e| panic!("{name}: {e:?}"));
+        }
+        let c = Config::parse(
+            include_str!("../../../configs/upf.toml"),
+            Path::new("upf.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.pois.len(), 1);
+        assert_eq!(c.plans[0].name, "3gb");
+    }
+
+    #[test]
+    fn qos_errors_name_the_field() {
+        let e = err(&format!(
+            "{GOOD}\n[[poi]]\nname = \"a\"\npeers = [\"10.0.0.0/8\"]\ncapacity_ul_mbps = 0\ncapacity_dl_mbps = 10\n"
+        ));
+        assert!(e.contains("field poi[0].capacity_ul_mbps"), "{e}");
+        let e = err(&format!("{GOOD}\n[qos]\nmax_meters = 0\n"));
+        assert!(e.contains("field qos.max_meters"), "{e}");
+    }
+
+    #[test]
     fn good_config_has_defaults() {
         let c = Config::parse(GOOD, Path::new("upf.toml")).unwrap();
         assert_eq!(c.gateway.max_sessions, 100_000);
