@@ -12,4 +12,5 @@
 pub mod gtp;
 pub mod inner;
 pub mod lab;
+pub mod pace;
 pub mod smf;

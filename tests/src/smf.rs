@@ -34,12 +34,13 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::{bail, Context};
 use upf_pfcp::header::{self, Header, MsgType};
 use upf_pfcp::ie::{
-    interface, ApplyAction, CreateFar, CreatePdr, CreateQer, CreateUrr, CreatedPdr,
-    DestinationInterface, FTeid, FarId, ForwardingParameters, Fseid, GateStatus, MeasurementMethod,
-    NodeId, OuterHeaderCreation, OuterHeaderRemoval, Pdi, PdrId, PfcpsmReqFlags, Precedence, QerId,
-    Qfi, QueryUrr, RecoveryTimeStamp, RemovePdr, ReportingTriggers, SdfFilter, SourceInterface,
-    UeIpAddress, UpdateFar, UpdateForwardingParameters, UpdateUrr, UrrId, UsageReport, Volume,
-    VolumeQuota, VolumeThreshold,
+    interface, ActivatePredefinedRules, ApplyAction, Bitrate, CreateFar, CreatePdr, CreateQer,
+    CreateUrr, CreatedPdr, DestinationInterface, FTeid, FarId, ForwardingParameters, Fseid,
+    GateStatus, Mbr, MeasurementMethod, NodeId, OuterHeaderCreation, OuterHeaderRemoval, Pdi,
+    PdrId, PfcpsmReqFlags, Precedence, QerId, Qfi, QueryUrr, RecoveryTimeStamp, RemovePdr,
+    ReportingTriggers, SdfFilter, SourceInterface, UeIpAddress, UpdateFar,
+    UpdateForwardingParameters, UpdateQer, UpdateUrr, UrrId, UsageReport, Volume, VolumeQuota,
+    VolumeThreshold,
 };
 use upf_pfcp::message::{
     AssociationSetupRequest, AssociationSetupResponse, HeartbeatRequest, HeartbeatResponse,
@@ -75,6 +76,8 @@ pub const FAR_DROP: u32 = 3;
 pub const URR: u32 = 1;
 /// The downlink QER (5G).
 pub const QER_DL: u32 = 1;
+/// The session-level QER of [`SessionPlan::mbr_kbps`] / [`SessionPlan::gate_closed`].
+pub const QER_SESSION: u32 = 10;
 
 /// Precedence of the uplink PDR that drops (lower is stronger).
 pub const PRECEDENCE_DROP: u32 = 10;
@@ -174,6 +177,13 @@ pub struct SessionPlan {
     pub volume_threshold: Option<Volume>,
     /// The URR's Volume Quota.
     pub volume_quota: Option<Volume>,
+    /// A session-level QER ([`QER_SESSION`], on every PDR) with this MBR
+    /// (uplink, downlink) in kbit/s.
+    pub mbr_kbps: Option<(u64, u64)>,
+    /// The session QER's gate (uplink, downlink) closed.
+    pub gate_closed: (bool, bool),
+    /// A plan activated on the downlink PDR (Activate Predefined Rules).
+    pub plan: Option<String>,
 }
 
 impl SessionPlan {
@@ -192,6 +202,9 @@ impl SessionPlan {
             reporting_triggers: 0,
             volume_threshold: None,
             volume_quota: None,
+            mbr_kbps: None,
+            gate_closed: (false, false),
+            plan: None,
         }
     }
 
@@ -211,6 +224,9 @@ impl SessionPlan {
             reporting_triggers: 0,
             volume_threshold: None,
             volume_quota: None,
+            mbr_kbps: None,
+            gate_closed: (false, false),
+            plan: None,
         }
     }
 
@@ -278,10 +294,15 @@ impl SessionPlan {
             }),
             far_id: Some(FarId(far)),
             urr_ids: self.urr_ids(),
-            qer_ids: Vec::new(),
+            qer_ids: self.session_qer().into_iter().collect(),
             activate_predefined_rules: Vec::new(),
             unknown: Vec::new(),
         }
+    }
+
+    fn session_qer(&self) -> Option<QerId> {
+        (self.mbr_kbps.is_some() || self.gate_closed != (false, false))
+            .then_some(QerId(QER_SESSION))
     }
 
     fn uplink_pdi(&self, qfi: Option<u8>) -> Pdi {
@@ -331,8 +352,17 @@ impl SessionPlan {
             outer_header_removal: None,
             far_id: Some(FarId(FAR_DL)),
             urr_ids: self.urr_ids(),
-            qer_ids: self.dl_qfi.map(|_| QerId(QER_DL)).into_iter().collect(),
-            activate_predefined_rules: Vec::new(),
+            qer_ids: self
+                .dl_qfi
+                .map(|_| QerId(QER_DL))
+                .into_iter()
+                .chain(self.session_qer())
+                .collect(),
+            activate_predefined_rules: self
+                .plan
+                .iter()
+                .map(|p| ActivatePredefinedRules(p.as_bytes().to_vec()))
+                .collect(),
             unknown: Vec::new(),
         });
         let mut fars = vec![
@@ -371,7 +401,7 @@ impl SessionPlan {
         } else {
             Vec::new()
         };
-        let qers = self
+        let mut qers: Vec<CreateQer> = self
             .dl_qfi
             .map(|q| CreateQer {
                 qer_id: QerId(QER_DL),
@@ -385,6 +415,21 @@ impl SessionPlan {
             })
             .into_iter()
             .collect();
+        if self.session_qer().is_some() {
+            qers.push(CreateQer {
+                qer_id: QerId(QER_SESSION),
+                qer_correlation_id: None,
+                gate_status: GateStatus {
+                    ul: u8::from(self.gate_closed.0),
+                    dl: u8::from(self.gate_closed.1),
+                },
+                mbr: self.mbr_kbps.map(|(ul, dl)| Mbr(Bitrate { ul, dl })),
+                gbr: None,
+                qfi: None,
+                rqi: None,
+                unknown: Vec::new(),
+            });
+        }
         (pdrs, fars, urrs, qers)
     }
 
@@ -411,6 +456,27 @@ impl SessionPlan {
             pdn_type: None,
             unknown: Vec::new(),
         }
+    }
+}
+
+/// Session Modification Request: Update QER [`QER_SESSION`] to a new MBR
+/// (uplink, downlink) in kbit/s.
+pub fn update_mbr(ul_kbps: u64, dl_kbps: u64) -> SessionModificationRequest {
+    SessionModificationRequest {
+        update_qer: vec![UpdateQer {
+            qer_id: QerId(QER_SESSION),
+            qer_correlation_id: None,
+            gate_status: None,
+            mbr: Some(Mbr(Bitrate {
+                ul: ul_kbps,
+                dl: dl_kbps,
+            })),
+            gbr: None,
+            qfi: None,
+            rqi: None,
+            unknown: Vec::new(),
+        }],
+        ..SessionModificationRequest::default()
     }
 }
 

@@ -118,6 +118,12 @@ impl Lab {
 
     /// [`Lab::up`] with extra `[gateway]` lines in the daemon's configuration.
     pub fn up_with(mode: Mode, gateway_extra: &str) -> Lab {
+        Lab::up_with_tail(mode, gateway_extra, "")
+    }
+
+    /// [`Lab::up_with`] with `tail` (more sections: `[qos]`, `[[poi]]`,
+    /// `[[plan]]`) appended to the daemon's configuration.
+    pub fn up_with_tail(mode: Mode, gateway_extra: &str, tail: &str) -> Lab {
         preconditions();
         let n = NEXT.fetch_add(1, Ordering::SeqCst);
         let id = format!(
@@ -154,7 +160,7 @@ impl Lab {
                 root().join("configs/sessions.toml").to_str().unwrap(),
             );
         let cfg_path = lab.dir.join("upf.toml");
-        std::fs::write(&cfg_path, cfg).unwrap();
+        std::fs::write(&cfg_path, format!("{cfg}\n{tail}\n")).unwrap();
         let log = std::fs::File::create(lab.dir.join("upfd.log")).unwrap();
         lab.upfd = Some(
             Command::new("ip")

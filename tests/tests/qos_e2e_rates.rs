@@ -1,0 +1,383 @@
+//! End-to-end QoS through the namespace lab: QER MBRs, gates, a QER changed
+//! mid-flow, a plan's quota and the POI capacity guard, with paced UDP
+//! traffic and the rates read back from the gateway's per-PDR counters
+//! (inner IP bytes forwarded, the bytes TS 29.244 measures).
+//!
+//! Windows start after a warm-up: a meter lets one burst through at first
+//! (`qos.mbr_burst_ms`), and the POI guard needs a few control ticks.
+//! Same preconditions as e2e.rs; nothing is skipped.
+
+mod common;
+
+use std::net::{Ipv4Addr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use common::*;
+use mvno_upf_tests::gtp::Header;
+use mvno_upf_tests::inner::udp_packet;
+use mvno_upf_tests::pace::{bps, paced};
+use mvno_upf_tests::smf::{
+    socket_in_netns, update_mbr, Session, SessionPlan, Smf, LAB_N3, PDR_DL, PDR_UL,
+};
+use upf_pfcp::ie::UsageReportTrigger;
+use upf_pfcp::Cause;
+
+/// Inner IP packet size of the test traffic.
+const INNER: usize = 1000;
+/// The data network host (DN namespace).
+const DN_HOST: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 2);
+/// A port nothing listens on: no echo doubles the traffic.
+const DISCARD: u16 = 9;
+
+fn associated(lab: &Lab) -> Smf {
+    let mut smf = lab.smf();
+    smf.associate()
+        .unwrap_or_else(|e| panic!("association: {e:#}\nupfd log:\n{}", lab.log()));
+    smf
+}
+
+fn open(lab: &Lab, smf: &mut Smf, plan: &SessionPlan) -> Session {
+    smf.open(plan)
+        .unwrap_or_else(|e| panic!("establishing {plan:?}: {e:#}\nupfd log:\n{}", lab.log()))
+}
+
+fn plan(i: u32, mbr_kbps: Option<(u64, u64)>) -> SessionPlan {
+    let mut p = SessionPlan::four_g(0x700 + i, ue(i), 0x7000 + i);
+    p.mbr_kbps = mbr_kbps;
+    p
+}
+
+fn ue(i: u32) -> Ipv4Addr {
+    Ipv4Addr::new(10, 45, 7, 10 + i as u8)
+}
+
+/// An uplink G-PDU of session `i`: 1000 inner bytes from its UE to the DN.
+fn uplink_datagram(i: u32) -> Vec<u8> {
+    let inner = udp_packet(ue(i), DN_HOST, 40000, DISCARD, &[0x5a; INNER - 28]).unwrap();
+    Header::g_pdu(0x700 + i).encode(&inner).unwrap()
+}
+
+/// A downlink datagram's payload to session `i`'s UE (1000 inner bytes).
+fn downlink_payload() -> Vec<u8> {
+    vec![0xa5; INNER - 28]
+}
+
+/// Offers traffic on a thread: uplink from the RAN to N3, or downlink from
+/// the DN to the UE, at `bps` for `dur`.
+fn offer(
+    lab: &Lab,
+    i: u32,
+    uplink: bool,
+    rate: u64,
+    dur: Duration,
+) -> std::thread::JoinHandle<u64> {
+    let (sock, to, datagram) = if uplink {
+        let s = socket_in_netns(&lab.ran_ns, "10.100.0.2:0".parse().unwrap()).unwrap();
+        (s, SocketAddr::from((LAB_N3, 2152)), uplink_datagram(i))
+    } else {
+        let s = socket_in_netns(&lab.dn_ns, SocketAddr::from((DN_HOST, 0))).unwrap();
+        (s, SocketAddr::from((ue(i), DISCARD)), downlink_payload())
+    };
+    std::thread::spawn(move || paced(&sock, to, &datagram, INNER, rate, dur))
+}
+
+/// Inner bytes forwarded so far by session `s`'s uplink or downlink PDR.
+fn forwarded(lab: &Lab, s: &Session, uplink: bool) -> u64 {
+    let list = lab.sessions();
+    let l = pfcp_session(&list, s.up_seid)
+        .unwrap_or_else(|| panic!("session {:#x} not listed", s.up_seid));
+    if uplink {
+        pdr_counter(l, PDR_UL, "ul_bytes")
+    } else {
+        pdr_counter(l, PDR_DL, "dl_bytes")
+    }
+}
+
+/// The delivered rate of sessions `ss` in `[from, to]` after `start`.
+fn delivered(
+    lab: &Lab,
+    ss: &[&Session],
+    uplink: bool,
+    start: Instant,
+    from: Duration,
+    to: Duration,
+) -> Vec<f64> {
+    sleep_until(start + from);
+    let a: Vec<(u64, Instant)> = ss
+        .iter()
+        .map(|s| (forwarded(lab, s, uplink), Instant::now()))
+        .collect();
+    sleep_until(start + to);
+    ss.iter()
+        .zip(a)
+        .map(|(s, (b0, t0))| bps(forwarded(lab, s, uplink) - b0, t0.elapsed()))
+        .collect()
+}
+
+fn sleep_until(t: Instant) {
+    if let Some(d) = t.checked_duration_since(Instant::now()) {
+        std::thread::sleep(d);
+    }
+}
+
+fn within(measured: f64, want: f64, tolerance: f64) -> bool {
+    (measured - want).abs() <= want * tolerance
+}
+
+/// QER MBRs hold within ±5 % at several rates, uplink and downlink, with
+/// the traffic offered at twice the MBR.
+#[test]
+fn qer_mbr_holds_within_5_percent_both_ways() {
+    let lab = Lab::up(Mode::Generic);
+    let mut smf = associated(&lab);
+    let mut problems = Vec::new();
+    for (i, (ul_kbps, dl_kbps)) in [(1_000u64, 2_000u64), (10_000, 20_000), (40_000, 50_000)]
+        .into_iter()
+        .enumerate()
+    {
+        let s = open(&lab, &mut smf, &plan(i as u32, Some((ul_kbps, dl_kbps))));
+        for (uplink, kbps) in [(true, ul_kbps), (false, dl_kbps)] {
+            let start = Instant::now();
+            let t = offer(
+                &lab,
+                i as u32,
+                uplink,
+                kbps * 2000,
+                Duration::from_millis(3000),
+            );
+            let r = delivered(
+                &lab,
+                &[&s],
+                uplink,
+                start,
+                Duration::from_millis(1000),
+                Duration::from_millis(2900),
+            )[0];
+            let sent = t.join().unwrap();
+            let want = kbps as f64 * 1000.0;
+            eprintln!(
+                "MBR {} {kbps} kbit/s: delivered {:.0} kbit/s ({:+.1} %), {sent} offered packets",
+                if uplink { "UL" } else { "DL" },
+                r / 1000.0,
+                (r / want - 1.0) * 100.0
+            );
+            if !within(r, want, 0.05) {
+                problems.push(format!(
+                    "{} MBR {kbps} kbit/s: delivered {:.0} kbit/s",
+                    if uplink { "UL" } else { "DL" },
+                    r / 1000.0
+                ));
+            }
+        }
+    }
+    let st = lab.stats();
+    assert!(
+        counter(&st, "drops", "rate_exceeded") > 0,
+        "the excess was dropped as rate_exceeded: {st}"
+    );
+    assert!(
+        problems.is_empty(),
+        "{problems:?}\nupfd log:\n{}",
+        lab.log()
+    );
+}
+
+/// A closed gate passes nothing in its direction (counted as gate_closed);
+/// the other direction flows.
+#[test]
+fn a_closed_gate_passes_nothing() {
+    let lab = Lab::up(Mode::Generic);
+    let mut smf = associated(&lab);
+    let mut p = plan(0, None);
+    p.gate_closed = (true, false);
+    let s = open(&lab, &mut smf, &p);
+    let before = counter(&lab.stats(), "drops", "gate_closed");
+    let sent = offer(&lab, 0, true, 2_000_000, Duration::from_millis(500))
+        .join()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert_eq!(forwarded(&lab, &s, true), 0, "nothing passes a closed gate");
+    let gated = counter(&lab.stats(), "drops", "gate_closed") - before;
+    assert_eq!(gated, sent, "every uplink packet is a gate_closed drop");
+    offer(&lab, 0, false, 2_000_000, Duration::from_millis(300))
+        .join()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        forwarded(&lab, &s, false) > 0,
+        "the open downlink gate passes"
+    );
+}
+
+/// Update QER lowering the MBR mid-flow: within one second the delivered
+/// rate is the new MBR ±5 %.
+#[test]
+fn a_qer_changed_mid_flow_applies_within_a_second() {
+    let lab = Lab::up(Mode::Generic);
+    let mut smf = associated(&lab);
+    let s = open(&lab, &mut smf, &plan(0, Some((20_000, 20_000))));
+    let start = Instant::now();
+    let t = offer(&lab, 0, true, 30_000_000, Duration::from_millis(4500));
+    let before = delivered(
+        &lab,
+        &[&s],
+        true,
+        start,
+        Duration::from_millis(700),
+        Duration::from_millis(1500),
+    )[0];
+    assert!(within(before, 20e6, 0.05), "before: {before:.0} bit/s");
+    let (_, rsp) = smf.modify(s.up_seid, update_mbr(5_000, 5_000)).unwrap();
+    assert_eq!(rsp.cause, Cause::REQUEST_ACCEPTED, "{rsp:?}");
+    let changed = Instant::now();
+    let after = delivered(
+        &lab,
+        &[&s],
+        true,
+        changed,
+        Duration::from_millis(1000),
+        Duration::from_millis(2500),
+    )[0];
+    t.join().unwrap();
+    assert!(
+        within(after, 5e6, 0.05),
+        "one second after the change: {after:.0} bit/s, want 5 Mbit/s ±5 %"
+    );
+}
+
+/// A plan with a small daily quota: once used, the session is throttled
+/// to the plan's throttled rate at once and its SMF gets a Session Report
+/// Request with trigger VOLQU; upfctl qos shows it throttled.
+#[test]
+fn a_used_up_plan_quota_throttles_and_is_reported() {
+    let tail = r#"
+[[plan]]
+name = "tiny"
+dl_kbps = 50000
+ul_kbps = 50000
+quota_bytes = 400000
+period = "daily"
+throttled_ul_kbps = 1000
+throttled_dl_kbps = 1000
+burst_bytes = 20000
+"#;
+    let lab = Lab::up_with_tail(Mode::Generic, "", tail);
+    let mut smf = associated(&lab);
+    let mut p = plan(0, None);
+    p.plan = Some("tiny".into());
+    let s = open(&lab, &mut smf, &p);
+    let start = Instant::now();
+    let t = offer(&lab, 0, true, 8_000_000, Duration::from_millis(4000));
+    let report = smf.wait_session_report(Duration::from_secs(3), |h, r| {
+        h.seid == Some(s.cp_seid)
+            && r.usage_report
+                .iter()
+                .any(|u| u.usage_report_trigger.0 & UsageReportTrigger::VOLQU != 0)
+    });
+    assert!(
+        report.is_some(),
+        "a VOLQU Session Report Request after the quota: {:?}\nupfd log:\n{}",
+        smf.session_reports(),
+        lab.log()
+    );
+    let r = delivered(
+        &lab,
+        &[&s],
+        true,
+        start,
+        Duration::from_millis(2000),
+        Duration::from_millis(3900),
+    )[0];
+    t.join().unwrap();
+    assert!(
+        within(r, 1e6, 0.05),
+        "throttled: {r:.0} bit/s, want 1 Mbit/s ±5 %"
+    );
+    let q: serde_json::Value =
+        serde_json::from_slice(&lab.upfctl(&["qos", "--json"]).stdout).unwrap();
+    let me = q["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["seid"] == s.up_seid)
+        .unwrap_or_else(|| panic!("session in upfctl qos: {q}"));
+    assert_eq!(me["plan"], "tiny", "{me}");
+    assert_eq!(me["throttled"], true, "{me}");
+}
+
+/// The issue's congestion scenario on a POI of 40 Mbit/s downlink: two
+/// heavy subscribers (30 Mbit/s offered each) and four light ones (2 Mbit/s
+/// each). Light subscribers keep at least 95 % of their rate, the heavy
+/// ones share the rest within 10 % of each other, and the aggregate stays
+/// within 2 % of the capacity.
+#[test]
+fn the_poi_guard_shares_the_capacity_fairly() {
+    let tail = r#"
+[[poi]]
+name = "lab-poi"
+peers = ["10.100.0.0/24"]
+capacity_ul_mbps = 1000
+capacity_dl_mbps = 40
+threshold = 0.9
+release = 0.8
+"#;
+    let lab = Lab::up_with_tail(Mode::Generic, "", tail);
+    let mut smf = associated(&lab);
+    let offered_mbps = [30u64, 2, 2, 30, 2, 2];
+    let sessions: Vec<Session> = (0..offered_mbps.len() as u32)
+        .map(|i| open(&lab, &mut smf, &plan(i, None)))
+        .collect();
+    let start = Instant::now();
+    let senders: Vec<_> = offered_mbps
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            offer(
+                &lab,
+                i as u32,
+                false,
+                m * 1_000_000,
+                Duration::from_millis(6000),
+            )
+        })
+        .collect();
+    let refs: Vec<&Session> = sessions.iter().collect();
+    let rates = delivered(
+        &lab,
+        &refs,
+        false,
+        start,
+        Duration::from_millis(2500),
+        Duration::from_millis(5800),
+    );
+    for t in senders {
+        t.join().unwrap();
+    }
+    let q = String::from_utf8_lossy(&lab.upfctl(&["qos"]).stdout).to_string();
+    eprintln!(
+        "delivered Mbit/s: {:?}\n{q}",
+        rates.iter().map(|r| r / 1e6).collect::<Vec<_>>()
+    );
+    let total: f64 = rates.iter().sum();
+    for (i, r) in rates.iter().enumerate() {
+        if offered_mbps[i] < 10 {
+            assert!(
+                *r >= 0.95 * offered_mbps[i] as f64 * 1e6,
+                "light subscriber {i}: {r:.0} bit/s of {} Mbit/s\n{q}",
+                offered_mbps[i]
+            );
+        }
+    }
+    let (h0, h1) = (rates[0], rates[3]);
+    assert!(
+        (h0 - h1).abs() <= 0.10 * h0.max(h1),
+        "heavy subscribers {h0:.0} and {h1:.0} bit/s differ by more than 10 %\n{q}"
+    );
+    assert!(
+        within(total, 40e6, 0.02),
+        "aggregate {total:.0} bit/s, capacity 40 Mbit/s\n{q}"
+    );
+    let v: serde_json::Value =
+        serde_json::from_slice(&lab.upfctl(&["qos", "--json"]).stdout).unwrap();
+    assert_eq!(v["pois"][0]["sessions_capped"][1], 2, "{v}");
+}
