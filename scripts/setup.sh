@@ -55,7 +55,7 @@ fi
 
 # 3. Debian tools used by the lab and the tests.
 need_pkgs=()
-for pair in tshark:tshark tcpdump:tcpdump ethtool:ethtool ip:iproute2 python3:python3; do
+for pair in tshark:tshark tcpdump:tcpdump ethtool:ethtool ip:iproute2 python3:python3 iperf3:iperf3; do
   bin=${pair%%:*}; pkg=${pair#*:}
   command -v "$bin" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

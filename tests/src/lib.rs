@@ -14,3 +14,4 @@ pub mod inner;
 pub mod lab;
 pub mod pace;
 pub mod smf;
+pub mod ue;

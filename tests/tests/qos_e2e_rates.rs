@@ -381,3 +381,94 @@ release = 0.8
         serde_json::from_slice(&lab.upfctl(&["qos", "--json"]).stdout).unwrap();
     assert_eq!(v["pois"][0]["sessions_capped"][1], 2, "{v}");
 }
+
+/// TCP through a QER MBR: iperf3 between a UE on a TUN behind the simulated
+/// RAN and a server in the data network, uplink and downlink, gets at
+/// least 85 % of the MBR as goodput (and not more than the MBR): the
+/// bucket's depth lets TCP's window bursts through instead of collapsing.
+#[test]
+fn tcp_goodput_through_an_mbr_is_at_least_85_percent() {
+    let lab = Lab::up(Mode::Generic);
+    let mut smf = associated(&lab);
+    let mbr_kbps = 10_000u64;
+    let _s = open(&lab, &mut smf, &plan(0, Some((mbr_kbps, mbr_kbps))));
+    let tun = format!("mupf{}", &lab.ran_ns[5..lab.ran_ns.len() - 4]);
+    let mut ue_proc = lab
+        .ns_cmd(&lab.ran_ns.clone(), bin("mupf-lab"))
+        .args([
+            "ue",
+            "--tun",
+            &tun,
+            "--ue",
+            &ue(0).to_string(),
+            "--route",
+            &format!("{DN_HOST}/32"),
+            "--bind",
+            "10.100.0.2:2152",
+            "--gw",
+            "10.100.0.1:2152",
+            "--teid",
+            "0x700",
+        ])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting the TUN UE");
+    let mut server = lab
+        .ns_cmd(&lab.dn_ns.clone(), "iperf3")
+        .args(["-s", "-B", &DN_HOST.to_string(), "-p", "5201"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("starting iperf3 -s (is iperf3 installed? scripts/setup.sh installs it)");
+    std::thread::sleep(Duration::from_millis(700));
+    let mut problems = Vec::new();
+    for (dir, reverse) in [("uplink", false), ("downlink", true)] {
+        let mut args = vec![
+            "-c".to_string(),
+            DN_HOST.to_string(),
+            "-B".into(),
+            ue(0).to_string(),
+            "-p".into(),
+            "5201".into(),
+            "-t".into(),
+            "4".into(),
+            "-O".into(),
+            "1".into(),
+            "-J".into(),
+        ];
+        if reverse {
+            args.push("-R".into());
+        }
+        let out = run(lab.ns_cmd(&lab.ran_ns.clone(), "iperf3").args(&args));
+        let j: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "iperf3 {dir}: {e}: {}\n{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            )
+        });
+        let goodput = j["end"]["sum_received"]["bits_per_second"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("iperf3 {dir}: no sum_received: {j}"));
+        let ratio = goodput / (mbr_kbps as f64 * 1000.0);
+        eprintln!(
+            "TCP {dir}: {:.2} Mbit/s goodput, {:.1} % of the MBR",
+            goodput / 1e6,
+            ratio * 100.0
+        );
+        if !(0.85..=1.0).contains(&ratio) {
+            problems.push(format!(
+                "TCP {dir}: goodput {:.1} % of the MBR",
+                ratio * 100.0
+            ));
+        }
+    }
+    let _ = server.kill();
+    let _ = server.wait();
+    let _ = ue_proc.kill();
+    let _ = ue_proc.wait();
+    assert!(
+        problems.is_empty(),
+        "{problems:?}\nupfd log:\n{}",
+        lab.log()
+    );
+}

@@ -41,6 +41,34 @@ enum Command {
     Echo(EchoArgs),
     /// Sends a GTP-U End Marker (no reply expected).
     EndMarker(EndMarkerArgs),
+    /// A UE on a TUN device behind the simulated RAN: the kernel's TCP/IP
+    /// (iperf3, curl) through the gateway's tunnel. Runs until killed.
+    Ue(UeArgs),
+}
+
+#[derive(Args, Debug)]
+struct UeArgs {
+    /// TUN device name.
+    #[arg(long, default_value = "mupfue0")]
+    tun: String,
+    /// The UE's IPv4 address.
+    #[arg(long)]
+    ue: Ipv4Addr,
+    /// Destinations routed into the tunnel (repeatable), e.g. 10.200.0.2/32.
+    #[arg(long = "route", required = true)]
+    routes: Vec<String>,
+    /// The TUN's MTU (the encapsulation adds 36 bytes on N3).
+    #[arg(long, default_value_t = 1400)]
+    mtu: u32,
+    /// Our GTP-U address (the RAN's), e.g. 10.100.0.2:2152.
+    #[arg(long)]
+    bind: SocketAddr,
+    /// The gateway's GTP-U address.
+    #[arg(long)]
+    gw: SocketAddr,
+    /// Uplink TEID (decimal or 0x-hex).
+    #[arg(long, value_parser = parse_number::<u32>)]
+    teid: u32,
 }
 
 #[derive(Args, Debug)]
@@ -304,6 +332,19 @@ fn end_marker(args: EndMarkerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn ue(a: UeArgs) -> anyhow::Result<ExitCode> {
+    mvno_upf_tests::ue::run_ue(&mvno_upf_tests::ue::UeConfig {
+        tun: a.tun,
+        ue: a.ue,
+        routes: a.routes,
+        mtu: a.mtu,
+        bind: a.bind,
+        gw: a.gw,
+        teid: a.teid,
+    })?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -311,6 +352,7 @@ fn main() -> ExitCode {
         Command::Ran(args) => ran(args),
         Command::Echo(args) => echo(args),
         Command::EndMarker(args) => end_marker(args),
+        Command::Ue(args) => ue(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("mupf-lab: error: {e:#}");

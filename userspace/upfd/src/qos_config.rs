@@ -58,7 +58,7 @@ fn default_utc_offset() -> i8 {
 }
 
 fn default_burst_ms() -> u64 {
-    100
+    300
 }
 fn default_min_burst() -> u64 {
     3000

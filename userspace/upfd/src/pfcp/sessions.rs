@@ -80,7 +80,7 @@ impl Default for QosParams {
     fn default() -> Self {
         QosParams {
             limits: MbrLimits::default(),
-            burst_ms: 100,
+            burst_ms: 300,
             min_burst_bytes: 3000,
             reserved_meters: 0,
             plans: Vec::new(),

@@ -717,8 +717,8 @@ fn a_session_qer_mbr_becomes_one_meter_per_direction() {
     let (mu, md) = (meter_of(&m, &ul), meter_of(&m, &dl));
     assert_eq!(mu.cost_ns_q16, Meter::cost_for_bps(10_000_000));
     assert_eq!(md.cost_ns_q16, Meter::cost_for_bps(20_000_000));
-    // 100 ms of burst at the rate: 125 kB at 10 Mbit/s = 100 ms.
-    assert_eq!(mu.tau_ns, 100_000_000);
+    // The default burst: 300 ms at the rate (375 kB at 10 Mbit/s).
+    assert_eq!(mu.tau_ns, 300_000_000);
     assert_eq!((mu.parent, md.parent), (0, 0));
     let shown = m.meters_of(e.up_seid);
     assert_eq!(shown.len(), 2);
