@@ -497,7 +497,6 @@ fn meter_count(m: *mut Meter, pass: bool, bytes: u64) {
     unsafe {
         if pass {
             atomic_add(&raw mut (*m).pass_bytes, bytes);
-            atomic_add(&raw mut (*m).pass_packets, 1);
         } else {
             atomic_add(&raw mut (*m).drop_bytes, bytes);
             atomic_add(&raw mut (*m).drop_packets, 1);

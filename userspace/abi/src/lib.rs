@@ -416,8 +416,8 @@ pub const METER_COST_SHIFT: u32 = 16;
 /// A packet of `n` bytes arriving at `now` (the coarse clock, see
 /// [`METER_MIN_TAU_NS`]) conforms when `tat_ns <= now + tau_ns`; it then moves `tat_ns` to `max(tat_ns, now) + n * cost`. The
 /// fast path updates `tat_ns` with compare-and-swap, so the rate holds
-/// exactly however many CPUs share the meter, and adds the counters with
-/// atomic adds. Userspace writes the configuration fields (`cost_ns_q16`,
+/// exactly however many CPUs share the meter, and adds the byte counter
+/// (and, for a drop, the packet counter) with atomic adds. Userspace writes the configuration fields (`cost_ns_q16`,
 /// `tau_ns`, `parent`) in place through the map's memory mapping, each an
 /// aligned store, and reads the counters the same way.
 #[repr(C)]
@@ -436,12 +436,14 @@ pub struct Meter {
     pub _pad: u32,
     /// Bytes that conformed to the whole chain (counted on every meter of it).
     pub pass_bytes: u64,
-    /// Packets that conformed to the whole chain.
-    pub pass_packets: u64,
     /// Bytes dropped by this meter or by a meter after it in the chain.
     pub drop_bytes: u64,
     /// Packets dropped by this meter or by a meter after it in the chain.
     pub drop_packets: u64,
+    /// Explicit padding to one cache line. (Passed packets are not counted
+    /// here: the PDR's per-CPU counters have them, and one atomic add less
+    /// per packet is measurable.)
+    pub _reserved: u64,
 }
 
 impl Meter {

@@ -628,7 +628,6 @@ impl QosControl {
                             burst_ms: m.config.tau_ns as f64 / 1e6,
                             rate_bps: r.rate_bps,
                             demand_bps: r.demand_bps,
-                            passed_packets: c.pass_packets,
                             dropped_packets: c.drop_packets,
                         }
                     })
@@ -730,8 +729,6 @@ pub struct MeterView {
     pub rate_bps: u64,
     /// Offered over the last interval, bit/s.
     pub demand_bps: u64,
-    /// Packets passed since the meter was created.
-    pub passed_packets: u64,
     /// Packets dropped at or after it since the meter was created.
     pub dropped_packets: u64,
 }

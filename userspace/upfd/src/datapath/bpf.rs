@@ -743,7 +743,6 @@ impl Datapath for BpfDatapath {
             &m.cost_ns_q16,
             &m.tau_ns,
             &m.pass_bytes,
-            &m.pass_packets,
             &m.drop_bytes,
             &m.drop_packets,
         ] {
@@ -762,9 +761,9 @@ impl Datapath for BpfDatapath {
             parent: m.parent.load(Ordering::Relaxed),
             _pad: 0,
             pass_bytes: m.pass_bytes.load(Ordering::Relaxed),
-            pass_packets: m.pass_packets.load(Ordering::Relaxed),
             drop_bytes: m.drop_bytes.load(Ordering::Relaxed),
             drop_packets: m.drop_packets.load(Ordering::Relaxed),
+            _reserved: 0,
         })
     }
 
@@ -914,9 +913,9 @@ struct MeterCells {
     parent: AtomicU32,
     _pad: AtomicU32,
     pass_bytes: AtomicU64,
-    pass_packets: AtomicU64,
     drop_bytes: AtomicU64,
     drop_packets: AtomicU64,
+    _reserved: AtomicU64,
 }
 
 const _: () = assert!(size_of::<MeterCells>() == size_of::<Meter>());
