@@ -8,10 +8,14 @@
 //! - [`lab`]: the simulated RAN, the echo and End Marker probes and the DN
 //!   echo server, returning serde-serialisable reports.
 //! - [`smf`]: a blocking test SMF speaking PFCP to the gateway's N4.
+//! - [`pace`]: a paced UDP sender; [`rate`]: paced, stamped traffic and the
+//!   delivered rate measured at the receiver.
+//! - [`ue`]: a UE on a TUN device behind the simulated RAN (4G or 5G).
 
 pub mod gtp;
 pub mod inner;
 pub mod lab;
 pub mod pace;
+pub mod rate;
 pub mod smf;
 pub mod ue;

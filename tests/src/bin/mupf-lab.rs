@@ -5,6 +5,8 @@
 //!   and checks every downlink datagram that comes back.
 //! - `echo`: a GTP-U Echo Request/Response probe.
 //! - `end-marker`: sends one GTP-U End Marker.
+//! - `ue`: a UE on a TUN device behind the simulated RAN (4G or 5G with a
+//!   QFI) for the kernel's TCP/IP; stops on SIGTERM/SIGINT.
 //!
 //! Exit status: 0 when the check passed, 1 when it failed (the reason on
 //! stderr) or on an error such as an address that cannot be bound.
@@ -12,6 +14,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
@@ -42,14 +45,15 @@ enum Command {
     /// Sends a GTP-U End Marker (no reply expected).
     EndMarker(EndMarkerArgs),
     /// A UE on a TUN device behind the simulated RAN: the kernel's TCP/IP
-    /// (iperf3, curl) through the gateway's tunnel. Runs until killed.
+    /// (iperf3, curl) through the gateway's tunnel. Runs until SIGTERM or
+    /// SIGINT, then prints its counters as JSON.
     Ue(UeArgs),
 }
 
 #[derive(Args, Debug)]
 struct UeArgs {
     /// TUN device name.
-    #[arg(long, default_value = "mupfue0")]
+    #[arg(long, default_value = "mupf-ue0")]
     tun: String,
     /// The UE's IPv4 address.
     #[arg(long)]
@@ -69,6 +73,12 @@ struct UeArgs {
     /// Uplink TEID (decimal or 0x-hex).
     #[arg(long, value_parser = parse_number::<u32>)]
     teid: u32,
+    /// 5G: a UL PDU Session Container with this QFI on every G-PDU.
+    #[arg(long, value_parser = parse_qfi)]
+    qfi: Option<u8>,
+    /// Accept downlink G-PDUs with this TEID only (decimal or 0x-hex).
+    #[arg(long, value_parser = parse_number::<u32>)]
+    downlink_teid: Option<u32>,
 }
 
 #[derive(Args, Debug)]
@@ -332,16 +342,39 @@ fn end_marker(args: EndMarkerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Set by SIGTERM/SIGINT: `mupf-lab ue` stops within a tick.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_stop_signal(_: libc::c_int) {
+    // An atomic store is async-signal-safe.
+    STOP.store(true, Ordering::Relaxed);
+}
+
 fn ue(a: UeArgs) -> anyhow::Result<ExitCode> {
-    mvno_upf_tests::ue::run_ue(&mvno_upf_tests::ue::UeConfig {
-        tun: a.tun,
-        ue: a.ue,
-        routes: a.routes,
-        mtu: a.mtu,
-        bind: a.bind,
-        gw: a.gw,
-        teid: a.teid,
-    })?;
+    for sig in [libc::SIGTERM, libc::SIGINT] {
+        let handler: extern "C" fn(libc::c_int) = on_stop_signal;
+        // SAFETY: the handler only stores to an atomic (async-signal-safe);
+        // it is installed before any thread of this process starts.
+        let old = unsafe { libc::signal(sig, handler as libc::sighandler_t) };
+        if old == libc::SIG_ERR {
+            return Err(std::io::Error::last_os_error()).context("installing a signal handler");
+        }
+    }
+    let stats = mvno_upf_tests::ue::run_ue(
+        &mvno_upf_tests::ue::UeConfig {
+            tun: a.tun,
+            ue: a.ue,
+            routes: a.routes,
+            mtu: a.mtu,
+            bind: a.bind,
+            gw: a.gw,
+            teid: a.teid,
+            qfi: a.qfi,
+            downlink_teid: a.downlink_teid,
+        },
+        &STOP,
+    )?;
+    println!("{}", serde_json::to_string(&stats)?);
     Ok(ExitCode::SUCCESS)
 }
 
