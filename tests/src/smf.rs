@@ -462,15 +462,26 @@ impl SessionPlan {
 /// Session Modification Request: Update QER [`QER_SESSION`] to a new MBR
 /// (uplink, downlink) in kbit/s.
 pub fn update_mbr(ul_kbps: u64, dl_kbps: u64) -> SessionModificationRequest {
+    update_qer(QER_SESSION, None, Some((ul_kbps, dl_kbps)))
+}
+
+/// Session Modification Request: Update QER `qer` with a new gate
+/// (uplink, downlink closed) and/or MBR (uplink, downlink) in kbit/s; what
+/// is `None` is left out (unchanged).
+pub fn update_qer(
+    qer: u32,
+    gate_closed: Option<(bool, bool)>,
+    mbr_kbps: Option<(u64, u64)>,
+) -> SessionModificationRequest {
     SessionModificationRequest {
         update_qer: vec![UpdateQer {
-            qer_id: QerId(QER_SESSION),
+            qer_id: QerId(qer),
             qer_correlation_id: None,
-            gate_status: None,
-            mbr: Some(Mbr(Bitrate {
-                ul: ul_kbps,
-                dl: dl_kbps,
-            })),
+            gate_status: gate_closed.map(|(ul, dl)| GateStatus {
+                ul: u8::from(ul),
+                dl: u8::from(dl),
+            }),
+            mbr: mbr_kbps.map(|(ul, dl)| Mbr(Bitrate { ul, dl })),
             gbr: None,
             qfi: None,
             rqi: None,

@@ -247,6 +247,27 @@ fn modification_builders() {
     );
     assert_eq!(query_urr(URR).query_urr[0].urr_id, UrrId(URR));
     assert_eq!(remove_pdr(7).remove_pdr[0].pdr_id, PdrId(7));
+    let q = &update_qer(QER_SESSION, Some((false, true)), None).update_qer[0];
+    assert_eq!(q.qer_id, QerId(QER_SESSION));
+    assert_eq!(q.gate_status, Some(GateStatus { ul: 0, dl: 1 }));
+    assert_eq!(q.mbr, None, "an MBR left out stays unchanged");
+    let q = &update_mbr(1_000, 2_000).update_qer[0];
+    assert_eq!(q.gate_status, None);
+    assert_eq!(
+        q.mbr,
+        Some(Mbr(Bitrate {
+            ul: 1_000,
+            dl: 2_000
+        }))
+    );
+    // Both encode and parse back as a Session Modification Request.
+    let req = update_qer(QER_SESSION, Some((true, false)), Some((5, 6)));
+    let mut body = Vec::new();
+    Message::SessionModificationRequest(req.clone()).emit(&mut body);
+    match Message::parse(MsgType::SESSION_MODIFICATION_REQUEST, &body).unwrap() {
+        Message::SessionModificationRequest(back) => assert_eq!(back, req),
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]
