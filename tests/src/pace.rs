@@ -6,9 +6,12 @@ use std::time::{Duration, Instant};
 
 /// Sends `datagram` to `to` so that `inner_len` bytes (the inner IP packet
 /// the gateway meters) go out at `bps` bit/s, for `dur`; returns how many
-/// were sent. Sends in small bursts every millisecond, catching up on the
-/// schedule, so the offered rate is exact on average whatever the sleep
-/// granularity. A full socket buffer (ENOBUFS, EAGAIN) is counted as a
+/// were sent. Sends in small bursts about every half millisecond, catching
+/// up on the schedule, so the offered rate is exact on average whatever the
+/// sleep granularity; but after a stall (a busy CPU) at most
+/// [`MAX_CATCH_UP`] of the schedule is caught up and the rest is skipped,
+/// so the offered traffic never turns into a burst a policer would see as
+/// a violation. A full socket buffer (ENOBUFS, EAGAIN) is counted as a
 /// send the network refused and the schedule moves on.
 pub fn paced(
     sock: &UdpSocket,
@@ -19,21 +22,28 @@ pub fn paced(
     dur: Duration,
 ) -> u64 {
     let per_sec = bps as f64 / (inner_len as f64 * 8.0);
+    let max_behind = ((MAX_CATCH_UP.as_secs_f64() * per_sec) as u64).max(1);
     let start = Instant::now();
-    let mut sent = 0u64;
+    let (mut sent, mut skipped) = (0u64, 0u64);
     loop {
         let t = start.elapsed();
         if t >= dur {
             return sent;
         }
         let due = (t.as_secs_f64() * per_sec) as u64;
-        while sent < due {
+        if due > sent + skipped + max_behind {
+            skipped = due - sent - max_behind;
+        }
+        while sent + skipped < due {
             let _ = sock.send_to(datagram, to);
             sent += 1;
         }
         std::thread::sleep(Duration::from_micros(500));
     }
 }
+
+/// How much of a late schedule [`paced`] catches up at once.
+pub const MAX_CATCH_UP: Duration = Duration::from_millis(5);
 
 /// Rate in bit/s of `bytes` over `dur`.
 pub fn bps(bytes: u64, dur: Duration) -> f64 {

@@ -517,9 +517,12 @@ fn meter_parent(m: *mut Meter) -> Option<*mut Meter> {
 
 /// Passes a packet of `bytes` (inner IP bytes) through the meter chain that
 /// starts at `first` (index + 1; 0: none, and the clock is not read). Every
-/// meter must conform; when one does not, the ones before it get their
-/// charge back and the packet is dropped, counted on the meters up to the
-/// one that refused it.
+/// meter must conform; the first that does not drops the packet, which is
+/// counted as dropped on it and on the meters before it. The meters before
+/// it keep their charge: a session that pushes into a full POI pays for the
+/// packets the POI refused, so its own meter slows it down instead of the
+/// POI meter dropping everyone's packets blindly (a refund here let capped
+/// sessions burst above their share and take it from the light ones).
 #[inline(always)]
 fn meter(first: u32, bytes: u64) -> Result<(), DropReason> {
     if first == 0 {
@@ -532,32 +535,25 @@ fn meter(first: u32, bytes: u64) -> Result<(), DropReason> {
     // keeps every tolerance above its tick (upf_abi::METER_MIN_TAU_NS).
     // SAFETY: no arguments, no preconditions.
     let now = unsafe { aya_ebpf::helpers::bpf_ktime_get_coarse_ns() };
-    let Some(c0) = take(m0, now, bytes) else {
+    if take(m0, now, bytes).is_none() {
         meter_count(m0, false, bytes);
         return Err(DropReason::RateExceeded);
-    };
+    }
     let Some(m1) = meter_parent(m0) else {
         meter_count(m0, true, bytes);
         return Ok(());
     };
-    let Some(c1) = take(m1, now, bytes) else {
-        // SAFETY: m0 is a METERS value.
-        unsafe { refund(m0, c0) };
+    if take(m1, now, bytes).is_none() {
         meter_count(m0, false, bytes);
         meter_count(m1, false, bytes);
         return Err(DropReason::RateExceeded);
-    };
+    }
     let Some(m2) = meter_parent(m1) else {
         meter_count(m0, true, bytes);
         meter_count(m1, true, bytes);
         return Ok(());
     };
     if take(m2, now, bytes).is_none() {
-        // SAFETY: m0 and m1 are METERS values.
-        unsafe {
-            refund(m0, c0);
-            refund(m1, c1);
-        }
         meter_count(m0, false, bytes);
         meter_count(m1, false, bytes);
         meter_count(m2, false, bytes);
@@ -567,20 +563,6 @@ fn meter(first: u32, bytes: u64) -> Result<(), DropReason> {
     meter_count(m1, true, bytes);
     meter_count(m2, true, bytes);
     Ok(())
-}
-
-/// Gives a charge back to a meter (a later meter in the chain refused the packet).
-///
-/// # Safety
-/// `m` must point into the METERS array.
-#[inline(always)]
-unsafe fn refund(m: *mut Meter, cost: u64) {
-    if cost != 0 {
-        core::intrinsics::atomic_xsub::<u64, u64, { core::intrinsics::AtomicOrdering::Relaxed }>(
-            &raw mut (*m).tat_ns,
-            cost,
-        );
-    }
 }
 
 #[inline(always)]

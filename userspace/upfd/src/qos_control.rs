@@ -464,7 +464,19 @@ impl QosControl {
             }
         }
         let caps = if g.congested {
-            fair_share((cap as f64 * GUARD_TARGET) as u64, &demands).1
+            let (level, mut caps) = fair_share((cap as f64 * GUARD_TARGET) as u64, &demands);
+            // A session capped in this episode stays capped: at the level
+            // when its demand dips below it (a cap it does not feel). Lifted
+            // and re-installed, its meter would come back with a full
+            // bucket, and a sender that stalls for a tick (a busy CPU) would
+            // get a burst above its share every time.
+            for ((seid, _, _), c) in members.iter().zip(caps.iter_mut()) {
+                let prev = sessions.get(*seid).and_then(|s| s.limits.cap_bps[d]);
+                if c.is_none() {
+                    *c = prev.map(|p| if level == u64::MAX { p } else { level });
+                }
+            }
+            caps
         } else {
             vec![None; members.len()]
         };
