@@ -78,6 +78,8 @@ pub const URR: u32 = 1;
 pub const QER_DL: u32 = 1;
 /// The session-level QER of [`SessionPlan::mbr_kbps`] / [`SessionPlan::gate_closed`].
 pub const QER_SESSION: u32 = 10;
+/// The first flow QER of [`SessionPlan::flow_qers`] (then 21, 22, ...).
+pub const QER_FLOW: u32 = 20;
 
 /// Precedence of the uplink PDR that drops (lower is stronger).
 pub const PRECEDENCE_DROP: u32 = 10;
@@ -184,6 +186,20 @@ pub struct SessionPlan {
     pub gate_closed: (bool, bool),
     /// A plan activated on the downlink PDR (Activate Predefined Rules).
     pub plan: Option<String>,
+    /// Flow QERs, each on the uplink PDR of its QFI (in `ul_qfis`), with
+    /// QER IDs [`QER_FLOW`], [`QER_FLOW`] + 1, ...
+    pub flow_qers: Vec<FlowQer>,
+}
+
+/// A QER on one QoS flow's uplink PDR (besides the session QER).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FlowQer {
+    /// The QFI of the uplink PDR that references it (also the QER's QFI).
+    pub qfi: u8,
+    /// MBR (uplink, downlink) in kbit/s.
+    pub mbr_kbps: (u64, u64),
+    /// Gate (uplink, downlink) closed.
+    pub gate_closed: (bool, bool),
 }
 
 impl SessionPlan {
@@ -205,6 +221,7 @@ impl SessionPlan {
             mbr_kbps: None,
             gate_closed: (false, false),
             plan: None,
+            flow_qers: Vec::new(),
         }
     }
 
@@ -227,6 +244,7 @@ impl SessionPlan {
             mbr_kbps: None,
             gate_closed: (false, false),
             plan: None,
+            flow_qers: Vec::new(),
         }
     }
 
@@ -331,7 +349,14 @@ impl SessionPlan {
             self.ul_qfis.iter().copied().map(Some).collect()
         };
         for (id, qfi) in self.ul_pdrs().into_iter().zip(qfis) {
-            pdrs.push(self.uplink_pdr(id, PRECEDENCE_FORWARD, FAR_UL, self.uplink_pdi(qfi)));
+            let mut pdr = self.uplink_pdr(id, PRECEDENCE_FORWARD, FAR_UL, self.uplink_pdi(qfi));
+            pdr.qer_ids.extend(
+                (QER_FLOW..)
+                    .zip(&self.flow_qers)
+                    .filter(|(_, f)| Some(f.qfi) == qfi)
+                    .map(|(q, _)| QerId(q)),
+            );
+            pdrs.push(pdr);
         }
         if let Some(fd) = &self.ul_drop {
             let mut pdi = self.uplink_pdi(None);
@@ -426,6 +451,24 @@ impl SessionPlan {
                 mbr: self.mbr_kbps.map(|(ul, dl)| Mbr(Bitrate { ul, dl })),
                 gbr: None,
                 qfi: None,
+                rqi: None,
+                unknown: Vec::new(),
+            });
+        }
+        for (id, f) in (QER_FLOW..).zip(&self.flow_qers) {
+            qers.push(CreateQer {
+                qer_id: QerId(id),
+                qer_correlation_id: None,
+                gate_status: GateStatus {
+                    ul: u8::from(f.gate_closed.0),
+                    dl: u8::from(f.gate_closed.1),
+                },
+                mbr: Some(Mbr(Bitrate {
+                    ul: f.mbr_kbps.0,
+                    dl: f.mbr_kbps.1,
+                })),
+                gbr: None,
+                qfi: Some(Qfi(f.qfi)),
                 rqi: None,
                 unknown: Vec::new(),
             });

@@ -234,6 +234,48 @@ fn strip_ie_removes_a_mandatory_ie() {
 }
 
 #[test]
+fn flow_qers_sit_on_their_qfi_s_uplink_pdr_below_the_session_qer() {
+    let mut p = SessionPlan::five_g(0x5001, &[9, 5], 9);
+    p.mbr_kbps = Some((20_000, 30_000));
+    p.flow_qers = vec![FlowQer {
+        qfi: 5,
+        mbr_kbps: (5_000, 6_000),
+        gate_closed: (false, true),
+    }];
+    let req = p.request(NodeId::Ipv4(LAB_RAN), 79, LAB_RAN);
+    let qers_of = |id: u16| {
+        req.create_pdr
+            .iter()
+            .find(|c| c.pdr_id == PdrId(id))
+            .unwrap()
+            .qer_ids
+            .clone()
+    };
+    // PDR_UL matches QFI 9, PDR_UL + 1 QFI 5.
+    assert_eq!(qers_of(PDR_UL), vec![QerId(QER_SESSION)]);
+    assert_eq!(
+        qers_of(PDR_UL + 1),
+        vec![QerId(QER_SESSION), QerId(QER_FLOW)]
+    );
+    assert_eq!(qers_of(PDR_DL), vec![QerId(QER_DL), QerId(QER_SESSION)]);
+    let flow = req
+        .create_qer
+        .iter()
+        .find(|q| q.qer_id == QerId(QER_FLOW))
+        .unwrap();
+    assert_eq!(flow.qfi, Some(Qfi(5)));
+    assert_eq!(
+        flow.mbr,
+        Some(Mbr(Bitrate {
+            ul: 5_000,
+            dl: 6_000
+        }))
+    );
+    assert_eq!(flow.gate_status, GateStatus { ul: 0, dl: 1 });
+    assert_eq!(req.create_qer.len(), 3, "QFI, session and flow QERs");
+}
+
+#[test]
 fn modification_builders() {
     let m = move_downlink(FAR_DL, 0x3002, LAB_RAN, true);
     let u = m.update_far[0]
