@@ -25,8 +25,8 @@ use std::time::{Duration, Instant};
 use common::*;
 use mvno_upf_tests::rate::{send_paced, v4, Arrivals, Datagram, Decap, Receiver, Sent, IP_UDP_LEN};
 use mvno_upf_tests::smf::{
-    socket_in_netns, update_mbr, update_qer, Session, SessionPlan, Smf, LAB_N3, LAB_RAN, PDR_DL,
-    PDR_UL, QER_SESSION,
+    socket_in_netns, update_mbr, update_qer, FlowQer, Session, SessionPlan, Smf, LAB_N3, LAB_RAN,
+    PDR_DL, PDR_UL, QER_SESSION,
 };
 use upf_pfcp::Cause;
 
@@ -104,16 +104,34 @@ impl Flow {
     /// received in the DN; or downlink UDP from the DN to the UE, received
     /// as G-PDUs with the session's downlink TEID at the RAN.
     fn start(lab: &Lab, s: &Session, uplink: bool, rate: u64, until: Duration) -> Flow {
+        let qfi = s.plan.ul_qfis.first().copied();
+        Flow::start_with(lab, s, uplink, qfi, UL_PORT, rate, until)
+    }
+
+    /// [`Flow::start`] with the uplink's QFI (the session's uplink PDR for
+    /// it; `None`: 4G) and the DN receiver's port.
+    fn start_with(
+        lab: &Lab,
+        s: &Session,
+        uplink: bool,
+        qfi: Option<u8>,
+        port: u16,
+        rate: u64,
+        until: Duration,
+    ) -> Flow {
         let ue = s.ue().expect("the session's UE address");
         let (rx, decap, tx, to, datagram) = if uplink {
-            let teid = s.teid().expect("the session's uplink TEID");
-            let qfi = s.plan.ul_qfis.first().copied();
+            let pdr = qfi.map_or(PDR_UL, |q| {
+                let i = s.plan.ul_qfis.iter().position(|x| *x == q);
+                PDR_UL + i.expect("an uplink PDR for the QFI") as u16
+            });
+            let teid = s.teid_of(pdr).expect("the session's uplink TEID");
             (
-                socket_in_netns(&lab.dn_ns, v4(DN_HOST, UL_PORT)),
+                socket_in_netns(&lab.dn_ns, v4(DN_HOST, port)),
                 Decap::Plain,
                 socket_in_netns(&lab.ran_ns, v4(LAB_RAN, 0)),
                 v4(LAB_N3, 2152),
-                Datagram::g_pdu(teid, qfi, v4(ue, 40000), v4(DN_HOST, UL_PORT), INNER),
+                Datagram::g_pdu(teid, qfi, v4(ue, 40000), v4(DN_HOST, port), INNER),
             )
         } else {
             (
@@ -223,13 +241,13 @@ fn mbr_holds_within_5_percent_at_the_receiver() {
     let _serial = serial();
     let lab = Lab::up(Mode::Generic);
     let mut smf = associated(&lab);
-    let (from, to) = (ms(1000), ms(2400));
+    let (from, to) = (ms(900), ms(2100));
     let mut problems = Vec::new();
     for (i, kbps) in [1_000u64, 10_000, 50_000].into_iter().enumerate() {
         let s = open(&lab, &mut smf, &plan(i as u32, Some((kbps, kbps))));
         for uplink in [true, false] {
             let (fwd0, drop0) = (forwarded(&lab, &s, uplink), drops(&lab, "rate_exceeded"));
-            let (sent, got) = Flow::start(&lab, &s, uplink, kbps * 1500, ms(2500)).finish();
+            let (sent, got) = Flow::start(&lab, &s, uplink, kbps * 1500, ms(2200)).finish();
             let (fwd, dropped) = (
                 forwarded(&lab, &s, uplink) - fwd0,
                 drops(&lab, "rate_exceeded") - drop0,
@@ -377,19 +395,19 @@ fn an_update_qer_settles_within_a_second() {
     let mut problems = Vec::new();
     for (i, uplink, a, b) in [(0u32, true, 20_000u64, 5_000u64), (1, false, 5_000, 20_000)] {
         let s = open(&lab, &mut smf, &plan(i, Some((a, a))));
-        let flow = Flow::start(&lab, &s, uplink, 30_000_000, ms(3700));
-        std::thread::sleep(ms(1300).saturating_sub(flow.epoch.elapsed()));
+        let flow = Flow::start(&lab, &s, uplink, 30_000_000, ms(3300));
+        std::thread::sleep(ms(1200).saturating_sub(flow.epoch.elapsed()));
         let (_, rsp) = smf
             .modify(s.up_seid, update_mbr(b, b))
             .unwrap_or_else(|e| panic!("Update QER: {e:#}"));
         let changed = flow.epoch.elapsed();
         assert_eq!(rsp.cause, Cause::REQUEST_ACCEPTED, "{rsp:?}");
         let (_, got) = flow.finish();
-        let before = got.window(ms(700), ms(1250)).bps();
-        let bins = got.bins(changed, ms(3600), bin);
+        let before = got.window(ms(650), ms(1150)).bps();
+        let bins = got.bins(changed, ms(3200), bin);
         let want = b as f64 * 1000.0;
         let settled = settled_from(&bins, want);
-        let after = got.window(changed + ms(1000), ms(3600)).bps();
+        let after = got.window(changed + ms(1000), ms(3200)).bps();
         let name = format!("{} {a} -> {b} kbit/s", dir(uplink));
         eprintln!(
             "{name}: before {:.0} kbit/s, change answered at {:.0} ms; after it, per 100 ms \
@@ -419,6 +437,76 @@ fn an_update_qer_settles_within_a_second() {
                 after / 1000.0
             ));
         }
+    }
+    assert!(
+        problems.is_empty(),
+        "{problems:?}\nupfd log:\n{}",
+        lab.log()
+    );
+}
+
+/// A flow QER chained to the session QER (5G; QFIs 9 and 5 on their own
+/// uplink PDRs, a flow QER of 5 Mbit/s on QFI 5, a session QER of
+/// 20 Mbit/s on both): QFI 5 alone, offered 10 Mbit/s, gets its flow MBR
+/// ±5 %; with QFI 9 offered 30 Mbit/s beside it, the sum is the session
+/// MBR ±5 % and QFI 5 keeps some but at most its flow MBR (+5 %).
+#[test]
+fn a_flow_qer_is_held_inside_the_session_qer() {
+    let _serial = serial();
+    let lab = Lab::up(Mode::Generic);
+    let mut smf = associated(&lab);
+    let mut p = SessionPlan::five_g(0x8200, &[9, 5], 9);
+    p.mbr_kbps = Some((20_000, 20_000));
+    p.flow_qers = vec![FlowQer {
+        qfi: 5,
+        mbr_kbps: (5_000, 5_000),
+        gate_closed: (false, false),
+    }];
+    let s = open(&lab, &mut smf, &p);
+    let (flow_mbr, session_mbr) = (5e6, 20e6);
+    let mut problems = Vec::new();
+
+    let (_, got) =
+        Flow::start_with(&lab, &s, true, Some(5), UL_PORT, 10_000_000, ms(2200)).finish();
+    let alone = got.window(ms(900), ms(2100)).bps();
+    eprintln!(
+        "QFI 5 alone: {:.0} kbit/s of a 5000 kbit/s flow MBR",
+        alone / 1000.0
+    );
+    if !within(alone, flow_mbr, 0.05) {
+        problems.push(format!(
+            "QFI 5 alone: {:.0} kbit/s, want its flow MBR 5000 ±5 %",
+            alone / 1000.0
+        ));
+    }
+
+    let f5 = Flow::start_with(&lab, &s, true, Some(5), UL_PORT, 10_000_000, ms(2400));
+    let f9 = Flow::start_with(&lab, &s, true, Some(9), UL_PORT + 1, 30_000_000, ms(2400));
+    let (_, got5) = f5.finish();
+    let (_, got9) = f9.finish();
+    // Same clock: the second flow's epoch is a few microseconds later.
+    let (r5, r9) = (
+        got5.window(ms(1000), ms(2300)).bps(),
+        got9.window(ms(1000), ms(2300)).bps(),
+    );
+    eprintln!(
+        "QFI 5 (10 Mbit/s offered, flow MBR 5) with QFI 9 (30 offered), session MBR 20: \
+         {:.0} + {:.0} = {:.0} kbit/s",
+        r5 / 1000.0,
+        r9 / 1000.0,
+        (r5 + r9) / 1000.0
+    );
+    if !within(r5 + r9, session_mbr, 0.05) {
+        problems.push(format!(
+            "both flows: {:.0} kbit/s together, want the session MBR 20000 ±5 %",
+            (r5 + r9) / 1000.0
+        ));
+    }
+    if r5 <= 0.0 || r5 > flow_mbr * 1.05 {
+        problems.push(format!(
+            "QFI 5 beside QFI 9: {:.0} kbit/s, want more than 0 and at most 5000 +5 %",
+            r5 / 1000.0
+        ));
     }
     assert!(
         problems.is_empty(),
