@@ -524,6 +524,24 @@ fn have(tool: &str) -> bool {
         .is_ok_and(|s| s.success())
 }
 
+/// Waits up to `timeout` for the child to exit by itself; its exit status
+/// (`None`: still running) and what it wrote to its piped stdout.
+fn exit_and_output(
+    child: &mut Guard,
+    timeout: Duration,
+) -> (Option<std::process::ExitStatus>, String) {
+    let t = Instant::now();
+    while child.0.try_wait().ok().flatten().is_none() && t.elapsed() < timeout {
+        std::thread::sleep(ms(20));
+    }
+    let status = child.0.try_wait().ok().flatten();
+    let mut out = String::new();
+    if let (Some(_), Some(mut o)) = (status, child.0.stdout.take()) {
+        let _ = std::io::Read::read_to_string(&mut o, &mut out);
+    }
+    (status, out)
+}
+
 /// Waits until `ns` has interface `dev` (true) or, with `present` false,
 /// until it is gone.
 fn wait_link(lab: &Lab, ns: &str, dev: &str, present: bool, timeout: Duration) -> bool {
@@ -629,17 +647,11 @@ fn tcp_from_a_5g_ue_through_an_mbr() {
     // SAFETY: kill with the pid of our child (not yet waited for) and a
     // valid signal number.
     unsafe { libc::kill(ue_proc.0.id() as i32, libc::SIGTERM) };
-    let t = Instant::now();
-    while ue_proc.0.try_wait().ok().flatten().is_none() && t.elapsed() < Duration::from_secs(3) {
-        std::thread::sleep(ms(20));
-    }
-    let status = ue_proc.0.try_wait().ok().flatten();
+    let (status, out) = exit_and_output(&mut ue_proc, Duration::from_secs(3));
     assert!(
         status.is_some_and(|s| s.success()),
         "mupf-lab ue did not exit cleanly within 3 s of SIGTERM: {status:?}"
     );
-    let mut out = String::new();
-    std::io::Read::read_to_string(&mut ue_proc.0.stdout.take().unwrap(), &mut out).unwrap();
     let st: serde_json::Value = serde_json::from_str(out.trim())
         .unwrap_or_else(|e| panic!("mupf-lab ue's counters {out:?}: {e}"));
     eprintln!("UE counters: {st}");
@@ -673,4 +685,55 @@ fn settling_is_the_first_bin_after_the_last_miss() {
         Datagram::plain(INNER).unwrap().bytes.len() + IP_UDP_LEN,
         INNER
     );
+}
+
+/// `mupf-lab pace` and `mupf-lab rate` (the same sender and receiver for
+/// manual runs in the lab) on loopback: plain UDP and uplink-style G-PDUs
+/// (5G, QFI 9), the reported rate is the offered one and nothing is lost.
+#[test]
+fn the_pace_and_rate_tools_measure_loopback_traffic() {
+    let _serial = serial();
+    for gtp in [false, true] {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")
+            .and_then(|s| s.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let to = format!("127.0.0.1:{port}");
+        let mut rate = std::process::Command::new(bin("mupf-lab"));
+        rate.args(["rate", "--bind", &to, "--duration-ms", "1800"])
+            .args(["--warmup-ms", "200", "--bin-ms", "100"]);
+        if gtp {
+            rate.args(["--gtp", "--teid", "0x42"]);
+        }
+        let mut rx = Guard(rate.stdout(Stdio::piped()).spawn().expect("mupf-lab rate"));
+        std::thread::sleep(ms(200));
+        let mut pace = std::process::Command::new(bin("mupf-lab"));
+        pace.args(["pace", "--bind", "127.0.0.1", "--to", &to])
+            .args(["--rate-kbps", "4000", "--duration-ms", "1000"]);
+        if gtp {
+            pace.args(["--teid", "0x42", "--qfi", "9", "--ue", "10.45.0.1"])
+                .args(["--dst", "10.200.0.2:5001"]);
+        }
+        let p = must(&mut pace);
+        let sent: serde_json::Value = serde_json::from_slice(&p.stdout).unwrap();
+        let (status, out) = exit_and_output(&mut rx, Duration::from_secs(3));
+        assert!(
+            status.is_some_and(|s| s.success()),
+            "mupf-lab rate: {status:?}, {out:?}"
+        );
+        let got: serde_json::Value = serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("mupf-lab rate's report {out:?}: {e}"));
+        eprintln!("gtp {gtp}: sent {sent}\nreceived {got}");
+        let r = got["delivered_bps"].as_f64().unwrap_or(0.0);
+        assert!(
+            within(r, 4e6, 0.02),
+            "gtp {gtp}: reported {r:.0} bit/s of 4 Mbit/s offered: {got}"
+        );
+        assert_eq!(got["lost"], 0, "gtp {gtp}: {got}");
+        assert_eq!(got["packets"], sent["sent"], "gtp {gtp}: {got}");
+        assert!(
+            got["bins_bps"].as_array().is_some_and(|b| b.len() >= 9),
+            "gtp {gtp}: 100 ms bins over a second: {got}"
+        );
+    }
 }

@@ -7,6 +7,8 @@
 //! - `end-marker`: sends one GTP-U End Marker.
 //! - `ue`: a UE on a TUN device behind the simulated RAN (4G or 5G with a
 //!   QFI) for the kernel's TCP/IP; stops on SIGTERM/SIGINT.
+//! - `pace` / `rate`: paced, stamped UDP (plain or uplink G-PDUs) and its
+//!   receiver, which reports the delivered rate after a warm-up and loss.
 //!
 //! Exit status: 0 when the check passed, 1 when it failed (the reason on
 //! stderr) or on an error such as an address that cannot be bound.
@@ -15,13 +17,14 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, UdpSocket};
 use std::process::ExitCode;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::{Args, Parser, Subcommand};
 use mvno_upf_tests::gtp;
 use mvno_upf_tests::inner::TAG_LEN;
 use mvno_upf_tests::lab::{self, Proto, RanConfig};
+use mvno_upf_tests::rate;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -48,6 +51,70 @@ enum Command {
     /// (iperf3, curl) through the gateway's tunnel. Runs until SIGTERM or
     /// SIGINT, then prints its counters as JSON.
     Ue(UeArgs),
+    /// Paced UDP stamped for `rate`: plain UDP to --to (the downlink, from
+    /// the DN to a UE address), or uplink G-PDUs (--teid) to the gateway.
+    /// Prints what it sent as JSON.
+    Pace(PaceArgs),
+    /// Receives `pace` traffic (plain, or G-PDUs with --gtp) and prints the
+    /// delivered inner IP rate after a warm-up, packets, loss and per-bin
+    /// rates as JSON.
+    Rate(RateArgs),
+}
+
+#[derive(Args, Debug)]
+struct PaceArgs {
+    /// Local address (an ephemeral port unless given as ip:port).
+    #[arg(long)]
+    bind: Endpoint,
+    /// Where to send: the receiver or UE address (ip:port), or the gateway's
+    /// N3 address with --teid (port 2152 unless given).
+    #[arg(long)]
+    to: Endpoint,
+    /// Offered rate of inner IP bits, kbit/s.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    rate_kbps: u64,
+    /// Inner IPv4 packet size in octets (what the rate counts).
+    #[arg(long, default_value_t = 1000)]
+    inner_len: usize,
+    /// How long to send.
+    #[arg(long, default_value_t = 3000)]
+    duration_ms: u64,
+    /// Uplink: G-PDUs with this TEID (decimal or 0x-hex), inner packets
+    /// from --ue to --dst.
+    #[arg(long, value_parser = parse_number::<u32>, requires_all = ["ue", "dst"])]
+    teid: Option<u32>,
+    /// 5G uplink: a UL PDU Session Container with this QFI.
+    #[arg(long, value_parser = parse_qfi, requires = "teid")]
+    qfi: Option<u8>,
+    /// The inner source (the UE's address) of uplink G-PDUs.
+    #[arg(long, requires = "teid")]
+    ue: Option<Ipv4Addr>,
+    /// The inner destination (ip:port in the DN) of uplink G-PDUs.
+    #[arg(long, requires = "teid")]
+    dst: Option<SocketAddr>,
+}
+
+#[derive(Args, Debug)]
+struct RateArgs {
+    /// Address and port to receive on.
+    #[arg(long)]
+    bind: SocketAddr,
+    /// Expect G-PDUs (the downlink at the RAN) and measure their inner
+    /// packets.
+    #[arg(long)]
+    gtp: bool,
+    /// Count only G-PDUs with this TEID (decimal or 0x-hex).
+    #[arg(long, value_parser = parse_number::<u32>, requires = "gtp")]
+    teid: Option<u32>,
+    /// How long to listen.
+    #[arg(long, default_value_t = 5000)]
+    duration_ms: u64,
+    /// The measured window starts this long after the first arrival.
+    #[arg(long, default_value_t = 1000)]
+    warmup_ms: u64,
+    /// Also report rates in bins of this width from the first arrival.
+    #[arg(long)]
+    bin_ms: Option<u64>,
 }
 
 #[derive(Args, Debug)]
@@ -378,6 +445,102 @@ fn ue(a: UeArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+fn pace(a: PaceArgs) -> anyhow::Result<ExitCode> {
+    let (bind, to, datagram) = match a.teid {
+        Some(teid) => {
+            let (Some(ue), Some(dst)) = (a.ue, a.dst) else {
+                bail!("--teid needs --ue and --dst");
+            };
+            (
+                a.bind.with_default_port(0),
+                a.to.with_default_port(gtp::PORT),
+                rate::Datagram::g_pdu(
+                    teid,
+                    a.qfi,
+                    SocketAddr::from((ue, 40000)),
+                    dst,
+                    a.inner_len,
+                )?,
+            )
+        }
+        None => {
+            let Some(port) = a.to.port else {
+                bail!("--to needs a port (or --teid for G-PDUs to port 2152)");
+            };
+            (
+                a.bind.with_default_port(0),
+                SocketAddr::new(a.to.ip, port),
+                rate::Datagram::plain(a.inner_len)?,
+            )
+        }
+    };
+    let sock = UdpSocket::bind(bind).with_context(|| format!("binding {bind}"))?;
+    let dur = Duration::from_millis(a.duration_ms);
+    let sent = rate::send_paced(&sock, to, datagram, a.rate_kbps * 1000, Instant::now(), dur);
+    let report = serde_json::json!({
+        "to": to.to_string(),
+        "sent": sent.at_ns.len(),
+        "skipped": sent.skipped,
+        "refused": sent.refused,
+        "offered_bps": sent.offered_bps(Duration::ZERO, dur),
+    });
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rate_report(a: RateArgs) -> anyhow::Result<ExitCode> {
+    let sock = UdpSocket::bind(a.bind).with_context(|| format!("binding {}", a.bind))?;
+    let decap = if a.gtp {
+        rate::Decap::GtpU { teid: a.teid }
+    } else {
+        rate::Decap::Plain
+    };
+    let epoch = Instant::now();
+    let rx = rate::Receiver::spawn(sock, decap, epoch)?;
+    let got = rx.finish(Duration::from_millis(a.duration_ms))?;
+    let first = got.list.iter().map(|x| x.at_ns).min();
+    let last = got.list.iter().map(|x| x.at_ns).max();
+    let (Some(first), Some(last)) = (first, last) else {
+        println!(
+            "{}",
+            serde_json::json!({"packets": 0, "rejected": got.rejected})
+        );
+        return Ok(ExitCode::FAILURE);
+    };
+    let from = Duration::from_nanos(first) + Duration::from_millis(a.warmup_ms);
+    let to = Duration::from_nanos(last);
+    let w = got.window(from, to);
+    let highest = got.list.iter().map(|x| x.seq).max().unwrap_or(0);
+    let unique = got.delivered_of(0..highest + 1);
+    let bins: Vec<f64> = a
+        .bin_ms
+        .map(|b| {
+            got.bins(
+                Duration::from_nanos(first),
+                to,
+                Duration::from_millis(b.max(1)),
+            )
+            .into_iter()
+            .map(|r| r.round())
+            .collect()
+        })
+        .unwrap_or_default();
+    let report = serde_json::json!({
+        "packets": got.list.len(),
+        "window_ms": w.dur.as_secs_f64() * 1000.0,
+        "window_packets": w.packets,
+        "window_bytes": w.bytes,
+        "delivered_bps": if w.dur.is_zero() { 0.0 } else { w.bps() },
+        "highest_seq": highest,
+        "lost": highest + 1 - unique,
+        "duplicates": got.duplicates(),
+        "rejected": got.rejected,
+        "bins_bps": bins,
+    });
+    println!("{report}");
+    Ok(ExitCode::SUCCESS)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
@@ -386,6 +549,8 @@ fn main() -> ExitCode {
         Command::Echo(args) => echo(args),
         Command::EndMarker(args) => end_marker(args),
         Command::Ue(args) => ue(args),
+        Command::Pace(args) => pace(args),
+        Command::Rate(args) => rate_report(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("mupf-lab: error: {e:#}");
