@@ -389,7 +389,7 @@ impl Drop for Receiver {
     }
 }
 
-/// The address a datagram from `src` to `dst` needs in [`Datagram::g_pdu`].
+/// An IPv4 socket address (for [`Datagram::g_pdu`] and the lab sockets).
 pub fn v4(ip: Ipv4Addr, port: u16) -> SocketAddr {
     SocketAddr::from((ip, port))
 }
