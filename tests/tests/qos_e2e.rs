@@ -25,7 +25,7 @@ use std::time::{Duration, Instant};
 use common::*;
 use mvno_upf_tests::rate::{send_paced, v4, Arrivals, Datagram, Decap, Receiver, Sent, IP_UDP_LEN};
 use mvno_upf_tests::smf::{
-    socket_in_netns, update_mbr, update_qer, FlowQer, Session, SessionPlan, Smf, LAB_N3, LAB_RAN,
+    socket_in_netns, update_mbr, update_qer, FlowQer, Session, SessionPlan, LAB_N3, LAB_RAN,
     PDR_UL, QER_SESSION,
 };
 use upf_pfcp::Cause;
@@ -43,25 +43,6 @@ const UE_PORT: u16 = 5002;
 /// the receiver delivered 200 Mbit/s of 1000-byte packets each way without
 /// loss, measured; the sender alone tops out near 400 Mbit/s).
 const UNLIMITED_BPS: u64 = 60_000_000;
-
-/// One rate test at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn associated(lab: &Lab) -> Smf {
-    let mut smf = lab.smf();
-    smf.associate()
-        .unwrap_or_else(|e| panic!("association: {e:#}\nupfd log:\n{}", lab.log()));
-    smf
-}
-
-fn open(lab: &Lab, smf: &mut Smf, plan: &SessionPlan) -> Session {
-    smf.open(plan)
-        .unwrap_or_else(|e| panic!("establishing {plan:?}: {e:#}\nupfd log:\n{}", lab.log()))
-}
 
 /// A 4G session with fixed TEIDs and UE address 10.45.8.(10 + i), with a
 /// session QER of this MBR (uplink, downlink) when given.

@@ -19,7 +19,7 @@ use mvno_upf_tests::gtp::Header;
 use mvno_upf_tests::inner::udp_packet;
 use mvno_upf_tests::pace::{bps, paced};
 use mvno_upf_tests::smf::{
-    socket_in_netns, update_mbr, Session, SessionPlan, Smf, LAB_N3, PDR_DL, PDR_UL,
+    socket_in_netns, update_mbr, Session, SessionPlan, LAB_N3, PDR_DL, PDR_UL,
 };
 use upf_pfcp::ie::UsageReportTrigger;
 use upf_pfcp::Cause;
@@ -30,25 +30,6 @@ const INNER: usize = 1000;
 const DN_HOST: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 2);
 /// A port nothing listens on: no echo doubles the traffic.
 const DISCARD: u16 = 9;
-
-/// One rate test at a time.
-static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    SERIAL.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-fn associated(lab: &Lab) -> Smf {
-    let mut smf = lab.smf();
-    smf.associate()
-        .unwrap_or_else(|e| panic!("association: {e:#}\nupfd log:\n{}", lab.log()));
-    smf
-}
-
-fn open(lab: &Lab, smf: &mut Smf, plan: &SessionPlan) -> Session {
-    smf.open(plan)
-        .unwrap_or_else(|e| panic!("establishing {plan:?}: {e:#}\nupfd log:\n{}", lab.log()))
-}
 
 fn plan(i: u32, mbr_kbps: Option<(u64, u64)>) -> SessionPlan {
     let mut p = SessionPlan::four_g(0x700 + i, ue(i), 0x7000 + i);

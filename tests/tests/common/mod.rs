@@ -503,3 +503,30 @@ pub fn pdr_counter(session: &serde_json::Value, pdr: u16, field: &str) -> u64 {
         .as_u64()
         .unwrap_or_else(|| panic!("no counter {field} for PDR {pdr} in {session}"))
 }
+
+/// One rate test at a time (tests that measure rates on 2 shared cores
+/// need their senders to keep their schedule).
+static RATE_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Holds the rate-test lock for the rest of the test.
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    RATE_TESTS.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A test SMF associated with the lab's upfd (panics with the log if not).
+pub fn associated(lab: &Lab) -> mvno_upf_tests::smf::Smf {
+    let mut smf = lab.smf();
+    smf.associate()
+        .unwrap_or_else(|e| panic!("association: {e:#}\nupfd log:\n{}", lab.log()));
+    smf
+}
+
+/// Establishes `plan` (panics with the log if refused).
+pub fn open(
+    lab: &Lab,
+    smf: &mut mvno_upf_tests::smf::Smf,
+    plan: &mvno_upf_tests::smf::SessionPlan,
+) -> mvno_upf_tests::smf::Session {
+    smf.open(plan)
+        .unwrap_or_else(|e| panic!("establishing {plan:?}: {e:#}\nupfd log:\n{}", lab.log()))
+}

@@ -263,6 +263,25 @@ pub struct PendingReport {
     pub request: SessionReportRequest,
 }
 
+impl PendingReport {
+    /// A Session Report Request (Report Type USAR) for session `s`.
+    fn usage(s: &Session, reports: Vec<ie::UsageReport>) -> PendingReport {
+        PendingReport {
+            peer: s.peer.clone(),
+            up_seid: s.up_seid,
+            cp_seid: s.cp_seid,
+            cp_ipv4: s.cp_ipv4,
+            request: SessionReportRequest {
+                report_type: ie::ReportType(ie::ReportType::USAR),
+                usage_report: reports,
+                load_control_information: None,
+                overload_control_information: None,
+                unknown: Vec::new(),
+            },
+        }
+    }
+}
+
 /// One write, remembered to undo it.
 enum Undo {
     Uplink(u32, Option<UplinkEntry>),
@@ -842,19 +861,7 @@ impl<D: Datapath> Sessions<D> {
             } else {
                 new
             };
-            out.push(PendingReport {
-                peer: new.peer.clone(),
-                up_seid: seid,
-                cp_seid: new.cp_seid,
-                cp_ipv4: new.cp_ipv4,
-                request: SessionReportRequest {
-                    report_type: ie::ReportType(ie::ReportType::USAR),
-                    usage_report: reports,
-                    load_control_information: None,
-                    overload_control_information: None,
-                    unknown: Vec::new(),
-                },
-            });
+            out.push(PendingReport::usage(&new, reports));
             self.sessions.insert(seid, Box::new(new));
         }
         out
@@ -1392,19 +1399,7 @@ impl<D: Datapath> Sessions<D> {
             reports.push(rep);
             Self::restart_measurement(&mut s, u.id, bases, &usage, now_ntp);
         }
-        let out = PendingReport {
-            peer: s.peer.clone(),
-            up_seid,
-            cp_seid: s.cp_seid,
-            cp_ipv4: s.cp_ipv4,
-            request: SessionReportRequest {
-                report_type: ie::ReportType(ie::ReportType::USAR),
-                usage_report: reports,
-                load_control_information: None,
-                overload_control_information: None,
-                unknown: Vec::new(),
-            },
-        };
+        let out = PendingReport::usage(&s, reports);
         self.sessions.insert(up_seid, s);
         Some(out)
     }
