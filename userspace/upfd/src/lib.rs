@@ -8,6 +8,7 @@ pub mod config;
 pub mod control;
 pub mod datapath;
 pub mod gtpu_path;
+pub mod meter;
 pub mod nexthop;
 pub mod pfcp;
 pub mod qos_config;

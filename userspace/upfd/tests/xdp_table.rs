@@ -2185,6 +2185,16 @@ fn session_counters_count_inner_bytes() {
     );
     let c3 = env.manager.counters(3).expect("session 3");
     assert_eq!(c3, Default::default(), "session 3 forwarded nothing");
+    // The meter's batch read of every slot agrees with the slot-by-slot reads.
+    let dp = env.manager.datapath();
+    let slots = dp.capacity().counter_slots as usize;
+    let mut all = vec![SessionCounters::default(); slots];
+    dp.counters_all(&mut all).expect("batch read");
+    for (slot, c) in all.iter().enumerate() {
+        assert_eq!(*c, dp.counters(slot as u32).unwrap(), "slot {slot}");
+    }
+    let nonzero = all.iter().filter(|c| **c != SessionCounters::default()).count();
+    assert_eq!(nonzero, 2, "sessions 1 and 2 (a static session's PDRs share one slot)");
     assert_eq!(
         env.counter(Counter::UplinkBytes) - ul_bytes_before,
         len(&ul1a) * 2 + len(&ul1b) + len(&ul2),

@@ -487,6 +487,78 @@ pub fn update_batch<K: aya::Pod, V: aya::Pod>(
     Ok(())
 }
 
+/// `BPF_MAP_LOOKUP_BATCH` (kernel 5.6+), which aya 0.14 does not wrap.
+const BPF_MAP_LOOKUP_BATCH: libc::c_long = 24;
+
+/// Reads keys `0..n` of the per-CPU array `fd` (values of `V`, `ncpus`
+/// possible CPUs) with `BPF_MAP_LOOKUP_BATCH`, [`BATCH_CHUNK`] keys per
+/// syscall, and folds each key's per-CPU values with `fold` into `out[key]`.
+pub fn lookup_percpu_array_batch<V: aya::Pod + Default>(
+    fd: BorrowedFd<'_>,
+    ncpus: usize,
+    out: &mut [V],
+    fold: impl Fn(&mut V, &V),
+) -> std::io::Result<()> {
+    // Per-CPU values are laid out at 8-byte strides, one per possible CPU.
+    let stride = size_of::<V>().div_ceil(8) * 8;
+    debug_assert_eq!(stride, size_of::<V>(), "per-CPU value not 8-byte sized");
+    let chunk = BATCH_CHUNK.min(out.len().max(1));
+    let mut keys = vec![0u32; chunk];
+    let mut values = vec![V::default(); chunk * ncpus];
+    let mut next: u32 = 0;
+    let mut first = true;
+    let mut done = 0usize;
+    while done < out.len() {
+        let want = (out.len() - done).min(chunk);
+        let in_batch = next;
+        let mut attr = BatchAttr {
+            in_batch: if first { 0 } else { &in_batch as *const u32 as u64 },
+            out_batch: &mut next as *mut u32 as u64,
+            keys: keys.as_mut_ptr() as u64,
+            values: values.as_mut_ptr() as u64,
+            count: want as u32,
+            map_fd: fd.as_raw_fd() as u32,
+            ..BatchAttr::default()
+        };
+        // SAFETY: attr is a valid `bpf_attr.batch` for the call's duration;
+        // in_batch/out_batch point at u32s (an array's key size); keys has
+        // room for `want` u32 keys and values for `want` x `ncpus` values of
+        // V, the map's value size (checked by the typed map handle the fd
+        // comes from); the kernel writes at most `count` of each.
+        let rc = unsafe {
+            libc::syscall(
+                libc::SYS_bpf,
+                BPF_MAP_LOOKUP_BATCH,
+                &mut attr as *mut BatchAttr,
+                size_of::<BatchAttr>() as u32,
+            )
+        };
+        let err = (rc < 0).then(std::io::Error::last_os_error);
+        if let Some(e) = &err {
+            if e.raw_os_error() != Some(libc::ENOENT) {
+                return Err(std::io::Error::new(e.kind(), e.to_string()));
+            }
+        }
+        let got = (attr.count as usize).min(want);
+        for i in 0..got {
+            let key = keys[i] as usize;
+            if let Some(slot) = out.get_mut(key) {
+                let mut sum = V::default();
+                for v in &values[i * ncpus..(i + 1) * ncpus] {
+                    fold(&mut sum, v);
+                }
+                *slot = sum;
+            }
+        }
+        done += got;
+        first = false;
+        if err.is_some() || got == 0 {
+            break; // ENOENT: the map has no more keys.
+        }
+    }
+    Ok(())
+}
+
 /// `memlock` of a BPF map, as the kernel reports it in
 /// `/proc/self/fdinfo/<fd>` (what the map's memory is charged as).
 pub fn map_memlock(fd: BorrowedFd<'_>) -> std::io::Result<u64> {
@@ -723,6 +795,17 @@ impl Datapath for BpfDatapath {
             SessionCounters::default(),
             SessionCounters::accumulate,
         ))
+    }
+
+    fn counters_all(&self, out: &mut [SessionCounters]) -> Result<(), DatapathError> {
+        let n = out.len().min(self.capacity.counter_slots as usize);
+        lookup_percpu_array_batch(
+            self.session_counters.map().fd().as_fd(),
+            self.ncpus,
+            &mut out[..n],
+            SessionCounters::accumulate,
+        )
+        .map_err(|e| map_err(names::SESSION_COUNTERS, "read batch")(MapError::IoError(e)))
     }
 
     fn set_meter(&mut self, index: u32, cfg: &MeterConfig) -> Result<(), DatapathError> {

@@ -103,6 +103,15 @@ pub trait Datapath {
     fn reset_counters(&mut self, slot: u32) -> Result<(), DatapathError>;
     /// Sums a counter slot over every CPU.
     fn counters(&self, slot: u32) -> Result<SessionCounters, DatapathError>;
+    /// Sums slots `0..out.len()` over every CPU into `out` (the meter reads
+    /// every slot once a second). The default reads slot by slot; the BPF
+    /// datapath reads the map in a few batch syscalls.
+    fn counters_all(&self, out: &mut [SessionCounters]) -> Result<(), DatapathError> {
+        for (slot, c) in out.iter_mut().enumerate() {
+            *c = self.counters(slot as u32)?;
+        }
+        Ok(())
+    }
     /// Configures meter `index` (< capacity().meters) in place: its state
     /// (the theoretical arrival time) and counters are kept, so a rate change
     /// applies to the next packet without a burst.

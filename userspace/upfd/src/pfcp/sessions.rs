@@ -323,6 +323,9 @@ pub struct Sessions<D: Datapath> {
     next_seid: u64,
     /// Sessions with a URR whose triggers [`Sessions::poll_usage`] evaluates.
     watched: BTreeSet<u64>,
+    /// Bumped whenever a session is added, replaced or removed (the meter
+    /// rebuilds its slot-to-POI map only when this moved).
+    generation: u64,
 }
 
 fn resources(reason: impl Into<String>) -> Reject {
@@ -375,7 +378,13 @@ impl<D: Datapath> Sessions<D> {
             by_cp: HashMap::new(),
             next_seid: 1,
             watched: BTreeSet::new(),
+            generation: 0,
         }
+    }
+
+    /// Moves whenever a session is established, modified or deleted.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     /// The configuration.
@@ -525,6 +534,7 @@ impl<D: Datapath> Sessions<D> {
             .insert((session.peer.clone(), session.cp_seid), up_seid);
         self.watch(&session);
         self.sessions.insert(up_seid, Box::new(session));
+        self.generation += 1;
         Ok(Established { up_seid, created })
     }
 
@@ -694,6 +704,7 @@ impl<D: Datapath> Sessions<D> {
         }
         self.watch(&new);
         self.sessions.insert(up_seid, Box::new(new));
+        self.generation += 1;
         Ok(Modified {
             created,
             reports,
@@ -729,6 +740,7 @@ impl<D: Datapath> Sessions<D> {
         };
         self.commit(&old, empty, &[])?;
         self.sessions.remove(&up_seid);
+        self.generation += 1;
         self.watched.remove(&up_seid);
         self.by_cp.remove(&(old.peer.clone(), old.cp_seid));
         Ok(reports)
@@ -863,6 +875,7 @@ impl<D: Datapath> Sessions<D> {
             };
             out.push(PendingReport::usage(&new, reports));
             self.sessions.insert(seid, Box::new(new));
+            self.generation += 1;
         }
         out
     }

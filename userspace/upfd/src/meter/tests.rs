@@ -1,0 +1,130 @@
+//! The meter against the fake datapath, with static sessions behind two POIs.
+
+use super::*;
+use crate::datapath::fake::FakeDatapath;
+use crate::session::{Generation, SessionManager, SessionSpec};
+
+fn spec(id: u64, peer: [u8; 4]) -> SessionSpec {
+    SessionSpec {
+        id,
+        local_teid: 0x100 + id as u32,
+        ue_ipv4: Ipv4Addr::new(10, 45, 0, id as u8),
+        peer_ipv4: Ipv4Addr::from(peer),
+        remote_teid: 0x200 + id as u32,
+        qfi: 0,
+        generation: Generation::Lte,
+    }
+}
+
+fn net(a: [u8; 4], len: u8) -> Ipv4Net {
+    Ipv4Net {
+        addr: Ipv4Addr::from(a),
+        len,
+    }
+}
+
+fn table() -> PoiTable {
+    PoiTable::new(&[
+        ("docomo".into(), vec![net([10, 100, 0, 0], 24)]),
+        // A longer prefix inside docomo's belongs to kddi.
+        ("kddi".into(), vec![net([10, 100, 0, 128], 25), net([10, 101, 0, 0], 16)]),
+    ])
+}
+
+fn add(m: &mut SessionManager<FakeDatapath>, id: u64, ul: (u64, u64), dl: (u64, u64)) {
+    let slot = m
+        .sessions()
+        .get(m.sessions().find(crate::pfcp::static_sessions::STATIC_PEER, id).unwrap())
+        .unwrap()
+        .rules
+        .pdrs
+        .values()
+        .next()
+        .unwrap()
+        .counter;
+    let c = m.datapath_mut().counters.entry(slot).or_default();
+    c.ul_bytes += ul.0;
+    c.ul_packets += ul.1;
+    c.dl_bytes += dl.0;
+    c.dl_packets += dl.1;
+}
+
+fn find<'a>(v: &'a [SecondSample], poi: &str, dir: Dir) -> Vec<&'a SecondSample> {
+    v.iter().filter(|s| s.poi == poi && s.dir == dir).collect()
+}
+
+#[test]
+fn longest_prefix_wins_and_the_rest_is_unassigned() {
+    let t = table();
+    assert_eq!(t.names(), ["docomo", "kddi", UNASSIGNED]);
+    assert_eq!(t.of(Some(Ipv4Addr::new(10, 100, 0, 2))), 0);
+    assert_eq!(t.of(Some(Ipv4Addr::new(10, 100, 0, 200))), 1);
+    assert_eq!(t.of(Some(Ipv4Addr::new(10, 101, 9, 9))), 1);
+    assert_eq!(t.of(Some(Ipv4Addr::new(192, 0, 2, 1))), 2);
+    assert_eq!(t.of(None), 2);
+}
+
+#[test]
+fn seconds_per_poi_and_direction_from_counter_deltas() {
+    let mut m = SessionManager::new(FakeDatapath::new(16), Ipv4Addr::new(10, 100, 0, 1));
+    m.install(spec(1, [10, 100, 0, 2])).unwrap(); // docomo
+    m.install(spec(2, [10, 100, 0, 3])).unwrap(); // docomo
+    m.install(spec(3, [10, 100, 0, 200])).unwrap(); // kddi
+    m.install(spec(4, [192, 0, 2, 1])).unwrap(); // unassigned
+    add(&mut m, 1, (500, 5), (7000, 7)); // before the baseline: not counted
+    let mut meter = TrafficMeter::new(table());
+    assert!(meter.sample(m.sessions(), 100).unwrap().is_empty(), "baseline");
+
+    add(&mut m, 1, (1000, 10), (9000, 9));
+    add(&mut m, 2, (200, 2), (800, 1));
+    add(&mut m, 3, (50, 1), (0, 0));
+    add(&mut m, 4, (1, 1), (2, 1));
+    let v = meter.sample(m.sessions(), 101).unwrap();
+    assert_eq!(v.len(), 3 * 2, "every POI and direction, zero or not");
+    let d = find(&v, "docomo", Dir::Dl);
+    assert_eq!((d[0].ts, d[0].bytes, d[0].packets, d[0].sessions), (101, 9800, 10, 2));
+    let u = find(&v, "docomo", Dir::Ul);
+    assert_eq!((u[0].bytes, u[0].packets), (1200, 12));
+    let k = find(&v, "kddi", Dir::Ul);
+    assert_eq!((k[0].bytes, k[0].sessions), (50, 1));
+    assert_eq!(find(&v, "kddi", Dir::Dl)[0].bytes, 0);
+    assert_eq!(find(&v, UNASSIGNED, Dir::Dl)[0].bytes, 2);
+
+    // A second with nothing moving is a zero, not an absence.
+    let v = meter.sample(m.sessions(), 102).unwrap();
+    assert!(v.iter().all(|s| s.bytes == 0 && s.ts == 102));
+    assert_eq!(meter.totals()[0][1].bytes, 9800);
+}
+
+#[test]
+fn a_stall_spreads_the_traffic_over_the_missed_seconds() {
+    let mut m = SessionManager::new(FakeDatapath::new(16), Ipv4Addr::new(10, 100, 0, 1));
+    m.install(spec(1, [10, 100, 0, 2])).unwrap();
+    let mut meter = TrafficMeter::new(table());
+    meter.sample(m.sessions(), 100).unwrap();
+    add(&mut m, 1, (0, 0), (1001, 4));
+    let v = meter.sample(m.sessions(), 103).unwrap();
+    let d = find(&v, "docomo", Dir::Dl);
+    assert_eq!(d.iter().map(|s| s.ts).collect::<Vec<_>>(), [101, 102, 103]);
+    assert_eq!(d.iter().map(|s| s.bytes).collect::<Vec<_>>(), [334, 334, 333]);
+    assert_eq!(d.iter().map(|s| s.packets).sum::<u64>(), 4);
+}
+
+#[test]
+fn sessions_coming_and_going_are_followed() {
+    let mut m = SessionManager::new(FakeDatapath::new(16), Ipv4Addr::new(10, 100, 0, 1));
+    m.install(spec(1, [10, 100, 0, 2])).unwrap();
+    let mut meter = TrafficMeter::new(table());
+    meter.sample(m.sessions(), 100).unwrap();
+    add(&mut m, 1, (0, 0), (5000, 5));
+    meter.sample(m.sessions(), 101).unwrap();
+    // Session 1 leaves; session 2 (kddi) takes its freed slot, counted from zero.
+    m.remove(1).unwrap();
+    m.install(spec(2, [10, 101, 0, 1])).unwrap();
+    add(&mut m, 2, (0, 0), (300, 3));
+    let v = meter.sample(m.sessions(), 102).unwrap();
+    assert_eq!(find(&v, "docomo", Dir::Dl)[0].bytes, 0);
+    assert_eq!(find(&v, "docomo", Dir::Dl)[0].sessions, 0);
+    assert_eq!(find(&v, "kddi", Dir::Dl)[0].bytes, 300);
+    assert_eq!(find(&v, "kddi", Dir::Dl)[0].sessions, 1);
+}
