@@ -48,7 +48,7 @@ impl PoiTable {
             .enumerate()
             .flat_map(|(i, p)| p.1.iter().map(move |n| (*n, i)))
             .collect();
-        prefixes.sort_by(|a, b| b.0.len.cmp(&a.0.len));
+        prefixes.sort_by_key(|p| std::cmp::Reverse(p.0.len));
         PoiTable { names, prefixes }
     }
 
