@@ -42,6 +42,12 @@ pub struct Config {
     /// MVNO plans sessions activate by name.
     #[serde(rename = "plan", default)]
     pub plans: Vec<crate::qos_config::PlanConfig>,
+    /// The peak-hour meter and its store.
+    #[serde(default)]
+    pub meter: crate::meter_config::MeterConfig,
+    /// The Prometheus endpoint (absent: off).
+    #[serde(default)]
+    pub metrics: Option<crate::meter_config::MetricsConfig>,
 }
 
 /// `[gateway]`
@@ -328,6 +334,9 @@ impl Config {
             }
         }
         if let Err((field, reason)) = self.qos_setup() {
+            return bad(&field, reason);
+        }
+        if let Err((field, reason)) = self.meter.check() {
             return bad(&field, reason);
         }
         Ok(())

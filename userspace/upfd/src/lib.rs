@@ -9,6 +9,8 @@ pub mod control;
 pub mod datapath;
 pub mod gtpu_path;
 pub mod meter;
+pub mod meter_config;
+pub mod metrics;
 pub mod nexthop;
 pub mod pfcp;
 pub mod qos_config;

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
 use clap::Parser;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::{UnixListener, UnixStream};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, UnixListener, UnixStream};
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::sync::{mpsc, watch};
@@ -23,6 +23,7 @@ use upfd::control::{self, Effects, Request};
 use upfd::datapath::bpf::{BpfDatapath, LoadOptions, Port};
 use upfd::datapath::Datapath;
 use upfd::gtpu_path::{self, GtpuPath};
+use upfd::meter::{PoiTable, TrafficMeter, Writer};
 use upfd::pfcp::config::PfcpConfig;
 use upfd::pfcp::glue::{self, Glue};
 use upfd::pfcp::handler::Identity;
@@ -47,6 +48,7 @@ struct Args {
 }
 
 type Manager = Arc<Mutex<SessionManager<BpfDatapath>>>;
+type Meter = Rc<RefCell<TrafficMeter>>;
 
 fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
@@ -131,6 +133,35 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     for p in &qos.pois {
         tracing::info!(poi = %p.name, capacity_ul_bps = p.capacity_bps[0], capacity_dl_bps = p.capacity_bps[1], "POI capacity guard");
     }
+    let meter: Meter = Rc::new(RefCell::new(TrafficMeter::new(PoiTable::new(
+        &qos.pois
+            .iter()
+            .map(|p| (p.name.clone(), p.peers.clone()))
+            .collect::<Vec<_>>(),
+    ))));
+    let writer = if cfg.meter.enabled {
+        let store = upf_meter::store::open(&cfg.meter.store)
+            .with_context(|| format!("configuration field meter.store ({})", cfg.meter.store))?;
+        tracing::info!(store = %cfg.meter.store, gateway = %cfg.meter.gateway_name(), "peak-hour meter on");
+        Some(Writer::start(
+            store,
+            cfg.meter.gateway_name(),
+            cfg.meter.retention(),
+        ))
+    } else {
+        tracing::info!("peak-hour meter off (meter.enabled = false)");
+        None
+    };
+    let metrics = match &cfg.metrics {
+        Some(m) => {
+            let l = TcpListener::bind(m.listen)
+                .await
+                .with_context(|| format!("configuration field metrics.listen ({})", m.listen))?;
+            tracing::info!(listen = %m.listen, "Prometheus endpoint on /metrics");
+            Some(l)
+        }
+        None => None,
+    };
     let nexthop_task = if g.nexthop_cache {
         Some(start_nexthop_cache(&manager)?)
     } else {
@@ -195,6 +226,18 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     });
     let mut stats_tick = tokio::time::interval(stats_period);
     stats_tick.tick().await;
+    // The meter samples just after each wall-clock second ends.
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    let to_next_second =
+        Duration::from_nanos(1_000_000_000 - u64::from(since_epoch.subsec_nanos()))
+            + Duration::from_millis(20);
+    let mut meter_tick = tokio::time::interval_at(
+        tokio::time::Instant::now() + to_next_second,
+        Duration::from_secs(1),
+    );
+    meter_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
     let mut qos_timer = tokio::time::interval(Duration::from_millis(qos.interval_ms));
     qos_timer.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
@@ -232,6 +275,13 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
                     poll_usage(&manager, n, r).await;
                 }
             }
+            _ = meter_tick.tick() => sample_meter(&manager, &meter, writer.as_ref()),
+            conn = accept_metrics(metrics.as_ref()) => {
+                if let Ok((stream, _)) = conn {
+                    let (m, mt, n) = (manager.clone(), meter.clone(), node.clone());
+                    tokio::task::spawn_local(serve_metrics(stream, m, mt, n));
+                }
+            }
             Some(fx) = fx_rx.recv() => apply_effects(&path, fx).await,
             conn = listener.accept() => match conn {
                 Ok((stream, _)) => {
@@ -259,10 +309,89 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         }
     }
     log_stats(&manager);
+    if let Some(w) = &writer {
+        // The last second, then everything queued, rolled up.
+        sample_meter(&manager, &meter, Some(w));
+        if !w.flush(Duration::from_secs(5)) {
+            tracing::warn!("meter: the store did not finish writing within 5 s");
+        }
+    }
+    drop(writer);
     lock(&manager).datapath_mut().detach();
     let _ = std::fs::remove_file(&g.control_socket);
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Reads the counters for the second that just ended and queues the samples.
+fn sample_meter(manager: &Manager, meter: &Meter, writer: Option<&Writer>) {
+    let ts = upfd::meter::unix_now() - 1;
+    let samples = {
+        let m = lock(manager);
+        meter.borrow_mut().sample(m.sessions(), ts)
+    };
+    match samples {
+        Ok(v) => {
+            if let Some(w) = writer {
+                w.send(v);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "meter: reading the counters failed"),
+    }
+}
+
+async fn accept_metrics(
+    l: Option<&TcpListener>,
+) -> std::io::Result<(tokio::net::TcpStream, std::net::SocketAddr)> {
+    match l {
+        Some(l) => l.accept().await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Answers one scrape: reads the request line, builds the text, closes.
+async fn serve_metrics(
+    stream: tokio::net::TcpStream,
+    manager: Manager,
+    meter: Meter,
+    node: Option<Rc<RefCell<Node>>>,
+) {
+    let (rd, mut wr) = stream.into_split();
+    let mut line = String::new();
+    let mut rd = BufReader::new(rd.take(8192));
+    let read = tokio::time::timeout(Duration::from_secs(5), rd.read_line(&mut line)).await;
+    if !matches!(read, Ok(Ok(n)) if n > 0) {
+        return;
+    }
+    let response = upfd::metrics::respond(&line, || {
+        let snapshot = {
+            let m = lock(&manager);
+            let mt = meter.borrow();
+            let mut pfcp = node
+                .as_ref()
+                .map(|n| glue::stats(&n.borrow(), Instant::now()));
+            if let Some(p) = pfcp.as_mut() {
+                p.sessions = m.sessions().sessions().len();
+            }
+            upfd::metrics::Snapshot {
+                fastpath: m.datapath().fastpath_stats().ok(),
+                sessions: m.sessions().sessions().len() as u64,
+                pois: mt
+                    .pois()
+                    .names()
+                    .iter()
+                    .zip(mt.totals())
+                    .zip(mt.sessions())
+                    .map(|((n, t), s)| (n.clone(), *t, *s))
+                    .collect(),
+                qos: m.qos_view(),
+                pfcp: pfcp.as_ref().map(upfd::metrics::PfcpSnapshot::from),
+            }
+        };
+        upfd::metrics::render(&snapshot)
+    });
+    let _ = wr.write_all(response.as_bytes()).await;
+    let _ = wr.shutdown().await;
 }
 
 /// Resolves next hops into the fast path's cache now, then again after every

@@ -267,7 +267,11 @@ impl Writer {
                             if !gap_checked {
                                 gap_checked = true;
                                 if let Some(l) = last.filter(|l| l + 1 < first) {
-                                    tracing::info!(from = l + 1, to = first, "meter: recording the gap since the last run");
+                                    tracing::info!(
+                                        from = l + 1,
+                                        to = first,
+                                        "meter: recording the gap since the last run"
+                                    );
                                     if let Err(e) = store.record_gap(&gateway, l + 1, first) {
                                         tracing::warn!(error = %e, "meter: recording a gap failed");
                                     }

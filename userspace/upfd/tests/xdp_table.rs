@@ -2193,8 +2193,14 @@ fn session_counters_count_inner_bytes() {
     for (slot, c) in all.iter().enumerate() {
         assert_eq!(*c, dp.counters(slot as u32).unwrap(), "slot {slot}");
     }
-    let nonzero = all.iter().filter(|c| **c != SessionCounters::default()).count();
-    assert_eq!(nonzero, 2, "sessions 1 and 2 (a static session's PDRs share one slot)");
+    let nonzero = all
+        .iter()
+        .filter(|c| **c != SessionCounters::default())
+        .count();
+    assert_eq!(
+        nonzero, 2,
+        "sessions 1 and 2 (a static session's PDRs share one slot)"
+    );
     assert_eq!(
         env.counter(Counter::UplinkBytes) - ul_bytes_before,
         len(&ul1a) * 2 + len(&ul1b) + len(&ul2),

@@ -74,7 +74,13 @@ pub trait Store: Send {
     /// POI and direction: the import path. All or nothing; existing rows at
     /// the same start are replaced. Writing minute rows rebuilds the hour
     /// rows they fall in.
-    fn write_rows(&mut self, gateway: &str, poi: &str, dir: Dir, rows: &[Row]) -> Result<(), StoreError>;
+    fn write_rows(
+        &mut self,
+        gateway: &str,
+        poi: &str,
+        dir: Dir,
+        rows: &[Row],
+    ) -> Result<(), StoreError>;
 
     /// Records that `gateway` measured nothing in [start, end).
     fn record_gap(&mut self, gateway: &str, start: i64, end: i64) -> Result<(), StoreError>;

@@ -512,7 +512,11 @@ pub fn lookup_percpu_array_batch<V: aya::Pod + Default>(
         let want = (out.len() - done).min(chunk);
         let in_batch = next;
         let mut attr = BatchAttr {
-            in_batch: if first { 0 } else { &in_batch as *const u32 as u64 },
+            in_batch: if first {
+                0
+            } else {
+                &in_batch as *const u32 as u64
+            },
             out_batch: &mut next as *mut u32 as u64,
             keys: keys.as_mut_ptr() as u64,
             values: values.as_mut_ptr() as u64,

@@ -27,14 +27,21 @@ fn table() -> PoiTable {
     PoiTable::new(&[
         ("docomo".into(), vec![net([10, 100, 0, 0], 24)]),
         // A longer prefix inside docomo's belongs to kddi.
-        ("kddi".into(), vec![net([10, 100, 0, 128], 25), net([10, 101, 0, 0], 16)]),
+        (
+            "kddi".into(),
+            vec![net([10, 100, 0, 128], 25), net([10, 101, 0, 0], 16)],
+        ),
     ])
 }
 
 fn add(m: &mut SessionManager<FakeDatapath>, id: u64, ul: (u64, u64), dl: (u64, u64)) {
     let slot = m
         .sessions()
-        .get(m.sessions().find(crate::pfcp::static_sessions::STATIC_PEER, id).unwrap())
+        .get(
+            m.sessions()
+                .find(crate::pfcp::static_sessions::STATIC_PEER, id)
+                .unwrap(),
+        )
         .unwrap()
         .rules
         .pdrs
@@ -73,7 +80,10 @@ fn seconds_per_poi_and_direction_from_counter_deltas() {
     m.install(spec(4, [192, 0, 2, 1])).unwrap(); // unassigned
     add(&mut m, 1, (500, 5), (7000, 7)); // before the baseline: not counted
     let mut meter = TrafficMeter::new(table());
-    assert!(meter.sample(m.sessions(), 100).unwrap().is_empty(), "baseline");
+    assert!(
+        meter.sample(m.sessions(), 100).unwrap().is_empty(),
+        "baseline"
+    );
 
     add(&mut m, 1, (1000, 10), (9000, 9));
     add(&mut m, 2, (200, 2), (800, 1));
@@ -82,7 +92,10 @@ fn seconds_per_poi_and_direction_from_counter_deltas() {
     let v = meter.sample(m.sessions(), 101).unwrap();
     assert_eq!(v.len(), 3 * 2, "every POI and direction, zero or not");
     let d = find(&v, "docomo", Dir::Dl);
-    assert_eq!((d[0].ts, d[0].bytes, d[0].packets, d[0].sessions), (101, 9800, 10, 2));
+    assert_eq!(
+        (d[0].ts, d[0].bytes, d[0].packets, d[0].sessions),
+        (101, 9800, 10, 2)
+    );
     let u = find(&v, "docomo", Dir::Ul);
     assert_eq!((u[0].bytes, u[0].packets), (1200, 12));
     let k = find(&v, "kddi", Dir::Ul);
@@ -106,7 +119,10 @@ fn a_stall_spreads_the_traffic_over_the_missed_seconds() {
     let v = meter.sample(m.sessions(), 103).unwrap();
     let d = find(&v, "docomo", Dir::Dl);
     assert_eq!(d.iter().map(|s| s.ts).collect::<Vec<_>>(), [101, 102, 103]);
-    assert_eq!(d.iter().map(|s| s.bytes).collect::<Vec<_>>(), [334, 334, 333]);
+    assert_eq!(
+        d.iter().map(|s| s.bytes).collect::<Vec<_>>(),
+        [334, 334, 333]
+    );
     assert_eq!(d.iter().map(|s| s.packets).sum::<u64>(), 4);
 }
 
