@@ -227,6 +227,9 @@ ue_pools = ["10.45.0.0/16"]
 
 [[pfcp.peer]]
 prefix = "10.0.0.0/24"
+
+[meter]
+store = "sqlite:{d}/meter.db"
 "#
         )
     }

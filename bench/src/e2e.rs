@@ -1192,8 +1192,10 @@ impl Lab {
         }
         let _ = write!(
             cfg,
-            "\n[[interface]]\nname = \"{}\"\nroles = [\"n3\"]\n\n[[interface]]\nname = \"{}\"\nroles = [\"n6\"]\n",
-            self.n3, self.n6
+            "\n[[interface]]\nname = \"{}\"\nroles = [\"n3\"]\n\n[[interface]]\nname = \"{}\"\nroles = [\"n6\"]\n\n[meter]\nstore = \"sqlite:{}\"\n",
+            self.n3,
+            self.n6,
+            self.dir.join("meter.db").display()
         );
         let cfg_path = self.dir.join("upf.toml");
         std::fs::write(&cfg_path, cfg)?;

@@ -151,9 +151,11 @@ impl Lab {
                 .env("UPFCTL", bin("upfctl")),
         );
         let template = std::fs::read_to_string(root().join("configs/lab.toml")).unwrap();
+        let dir = lab.dir.clone();
         let cfg = template
             .replace("@ID@", &lab.id)
             .replace("@MODE@", mode.name())
+            .replace("@METER_DB@", dir.join("meter.db").to_str().unwrap())
             .replace("[gateway]\n", &format!("[gateway]\n{gateway_extra}\n"))
             .replace(
                 "@SESSIONS@",
