@@ -11,64 +11,18 @@
 
 mod common;
 
-use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use common::*;
-use mvno_upf_tests::gtp::Header;
-use mvno_upf_tests::inner::udp_packet;
-use mvno_upf_tests::pace::{bps, paced};
-use mvno_upf_tests::smf::{
-    socket_in_netns, update_mbr, Session, SessionPlan, LAB_N3, PDR_DL, PDR_UL,
-};
+use mvno_upf_tests::pace::bps;
+use mvno_upf_tests::smf::{update_mbr, Session, SessionPlan, PDR_DL, PDR_UL};
 use upf_pfcp::ie::UsageReportTrigger;
 use upf_pfcp::Cause;
-
-/// Inner IP packet size of the test traffic.
-const INNER: usize = 1000;
-/// The data network host (DN namespace).
-const DN_HOST: Ipv4Addr = Ipv4Addr::new(10, 200, 0, 2);
-/// A port nothing listens on: no echo doubles the traffic.
-const DISCARD: u16 = 9;
 
 fn plan(i: u32, mbr_kbps: Option<(u64, u64)>) -> SessionPlan {
     let mut p = SessionPlan::four_g(0x700 + i, ue(i), 0x7000 + i);
     p.mbr_kbps = mbr_kbps;
     p
-}
-
-fn ue(i: u32) -> Ipv4Addr {
-    Ipv4Addr::new(10, 45, 7, 10 + i as u8)
-}
-
-/// An uplink G-PDU of session `i`: 1000 inner bytes from its UE to the DN.
-fn uplink_datagram(i: u32) -> Vec<u8> {
-    let inner = udp_packet(ue(i), DN_HOST, 40000, DISCARD, &[0x5a; INNER - 28]).unwrap();
-    Header::g_pdu(0x700 + i).encode(&inner).unwrap()
-}
-
-/// A downlink datagram's payload to session `i`'s UE (1000 inner bytes).
-fn downlink_payload() -> Vec<u8> {
-    vec![0xa5; INNER - 28]
-}
-
-/// Offers traffic on a thread: uplink from the RAN to N3, or downlink from
-/// the DN to the UE, at `bps` for `dur`.
-fn offer(
-    lab: &Lab,
-    i: u32,
-    uplink: bool,
-    rate: u64,
-    dur: Duration,
-) -> std::thread::JoinHandle<u64> {
-    let (sock, to, datagram) = if uplink {
-        let s = socket_in_netns(&lab.ran_ns, "10.100.0.2:0".parse().unwrap()).unwrap();
-        (s, SocketAddr::from((LAB_N3, 2152)), uplink_datagram(i))
-    } else {
-        let s = socket_in_netns(&lab.dn_ns, SocketAddr::from((DN_HOST, 0))).unwrap();
-        (s, SocketAddr::from((ue(i), DISCARD)), downlink_payload())
-    };
-    std::thread::spawn(move || paced(&sock, to, &datagram, INNER, rate, dur))
 }
 
 /// Inner bytes forwarded so far by session `s`'s uplink or downlink PDR.

@@ -163,30 +163,7 @@ impl Lab {
             );
         let cfg_path = lab.dir.join("upf.toml");
         std::fs::write(&cfg_path, format!("{cfg}\n{tail}\n")).unwrap();
-        let log = std::fs::File::create(lab.dir.join("upfd.log")).unwrap();
-        lab.upfd = Some(
-            Command::new("ip")
-                .args(["netns", "exec", &format!("mupf-{}-gw", lab.id)])
-                .arg(bin("upfd"))
-                .arg("--config")
-                .arg(&cfg_path)
-                .stdout(log.try_clone().unwrap())
-                .stderr(log)
-                .spawn()
-                .expect("starting upfd"),
-        );
-        let t = Instant::now();
-        while !lab.sock.exists() {
-            if let Some(status) = lab.upfd.as_mut().unwrap().try_wait().unwrap() {
-                panic!("upfd exited ({status}) at start:\n{}", lab.log());
-            }
-            assert!(
-                t.elapsed() < Duration::from_secs(20),
-                "upfd not ready after 20 s:\n{}",
-                lab.log()
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        lab.start_upfd();
         lab.echo = Some(
             lab.ns_cmd(&lab.dn_ns.clone(), bin("mupf-lab"))
                 .args(["dn-echo", "--bind", DN])
@@ -196,6 +173,48 @@ impl Lab {
         );
         std::thread::sleep(Duration::from_millis(200));
         lab
+    }
+
+    /// Starts upfd on the lab's configuration and waits for its control socket.
+    pub fn start_upfd(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("upfd.log"))
+            .unwrap();
+        let cfg_path = self.dir.join("upf.toml");
+        self.upfd = Some(
+            Command::new("ip")
+                .args(["netns", "exec", &format!("mupf-{}-gw", self.id)])
+                .arg(bin("upfd"))
+                .arg("--config")
+                .arg(&cfg_path)
+                .stdout(log.try_clone().unwrap())
+                .stderr(log)
+                .spawn()
+                .expect("starting upfd"),
+        );
+        let t = Instant::now();
+        while !self.sock.exists() {
+            if let Some(status) = self.upfd.as_mut().unwrap().try_wait().unwrap() {
+                panic!("upfd exited ({status}) at start:\n{}", self.log());
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(20),
+                "upfd not ready after 20 s:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILLs upfd (no shutdown of any kind) and reaps it.
+    pub fn kill_upfd(&mut self) {
+        if let Some(mut d) = self.upfd.take() {
+            let _ = d.kill();
+            let _ = d.wait();
+        }
+        let _ = std::fs::remove_file(&self.sock);
     }
 
     pub fn log(&self) -> String {
@@ -531,4 +550,64 @@ pub fn open(
 ) -> mvno_upf_tests::smf::Session {
     smf.open(plan)
         .unwrap_or_else(|e| panic!("establishing {plan:?}: {e:#}\nupfd log:\n{}", lab.log()))
+}
+
+// ---- paced traffic for rate tests (QoS, meter) ----
+
+/// Inner IP packet size of the test traffic.
+pub const INNER: usize = 1000;
+/// The data network host (DN namespace).
+pub const DN_HOST: std::net::Ipv4Addr = std::net::Ipv4Addr::new(10, 200, 0, 2);
+/// A port nothing listens on: no echo doubles the traffic.
+pub const DISCARD: u16 = 9;
+
+pub fn ue(i: u32) -> std::net::Ipv4Addr {
+    std::net::Ipv4Addr::new(10, 45, 7, 10 + i as u8)
+}
+
+/// An uplink G-PDU of session `i`: 1000 inner bytes from its UE to the DN.
+pub fn uplink_datagram(i: u32) -> Vec<u8> {
+    let inner =
+        mvno_upf_tests::inner::udp_packet(ue(i), DN_HOST, 40000, DISCARD, &[0x5a; INNER - 28])
+            .unwrap();
+    mvno_upf_tests::gtp::Header::g_pdu(0x700 + i)
+        .encode(&inner)
+        .unwrap()
+}
+
+/// A downlink datagram's payload to session `i`'s UE (1000 inner bytes).
+pub fn downlink_payload() -> Vec<u8> {
+    vec![0xa5; INNER - 28]
+}
+
+/// Offers traffic on a thread: uplink from the RAN to N3, or downlink from
+/// the DN to the UE, at `bps` for `dur`.
+pub fn offer(
+    lab: &Lab,
+    i: u32,
+    uplink: bool,
+    rate: u64,
+    dur: Duration,
+) -> std::thread::JoinHandle<u64> {
+    let (sock, to, datagram) = if uplink {
+        let s = mvno_upf_tests::smf::socket_in_netns(&lab.ran_ns, "10.100.0.2:0".parse().unwrap())
+            .unwrap();
+        (
+            s,
+            std::net::SocketAddr::from((mvno_upf_tests::smf::LAB_N3, 2152)),
+            uplink_datagram(i),
+        )
+    } else {
+        let s = mvno_upf_tests::smf::socket_in_netns(
+            &lab.dn_ns,
+            std::net::SocketAddr::from((DN_HOST, 0)),
+        )
+        .unwrap();
+        (
+            s,
+            std::net::SocketAddr::from((ue(i), DISCARD)),
+            downlink_payload(),
+        )
+    };
+    std::thread::spawn(move || mvno_upf_tests::pace::paced(&sock, to, &datagram, INNER, rate, dur))
 }
