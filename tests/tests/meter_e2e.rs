@@ -1,0 +1,222 @@
+//! End-to-end peak-hour metering through the namespace lab: paced traffic
+//! at known rates for known intervals through the gateway, then the store's
+//! one-second and minute rows, the report's busy hour, and a daemon killed
+//! under traffic.
+//!
+//! Same preconditions as e2e.rs; nothing is skipped. Rate tests run one at
+//! a time (the lock in common).
+
+mod common;
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+use mvno_upf_tests::smf::{SessionPlan, PDR_DL, PDR_UL};
+use upf_meter::store::{self, Store};
+use upf_meter::Dir;
+
+/// A POI covering the lab's RAN, with room to spare (no capacity drops).
+const POI: &str = "[[poi]]
+name = \"docomo\"
+peers = [\"10.100.0.0/24\"]
+capacity_ul_mbps = 1000
+capacity_dl_mbps = 1000
+";
+
+fn unix_f64() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
+}
+
+fn meter_store(lab: &Lab) -> Box<dyn Store> {
+    store::open(&format!("sqlite:{}", lab.dir.join("meter.db").display()))
+        .unwrap_or_else(|e| panic!("opening the lab's meter store: {e}"))
+}
+
+fn gateway(lab: &Lab) -> String {
+    format!("lab-{}", lab.id)
+}
+
+/// Waits until `secs` seconds from now stay inside one clock hour, so the
+/// test's traffic falls in one busy-hour candidate.
+fn clear_of_the_hour(secs: u64) {
+    let now = unix_f64();
+    let into = now % 3600.0;
+    if into + secs as f64 > 3600.0 {
+        let wait = 3600.0 - into + 1.0;
+        eprintln!("waiting {wait:.0} s for the next clock hour");
+        std::thread::sleep(Duration::from_secs_f64(wait));
+    }
+}
+
+fn plan() -> SessionPlan {
+    SessionPlan::four_g(0x700, ue(0), 0x7000)
+}
+
+/// Traffic at 8 Mbit/s uplink for 12 s and 16 Mbit/s downlink for 6 s:
+/// the one-second rows hold those rates (±1 %), and every byte the
+/// session's counters saw is in the store exactly once.
+#[test]
+fn metered_seconds_match_the_rates_sent_and_the_counters_exactly() {
+    let _serial = serial();
+    clear_of_the_hour(90);
+    let lab = Lab::up_with_tail(Mode::Generic, "", POI);
+    let mut smf = associated(&lab);
+    let s = open(&lab, &mut smf, &plan());
+    let t0 = unix_f64();
+    let ul = offer(&lab, 0, true, 8_000_000, Duration::from_secs(12));
+    std::thread::sleep(Duration::from_secs(3));
+    let dl = offer(&lab, 0, false, 16_000_000, Duration::from_secs(6));
+    let (ul_sent, dl_sent) = (ul.join().unwrap(), dl.join().unwrap());
+    let t1 = unix_f64();
+    // Two more samples: every byte forwarded has been sampled and written.
+    std::thread::sleep(Duration::from_millis(2500));
+    let list = lab.sessions();
+    let l = pfcp_session(&list, s.up_seid).expect("session listed");
+    let (ul_fwd, dl_fwd) = (
+        pdr_counter(l, PDR_UL, "ul_bytes"),
+        pdr_counter(l, PDR_DL, "dl_bytes"),
+    );
+    eprintln!(
+        "sent {ul_sent} UL and {dl_sent} DL packets; counters {ul_fwd} UL / {dl_fwd} DL bytes"
+    );
+    let mut st = meter_store(&lab);
+    let from = t0 as i64 - 5;
+    let to = t1 as i64 + 5;
+    let gw = gateway(&lab);
+    for (dir, fwd, rate, first, secs) in [
+        (Dir::Ul, ul_fwd, 8e6, t0, 12.0),
+        (Dir::Dl, dl_fwd, 16e6, t0 + 3.0, 6.0),
+    ] {
+        let rows = st.seconds(&gw, "docomo", dir, from, to).unwrap();
+        let total: u64 = rows.iter().map(|r| r.bytes).sum();
+        assert_eq!(
+            total, fwd,
+            "{dir}: the store holds exactly what the counters counted"
+        );
+        // The whole seconds well inside the traffic's interval.
+        let inside: Vec<u64> = rows
+            .iter()
+            .filter(|r| r.ts as f64 >= first + 1.5 && (r.ts + 1) as f64 <= first + secs - 0.5)
+            .map(|r| r.bytes)
+            .collect();
+        assert!(
+            inside.len() as f64 >= secs - 3.0,
+            "{dir}: {} whole seconds",
+            inside.len()
+        );
+        let mean = inside.iter().sum::<u64>() as f64 * 8.0 / inside.len() as f64;
+        eprintln!(
+            "{dir}: mean of {} whole seconds {:.3} Mbit/s",
+            inside.len(),
+            mean / 1e6
+        );
+        assert!(
+            (mean / rate - 1.0).abs() <= 0.01,
+            "{dir}: metered {:.3} Mbit/s for {:.1} sent",
+            mean / 1e6,
+            rate / 1e6
+        );
+        assert!(
+            rows.iter().all(|r| r.sessions == 1),
+            "{dir}: one session at the POI"
+        );
+    }
+    // Nothing at the unassigned POI.
+    let other = st.seconds(&gw, "unassigned", Dir::Ul, from, to).unwrap();
+    assert!(other.iter().all(|r| r.bytes == 0), "{other:?}");
+}
+
+/// SIGKILL under traffic: the store lost at most the second being
+/// measured, opens cleanly for the restarted daemon, and the time it was
+/// down is a recorded gap, not zeros.
+#[test]
+fn a_killed_daemon_loses_at_most_a_second_and_its_store_reopens() {
+    let _serial = serial();
+    let mut lab = Lab::up_with_tail(Mode::Generic, "", POI);
+    let mut smf = associated(&lab);
+    open(&lab, &mut smf, &plan());
+    let started = unix_f64();
+    let ul = offer(&lab, 0, true, 4_000_000, Duration::from_secs(8));
+    std::thread::sleep(Duration::from_millis(5300));
+    lab.kill_upfd();
+    let killed = unix_f64();
+    ul.join().unwrap();
+    let gw = gateway(&lab);
+    let last = {
+        let mut st = meter_store(&lab);
+        let rows = st
+            .seconds(
+                &gw,
+                "docomo",
+                Dir::Ul,
+                started as i64 - 2,
+                killed as i64 + 2,
+            )
+            .unwrap();
+        let last = rows
+            .iter()
+            .map(|r| r.ts)
+            .max()
+            .expect("seconds before the kill");
+        let first = rows.iter().map(|r| r.ts).min().unwrap();
+        assert_eq!(
+            rows.len() as i64,
+            last - first + 1,
+            "no hole in the seconds before the kill"
+        );
+        assert!(
+            rows.iter().filter(|r| r.bytes > 0).count() >= 3,
+            "traffic was metered before the kill: {rows:?}"
+        );
+        let lost = killed - (last + 1) as f64;
+        eprintln!("killed at {killed:.2}; last stored second {last} (lost {lost:.2} s)");
+        assert!(
+            lost <= 1.1,
+            "{lost:.2} s of samples lost (at most one second allowed)"
+        );
+        last
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    lab.start_upfd();
+    std::thread::sleep(Duration::from_millis(3500));
+    let mut st = meter_store(&lab);
+    let now = unix_f64() as i64;
+    let after = st
+        .seconds(&gw, "docomo", Dir::Ul, last + 1, now + 1)
+        .unwrap();
+    let resumed = after.iter().map(|r| r.ts).min().unwrap_or_else(|| {
+        panic!(
+            "the restarted daemon writes to the store again\n{}",
+            lab.log()
+        )
+    });
+    assert!(
+        resumed as f64 >= killed,
+        "nothing invented while down: {after:?}"
+    );
+    let gaps = st.gaps(&[gw.clone()], last, now).unwrap();
+    assert!(
+        gaps.iter().any(|g| g.start == last + 1 && g.end == resumed),
+        "a gap from {} to {resumed} is recorded: {gaps:?}",
+        last + 1
+    );
+    // The minute the kill interrupted was rolled up at restart, as partial.
+    let kill_minute = last - last.rem_euclid(60);
+    let minutes = st
+        .rows(
+            &[gw.clone()],
+            "docomo",
+            Dir::Ul,
+            60,
+            kill_minute,
+            kill_minute + 60,
+        )
+        .unwrap();
+    if last.rem_euclid(60) != 59 && resumed >= kill_minute + 60 {
+        let m = minutes.first().expect("the interrupted minute's row");
+        assert!(m.covered < 60, "partial minute: {m:?}");
+    }
+}
