@@ -322,9 +322,8 @@ mod tests {
             .and_then(|l| l[series.len()..].trim().parse().ok())
     }
 
-    #[test]
-    fn every_family_with_its_labels() {
-        let s = Snapshot {
+    fn full_snapshot() -> Snapshot {
+        Snapshot {
             fastpath: Some(FastpathStats {
                 counters: vec![("uplink_forwarded".into(), 42)],
                 drops: vec![("no_session".into(), 3)],
@@ -371,8 +370,12 @@ mod tests {
                 responses_by_cause: vec![("mandatory_ie_missing".into(), 2)],
                 ..Default::default()
             }),
-        };
-        let t = render(&s);
+        }
+    }
+
+    #[test]
+    fn every_family_with_its_labels() {
+        let t = render(&full_snapshot());
         let v = |series: &str| value(&t, series).unwrap_or_else(|| panic!("{series} in\n{t}"));
         assert_eq!(v("mupf_sessions"), 7.0);
         assert_eq!(
@@ -407,6 +410,35 @@ mod tests {
         );
         assert!(t.contains("# TYPE mupf_poi_bytes counter"), "{t}");
         assert!(t.ends_with("# EOF\n"));
+    }
+
+    #[test]
+    fn the_shipped_grafana_dashboard_queries_only_metrics_we_export() {
+        let dash = include_str!("../../../configs/grafana-dashboard.json");
+        let v: serde_json::Value = serde_json::from_str(dash).expect("dashboard JSON");
+        let mut exprs = Vec::new();
+        for p in v["panels"].as_array().unwrap() {
+            for t in p["targets"].as_array().unwrap() {
+                exprs.push(t["expr"].as_str().unwrap().to_string());
+            }
+        }
+        assert!(exprs.len() >= 8);
+        let text = render(&full_snapshot());
+        for e in &exprs {
+            let mut rest = e.as_str();
+            while let Some(i) = rest.find("mupf_") {
+                let name: String = rest[i..]
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                assert!(
+                    text.lines().any(|l| l.starts_with(&format!("{name} "))
+                        || l.starts_with(&format!("{name}{{"))),
+                    "{name} (in {e}) is not exported"
+                );
+                rest = &rest[i + name.len()..];
+            }
+        }
     }
 
     #[test]
