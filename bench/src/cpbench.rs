@@ -49,8 +49,9 @@ const CACHE_SECS: u64 = 2;
 pub type MapRow = (String, u32, u32, u32, u64);
 /// Uplink and downlink entries of a raw fill.
 type Fill = (Vec<(u32, UplinkEntry)>, Vec<(Ipv4Addr, DownlinkEntry)>);
-/// Per-entry seconds, batched seconds, named memlock.
-type FillResult = (f64, f64, Vec<(&'static str, u64)>);
+/// Per-entry seconds, batched seconds, named memlock, and the meter's
+/// read of every counter slot (slots, seconds; the best of 5).
+type FillResult = (f64, f64, Vec<(&'static str, u64)>, (usize, f64));
 
 /// What to run.
 #[derive(Clone, Debug)]
@@ -120,6 +121,8 @@ pub struct CpReport {
     /// Raw fill of `fill_entries` uplink + downlink entries: per-entry
     /// seconds, batched seconds.
     pub fill: (f64, f64),
+    /// The meter's read of every counter slot: (slots, seconds).
+    pub meter_read: (usize, f64),
 }
 
 fn pin_to_cpu(cpu: usize) -> Result<()> {
@@ -662,7 +665,15 @@ fn raw_fill(n: u32, max_sessions: u32) -> Result<FillResult> {
     dp.put_downlink_batch(&dl)?;
     let batched = t.elapsed().as_secs_f64();
     let named = dp.map_memory()?;
-    Ok((per_entry, batched, named))
+    // The peak-hour meter reads every counter slot once a second.
+    let mut all = vec![upf_abi::SessionCounters::default(); dp.capacity().counter_slots as usize];
+    let mut best = f64::MAX;
+    for _ in 0..5 {
+        let t = Instant::now();
+        dp.counters_all(&mut all)?;
+        best = best.min(t.elapsed().as_secs_f64());
+    }
+    Ok((per_entry, batched, named, (all.len(), best)))
 }
 
 /// Runs everything; the namespace and the daemon are gone when it returns.
@@ -729,7 +740,8 @@ pub fn run(cfg: &CpConfig, command: &str, verbose: bool) -> Result<CpReport> {
     std::thread::sleep(Duration::from_secs(CACHE_SECS + 1));
     let rss2 = vm_rss(pid)?;
 
-    let (fill_per_entry, fill_batched, named_maps) = raw_fill(cfg.fill_entries, cfg.max_sessions)?;
+    let (fill_per_entry, fill_batched, named_maps, meter_read) =
+        raw_fill(cfg.fill_entries, cfg.max_sessions)?;
     drop(lab);
     Ok(CpReport {
         config: cfg.clone(),
@@ -741,6 +753,7 @@ pub fn run(cfg: &CpConfig, command: &str, verbose: bool) -> Result<CpReport> {
         kernel_maps,
         named_maps,
         fill: (fill_per_entry, fill_batched),
+        meter_read,
     })
 }
 
@@ -833,6 +846,13 @@ impl CpReport {
             "| raw fill, BPF_MAP_UPDATE_BATCH | {b:.3} s ({:.0} entries/s, {:.1}x) |",
             e / b,
             pe / b
+        );
+        let (slots, secs) = self.meter_read;
+        let _ = writeln!(
+            s,
+            "| meter: read and sum {slots} counter slots (BPF_MAP_LOOKUP_BATCH, once a second) | {:.1} ms ({:.1} % of a core) |",
+            secs * 1e3,
+            secs * 100.0
         );
         let _ = writeln!(
             s,
