@@ -77,7 +77,7 @@ if wants criterion; then
   crit_args=(--warm-up-time 1 --measurement-time 3)
   [ "$smoke" = 1 ] && crit_args=(--warm-up-time 0.1 --measurement-time 0.2)
   {
-    echo "### Criterion: packet parser, PFCP codec, session manager"
+    echo "### Criterion: packet parser, PFCP codec, session manager, capacity report"
     echo
     echo "- command: \`bench/run.sh --only criterion\`, that is for each crate \`cargo bench -p CRATE -- ${crit_args[*]} --output-format bencher\`"
     echo "- method: criterion 0.5, host CPU, one thread; median time per iteration (criterion's estimate, whole ns) and its spread."
@@ -85,7 +85,7 @@ if wants criterion; then
     echo "| crate | bench | ns/iter | +/- |"
     echo "|---|---|---:|---:|"
   } >"$dir/40-criterion.md"
-  for spec in upf-fastpath:parse upf-pfcp:codec upfd:sessions; do
+  for spec in upf-fastpath:parse upf-pfcp:codec upfd:sessions upf-meter:report; do
     crate=${spec%%:*}; b=${spec#*:}
     if ! cargo bench -q -p "$crate" --bench "$b" --no-run 2>/dev/null; then
       echo "   ($crate has no bench $b yet)"; continue

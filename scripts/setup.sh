@@ -53,9 +53,9 @@ if ! linker_ok; then
   linker_ok || die "bpf-linker installed but does not run (ldd $(command -v bpf-linker))"
 fi
 
-# 3. Debian tools used by the lab and the tests.
+# 3. Debian tools used by the lab and the tests (chromium: the HTML report test renders its page headless).
 need_pkgs=()
-for pair in tshark:tshark tcpdump:tcpdump ethtool:ethtool ip:iproute2 python3:python3 iperf3:iperf3; do
+for pair in tshark:tshark tcpdump:tcpdump ethtool:ethtool ip:iproute2 python3:python3 iperf3:iperf3 chromium:chromium; do
   bin=${pair%%:*}; pkg=${pair#*:}
   command -v "$bin" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done

@@ -12,6 +12,10 @@
 //! knows calendars, time zones and fiscal years.
 #![warn(missing_docs)]
 
+pub mod calendar;
+pub mod charges;
+pub mod render;
+pub mod report;
 pub mod series;
 pub mod store;
 
