@@ -153,6 +153,15 @@ pub struct ReportSettings {
     /// The charge table file; `None`: the shipped `configs/charges.toml`.
     #[serde(default)]
     pub charges: Option<std::path::PathBuf>,
+    /// The least fraction of a clock hour (or 60-minute window) that must be
+    /// measured for it to be a busy-hour candidate (default 0.5). Lower it to
+    /// report on a gateway that has run for less than half an hour.
+    #[serde(default = "default_min_coverage")]
+    pub min_coverage: f64,
+}
+
+fn default_min_coverage() -> f64 {
+    crate::report::MIN_COVERAGE
 }
 
 impl Default for ReportSettings {
@@ -161,6 +170,7 @@ impl Default for ReportSettings {
             timezone: default_timezone(),
             headroom: default_headroom(),
             charges: None,
+            min_coverage: default_min_coverage(),
         }
     }
 }
@@ -172,6 +182,12 @@ impl ReportSettings {
             return Err(ConfigError(format!(
                 "report.headroom = {}: expected a fraction between 0 and 10 (0.2 is 20 %)",
                 self.headroom
+            )));
+        }
+        if !(self.min_coverage > 0.0 && self.min_coverage <= 1.0) {
+            return Err(ConfigError(format!(
+                "report.min_coverage = {}: expected a fraction in (0, 1]",
+                self.min_coverage
             )));
         }
         crate::calendar::Calendar::named(&self.timezone)

@@ -59,6 +59,8 @@ use crate::{percentile, Dir, Gap, Row};
 /// measured for it to be a busy-hour candidate.
 pub const MIN_COVERAGE: f64 = 0.5;
 
+/// The default of [`ReportSettings::min_coverage`]: [`MIN_COVERAGE`].
+
 /// The fewest complete months with data the forecast fits on.
 pub const MIN_FORECAST_MONTHS: usize = 6;
 
@@ -604,11 +606,11 @@ fn mbps(bytes: u64, covered: u64) -> f64 {
 /// The busy hour of a day's clock hours: (index, Mbit/s, coverage), the
 /// earliest of equal ones; hours less than [`MIN_COVERAGE`] measured are
 /// not candidates.
-fn busy_hour(hours: &[Cell]) -> Option<(usize, f64, f64)> {
+fn busy_hour(hours: &[Cell], min: f64) -> Option<(usize, f64, f64)> {
     let mut best: Option<(usize, f64, f64)> = None;
     for (i, c) in hours.iter().enumerate() {
         let cov = c.covered as f64 / 3600.0;
-        if c.covered == 0 || cov < MIN_COVERAGE {
+        if c.covered == 0 || cov < min {
             continue;
         }
         let r = mbps(c.bytes, c.covered as u64);
@@ -622,7 +624,7 @@ fn busy_hour(hours: &[Cell]) -> Option<(usize, f64, f64)> {
 /// The busiest 60 consecutive minutes of a day's minutes: (first minute,
 /// Mbit/s, coverage), the earliest of equal ones; windows less than
 /// [`MIN_COVERAGE`] measured are not candidates.
-fn busiest_window(minutes: &[Cell]) -> Option<(usize, f64, f64)> {
+fn busiest_window(minutes: &[Cell], min: f64) -> Option<(usize, f64, f64)> {
     if minutes.len() < 60 {
         return None;
     }
@@ -638,7 +640,7 @@ fn busiest_window(minutes: &[Cell]) -> Option<(usize, f64, f64)> {
             c = c + minutes[w + 59].covered as u64 - minutes[w - 1].covered as u64;
         }
         let cov = c as f64 / 3600.0;
-        if c == 0 || cov < MIN_COVERAGE {
+        if c == 0 || cov < min {
             continue;
         }
         let r = mbps(b, c);
@@ -792,6 +794,7 @@ pub fn build(src: &mut dyn Source, input: &ReportInput<'_>) -> Result<Report, Re
         });
     }
     let headroom = input.settings.headroom;
+    let min_coverage = input.settings.min_coverage;
 
     // The period, in whole local days.
     let first_day = cal.date(input.from);
@@ -888,7 +891,7 @@ pub fn build(src: &mut dyn Source, input: &ReportInput<'_>) -> Result<Report, Re
     for day in &mut days {
         day.volume = day.hours.iter().map(|c| c.bytes).sum();
         day.covered = day.hours.iter().map(|c| c.covered as u64).sum();
-        day.busy = busy_hour(&day.hours);
+        day.busy = busy_hour(&day.hours, min_coverage);
     }
 
     let p0 = days.partition_point(|d| d.date < first_day);
@@ -911,7 +914,7 @@ pub fn build(src: &mut dyn Source, input: &ReportInput<'_>) -> Result<Report, Re
         let window = d
             .minutes
             .as_deref()
-            .and_then(busiest_window)
+            .and_then(|m| busiest_window(m, min_coverage))
             .map(|(w, r, cov)| {
                 let start = d.start + w as i64 * 60;
                 WindowFigure {
@@ -950,7 +953,7 @@ pub fn build(src: &mut dyn Source, input: &ReportInput<'_>) -> Result<Report, Re
     for d in period {
         let weekend = d.date.weekday().num_days_from_monday() >= 5;
         for (i, c) in d.hours.iter().enumerate() {
-            if c.covered == 0 || (c.covered as f64 / 3600.0) < MIN_COVERAGE {
+            if c.covered == 0 || (c.covered as f64 / 3600.0) < min_coverage {
                 continue;
             }
             let h = d.hour_label(&cal, i) as usize % 24;
@@ -1217,7 +1220,7 @@ pub fn build(src: &mut dyn Source, input: &ReportInput<'_>) -> Result<Report, Re
         format!("days, hours and fiscal years (1 April - 31 March) in {timezone}"),
         format!(
             "rates are means over measured seconds; hours or 60-minute windows less than {:.0} % measured are not busy-hour candidates; ties go to the earliest",
-            MIN_COVERAGE * 100.0
+            min_coverage * 100.0
         ),
         "busy hour: the clock hour of the day with the highest mean; busiest 60 min: any 60 consecutive minutes of the day".to_string(),
         "TCBH (ITU-T E.500): the hour of day with the highest mean over the period's days; ADPH: the mean of the daily busy hours".to_string(),
