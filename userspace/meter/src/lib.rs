@@ -13,6 +13,7 @@
 #![warn(missing_docs)]
 
 pub mod series;
+pub mod import;
 pub mod store;
 
 pub use series::{percentile, rollup, Dir, Gap, Row, SecondSample};
