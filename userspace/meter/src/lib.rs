@@ -12,8 +12,9 @@
 //! knows calendars, time zones and fiscal years.
 #![warn(missing_docs)]
 
-pub mod series;
 pub mod import;
+pub mod series;
 pub mod store;
+pub mod synth;
 
 pub use series::{percentile, rollup, Dir, Gap, Row, SecondSample};
