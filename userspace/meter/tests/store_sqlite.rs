@@ -67,20 +67,12 @@ fn a_year_of_minutes_reads_fast() {
     let dir = TempDir::new("sqlite-year");
     let url = format!("sqlite:{}/meter.db", dir.path().display());
     let mut s = store::open(&url).unwrap();
-    let rows: Vec<Row> = (0..525_600)
-        .map(|i| Row {
-            start: T0 + i * 60,
-            secs: 60,
-            covered: 60,
-            bytes: 1_000_000 + (i as u64 % 977) * 1000,
-            packets: 1000,
-            max_bps: 2e6,
-            p95_bps: 1.5e6,
-            sessions: 100,
-        })
-        .collect();
+    // A synthetic FY2026 of a 2 Gbit/s POI, as a report would read it.
+    let year = upf_meter::synth::Synth::new("tokyo", 2000.0, 1).generate(T0, T0 + 365 * 86_400);
+    let rows: &[Row] = &year[1].rows;
+    assert_eq!(rows.len(), 525_600);
     let t = std::time::Instant::now();
-    s.write_rows("gw", "tokyo", Dir::Dl, &rows).unwrap();
+    s.write_rows("gw", "tokyo", Dir::Dl, rows).unwrap();
     eprintln!(
         "write_rows of 525,600 minute rows (and 8,760 hours): {:?}",
         t.elapsed()
