@@ -59,6 +59,8 @@ for pair in tshark:tshark tcpdump:tcpdump ethtool:ethtool ip:iproute2 python3:py
   bin=${pair%%:*}; pkg=${pair#*:}
   command -v "$bin" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
+# PostgreSQL: the meter's store tests start a real server (initdb, pg_ctl) of their own.
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_pkgs+=(postgresql)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_pkgs[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -14,9 +14,11 @@
 
 pub mod calendar;
 pub mod charges;
+pub mod import;
 pub mod render;
 pub mod report;
 pub mod series;
 pub mod store;
+pub mod synth;
 
 pub use series::{percentile, rollup, Dir, Gap, Row, SecondSample};

@@ -128,7 +128,315 @@ pub trait Store: Send {
 /// Opens a store by URL: `sqlite:PATH` (or a bare path) for SQLite,
 /// `postgres://...` / `postgresql://...` (libpq key=value strings too) for
 /// PostgreSQL. Creates the schema when it is missing.
+///
+/// SQLite: `sqlite:PATH`, `sqlite://PATH` (so `sqlite:///var/lib/upf/meter.db`
+/// is absolute) or a bare path; the parent directories are created. A
+/// key=value string is recognised by its first word (`host=`, `port=`,
+/// `user=`, `dbname=`, `password=`, ...).
 pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
-    let _ = url;
-    todo!("store helper: sqlite.rs and postgres.rs")
+    match parse_url(url)? {
+        Target::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::open(path)?)),
+        Target::Postgres(conn) => Ok(Box::new(postgres::PgStore::connect(conn)?)),
+    }
+}
+
+/// Where a store URL points.
+#[derive(Debug, PartialEq, Eq)]
+enum Target<'a> {
+    Sqlite(&'a std::path::Path),
+    Postgres(&'a str),
+}
+
+/// The libpq keywords that mark a key=value connection string.
+const LIBPQ_KEYS: &[&str] = &[
+    "host",
+    "hostaddr",
+    "port",
+    "user",
+    "dbname",
+    "password",
+    "sslmode",
+    "connect_timeout",
+    "application_name",
+    "options",
+];
+
+fn parse_url(url: &str) -> Result<Target<'_>, StoreError> {
+    let bad = |why: &str| StoreError::Url {
+        url: url.to_string(),
+        why: why.to_string(),
+    };
+    let trimmed = url.trim();
+    if trimmed.is_empty() {
+        return Err(bad("empty: give sqlite:PATH, a path, or postgres://..."));
+    }
+    if trimmed.starts_with("postgres://") || trimmed.starts_with("postgresql://") {
+        return Ok(Target::Postgres(trimmed));
+    }
+    if let Some(path) = trimmed.strip_prefix("sqlite:") {
+        let path = path.strip_prefix("//").unwrap_or(path);
+        if path.is_empty() {
+            return Err(bad("sqlite: needs a path (sqlite:/var/lib/upf/meter.db)"));
+        }
+        return Ok(Target::Sqlite(std::path::Path::new(path)));
+    }
+    if let Some((key, _)) = trimmed
+        .split_whitespace()
+        .next()
+        .and_then(|w| w.split_once('='))
+    {
+        if LIBPQ_KEYS.contains(&key) {
+            return Ok(Target::Postgres(trimmed));
+        }
+    }
+    if let Some((scheme, _)) = trimmed.split_once("://") {
+        return Err(bad(&format!(
+            "unknown scheme {scheme:?}: the store is sqlite:PATH, a path, or postgres://..."
+        )));
+    }
+    if trimmed.ends_with('/') {
+        return Err(bad("a directory, not a database file"));
+    }
+    Ok(Target::Sqlite(std::path::Path::new(trimmed)))
+}
+
+/// The seconds of each POI and direction in one minute: (ts, bytes, packets, sessions).
+pub(crate) type MinuteSeconds =
+    std::collections::BTreeMap<(String, Dir), Vec<(i64, u64, u64, u32)>>;
+
+/// The start of the minute holding `ts`.
+pub(crate) fn minute_of(ts: i64) -> i64 {
+    ts.div_euclid(60) * 60
+}
+
+/// The start of the hour holding `ts`.
+pub(crate) fn hour_of(ts: i64) -> i64 {
+    ts.div_euclid(3600) * 3600
+}
+
+/// Builds the hour row starting at `start` from its minute rows (any order).
+///
+/// `covered` is the sum of the minutes' covered seconds, bytes and packets
+/// add up, `max_bps` is the highest of the minutes' `max_bps`, `sessions` the
+/// most of theirs, and `p95_bps` is the 95th percentile by nearest rank of the
+/// minutes' *mean* rates (the one-second rates are not kept that long; with
+/// 60 minutes it is the 57th of the 60 minute means, sorted). `None` when
+/// there are no minutes: a gap.
+pub fn hour_from_minutes(start: i64, minutes: &[Row]) -> Option<Row> {
+    if minutes.is_empty() {
+        return None;
+    }
+    let mut means: Vec<f64> = minutes.iter().map(Row::mean_bps).collect();
+    Some(Row {
+        start,
+        secs: 3600,
+        covered: minutes.iter().map(|m| m.covered).sum(),
+        bytes: minutes.iter().map(|m| m.bytes).sum(),
+        packets: minutes.iter().map(|m| m.packets).sum(),
+        max_bps: minutes.iter().map(|m| m.max_bps).fold(0.0, f64::max),
+        p95_bps: crate::percentile(&mut means, 95.0).unwrap_or(0.0),
+        sessions: minutes.iter().map(|m| m.sessions).max().unwrap_or(0),
+    })
+}
+
+/// Refuses rows `write_rows` cannot store, before anything is written: mixed
+/// or unknown resolutions, starts not aligned to the interval, `covered`
+/// outside 1..=secs, duplicate starts, counts too big for a signed 64-bit
+/// column, and rates that are negative or not finite.
+pub(crate) fn check_rows(rows: &[Row]) -> Result<Option<u32>, StoreError> {
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let secs = first.secs;
+    if secs != 60 && secs != 3600 {
+        return Err(StoreError::Invalid(format!(
+            "rows of {secs} s: only minute (60) and hour (3600) rows are stored"
+        )));
+    }
+    let mut starts = std::collections::HashSet::with_capacity(rows.len());
+    for r in rows {
+        let why = if r.secs != secs {
+            Some(format!("mixes {secs} s and {} s rows", r.secs))
+        } else if r.start.rem_euclid(secs as i64) != 0 {
+            Some(format!("does not start on a multiple of {secs} s"))
+        } else if r.covered == 0 || r.covered > secs {
+            Some(format!("covers {} s of {secs}", r.covered))
+        } else if i64::try_from(r.bytes).is_err() || i64::try_from(r.packets).is_err() {
+            Some("has a count too big for the database".to_string())
+        } else if !(r.max_bps.is_finite()
+            && r.max_bps >= 0.0
+            && r.p95_bps.is_finite()
+            && r.p95_bps >= 0.0)
+        {
+            Some("has a negative or non-finite rate".to_string())
+        } else if !starts.insert(r.start) {
+            Some("appears twice".to_string())
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            return Err(StoreError::Invalid(format!("row at {}: {why}", r.start)));
+        }
+    }
+    Ok(Some(secs))
+}
+
+/// A `u64` count as the signed 64-bit integer databases store.
+pub(crate) fn to_i64(what: &str, v: u64) -> Result<i64, StoreError> {
+    i64::try_from(v)
+        .map_err(|_| StoreError::Invalid(format!("{what} {v} is too big for the database")))
+}
+
+/// The schema version this build writes (`meta.schema_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+pub mod postgres;
+pub mod sqlite;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn urls() {
+        use std::path::Path;
+        assert_eq!(
+            parse_url("sqlite:/a/b.db").unwrap(),
+            Target::Sqlite(Path::new("/a/b.db"))
+        );
+        assert_eq!(
+            parse_url("sqlite:///a/b.db").unwrap(),
+            Target::Sqlite(Path::new("/a/b.db"))
+        );
+        assert_eq!(
+            parse_url("sqlite:rel.db").unwrap(),
+            Target::Sqlite(Path::new("rel.db"))
+        );
+        assert_eq!(
+            parse_url("/var/lib/m.db").unwrap(),
+            Target::Sqlite(Path::new("/var/lib/m.db"))
+        );
+        assert_eq!(
+            parse_url("postgres://u@h/db").unwrap(),
+            Target::Postgres("postgres://u@h/db")
+        );
+        assert_eq!(
+            parse_url("postgresql://h/db").unwrap(),
+            Target::Postgres("postgresql://h/db")
+        );
+        assert_eq!(
+            parse_url("host=/run/pg dbname=m").unwrap(),
+            Target::Postgres("host=/run/pg dbname=m")
+        );
+        for bad in [
+            "",
+            "  ",
+            "sqlite:",
+            "sqlite://",
+            "mysql://h/db",
+            "/var/lib/",
+        ] {
+            match parse_url(bad) {
+                Err(StoreError::Url { url, why }) => {
+                    assert_eq!(url, bad);
+                    assert!(!why.is_empty());
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        let e = open("mysql://h/db").err().expect("refused").to_string();
+        assert!(
+            e.contains("mysql://h/db") && e.contains("unknown scheme"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_hour_from_its_minutes() {
+        let m = |i: i64, covered: u32, bytes: u64, max: f64| Row {
+            start: 7200 + i * 60,
+            secs: 60,
+            covered,
+            bytes,
+            packets: 1,
+            max_bps: max,
+            p95_bps: 0.0,
+            sessions: i as u32,
+        };
+        // 20 minutes with means 100, 200, .., 2000 bit/s (bytes = mean * 60 / 8).
+        let minutes: Vec<Row> = (1..=20)
+            .map(|i| m(i, 60, i as u64 * 750, i as f64 * 300.0))
+            .collect();
+        let h = hour_from_minutes(7200, &minutes).unwrap();
+        assert_eq!(h.secs, 3600);
+        assert_eq!(h.covered, 1200);
+        assert_eq!(h.bytes, 750 * 210);
+        assert_eq!(h.packets, 20);
+        assert_eq!(h.max_bps, 6000.0);
+        // Nearest rank: ceil(0.95 * 20) = 19th mean = 1900 bit/s.
+        assert_eq!(h.p95_bps, 1900.0);
+        assert_eq!(h.sessions, 20);
+        assert!(hour_from_minutes(7200, &[]).is_none());
+    }
+
+    #[test]
+    fn rows_refused_before_writing() {
+        let ok = Row {
+            start: 120,
+            secs: 60,
+            covered: 60,
+            bytes: 1,
+            packets: 1,
+            max_bps: 8.0,
+            p95_bps: 8.0,
+            sessions: 0,
+        };
+        assert_eq!(check_rows(&[]).unwrap(), None);
+        assert_eq!(check_rows(&[ok]).unwrap(), Some(60));
+        let cases = [
+            (Row { secs: 30, ..ok }, "only minute"),
+            (Row { start: 121, ..ok }, "multiple of 60"),
+            (Row { covered: 0, ..ok }, "covers 0 s"),
+            (Row { covered: 61, ..ok }, "covers 61 s"),
+            (
+                Row {
+                    bytes: u64::MAX,
+                    ..ok
+                },
+                "too big",
+            ),
+            (
+                Row {
+                    max_bps: f64::NAN,
+                    ..ok
+                },
+                "non-finite",
+            ),
+            (
+                Row {
+                    p95_bps: -1.0,
+                    ..ok
+                },
+                "negative",
+            ),
+        ];
+        for (row, want) in cases {
+            let e = check_rows(&[row]).unwrap_err().to_string();
+            assert!(e.contains(want), "{e} lacks {want}");
+        }
+        let mixed = Row {
+            start: 3600,
+            secs: 3600,
+            covered: 3600,
+            ..ok
+        };
+        assert!(check_rows(&[ok, mixed])
+            .unwrap_err()
+            .to_string()
+            .contains("mixes"));
+        assert!(check_rows(&[ok, ok])
+            .unwrap_err()
+            .to_string()
+            .contains("twice"));
+    }
 }
