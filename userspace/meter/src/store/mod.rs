@@ -82,6 +82,14 @@ pub trait Store: Send {
         rows: &[Row],
     ) -> Result<(), StoreError>;
 
+    /// [`Store::write_rows`] for several POIs and directions in one
+    /// transaction: an import of a file is all or nothing.
+    fn write_batch(
+        &mut self,
+        gateway: &str,
+        batch: &[(&str, Dir, &[Row])],
+    ) -> Result<(), StoreError>;
+
     /// Records that `gateway` measured nothing in [start, end).
     fn record_gap(&mut self, gateway: &str, start: i64, end: i64) -> Result<(), StoreError>;
 

@@ -359,25 +359,38 @@ impl Store for PgStore {
         dir: Dir,
         rows: &[Row],
     ) -> Result<(), StoreError> {
-        let Some(secs) = check_rows(rows)? else {
-            return Ok(());
-        };
-        let st = &self.st;
-        let put = if secs == 60 {
-            &st.minutes.put
-        } else {
-            &st.hours.put
-        };
-        let mut tx = self.client.transaction()?;
-        tx.execute(&st.register, &[&gateway, &poi, &dir.as_str()])?;
-        let mut hours = BTreeSet::new();
-        for r in rows {
-            put_row(&mut tx, put, gateway, poi, dir, r)?;
-            hours.insert(hour_of(r.start));
+        self.write_batch(gateway, &[(poi, dir, rows)])
+    }
+
+    fn write_batch(
+        &mut self,
+        gateway: &str,
+        batch: &[(&str, Dir, &[Row])],
+    ) -> Result<(), StoreError> {
+        let mut checked = Vec::with_capacity(batch.len());
+        for &(poi, dir, rows) in batch {
+            if let Some(secs) = check_rows(rows)? {
+                checked.push((poi, dir, rows, secs));
+            }
         }
-        if secs == 60 {
-            for h in hours {
-                rebuild_hour(&mut tx, st, gateway, poi, dir, h)?;
+        let st = &self.st;
+        let mut tx = self.client.transaction()?;
+        for (poi, dir, rows, secs) in checked {
+            let put = if secs == 60 {
+                &st.minutes.put
+            } else {
+                &st.hours.put
+            };
+            tx.execute(&st.register, &[&gateway, &poi, &dir.as_str()])?;
+            let mut hours = BTreeSet::new();
+            for r in rows {
+                put_row(&mut tx, put, gateway, poi, dir, r)?;
+                hours.insert(hour_of(r.start));
+            }
+            if secs == 60 {
+                for h in hours {
+                    rebuild_hour(&mut tx, st, gateway, poi, dir, h)?;
+                }
             }
         }
         tx.commit()?;

@@ -356,22 +356,34 @@ impl Store for SqliteStore {
         dir: Dir,
         rows: &[Row],
     ) -> Result<(), StoreError> {
-        let Some(secs) = check_rows(rows)? else {
-            return Ok(());
-        };
-        let table = table(secs)?;
+        self.write_batch(gateway, &[(poi, dir, rows)])
+    }
+
+    fn write_batch(
+        &mut self,
+        gateway: &str,
+        batch: &[(&str, Dir, &[Row])],
+    ) -> Result<(), StoreError> {
+        let mut checked = Vec::with_capacity(batch.len());
+        for &(poi, dir, rows) in batch {
+            if let Some(secs) = check_rows(rows)? {
+                checked.push((poi, dir, rows, table(secs)?, secs));
+            }
+        }
         let tx = self
             .conn
             .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-        register(&tx, gateway, poi, dir)?;
-        let mut hours = BTreeSet::new();
-        for r in rows {
-            put_row(&tx, table, gateway, poi, dir, r)?;
-            hours.insert(hour_of(r.start));
-        }
-        if secs == 60 {
-            for h in hours {
-                rebuild_hour(&tx, gateway, poi, dir, h)?;
+        for (poi, dir, rows, table, secs) in checked {
+            register(&tx, gateway, poi, dir)?;
+            let mut hours = BTreeSet::new();
+            for r in rows {
+                put_row(&tx, table, gateway, poi, dir, r)?;
+                hours.insert(hour_of(r.start));
+            }
+            if secs == 60 {
+                for h in hours {
+                    rebuild_hour(&tx, gateway, poi, dir, h)?;
+                }
             }
         }
         tx.commit()?;

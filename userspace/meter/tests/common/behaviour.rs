@@ -377,6 +377,16 @@ fn write_rows_is_all_or_nothing(open: Open) {
     );
     assert!(hours(s, &[], "tokyo", Dir::Dl).is_empty());
     assert!(s.pois().unwrap().is_empty());
+    // A batch of several series with one bad: none of them is written.
+    assert!(matches!(
+        s.write_batch(
+            "import",
+            &[("osaka", Dir::Ul, &good[..]), ("tokyo", Dir::Dl, &bad[..])]
+        ),
+        Err(StoreError::Invalid(_))
+    ));
+    assert!(minutes(s, &[], "osaka", Dir::Ul).is_empty());
+    assert!(s.pois().unwrap().is_empty());
     s.write_rows("import", "tokyo", Dir::Dl, &good).unwrap();
     assert_eq!(minutes(s, &[], "tokyo", Dir::Dl), good);
     // Writing minutes rebuilt the two hours they fall in.
