@@ -8,6 +8,8 @@ use upfd::config::SessionsFile;
 use upfd::control::{self, Request, Response, SessionStats, Stats};
 use upfd::datapath::bpf::{self, AttachMode};
 
+mod meter_cmd;
+
 #[derive(Parser, Debug)]
 #[command(version, about = "Control a running mvno-upf daemon")]
 struct Args {
@@ -43,6 +45,90 @@ enum Cmd {
         /// Print the raw JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Peak-hour and charge report of a POI from the meter's store: daily
+    /// busy hours, busiest days per month and fiscal year, the 95th
+    /// percentile, the regulator's table, units, charges and a forecast.
+    Report {
+        /// The daemon's configuration (store, [report], [[poi]] capacities and host).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The store URL (overrides meter.store): sqlite:PATH or postgres://...
+        #[arg(long)]
+        store: Option<String>,
+        /// The POI.
+        #[arg(long)]
+        poi: String,
+        /// Direction: dl (downlink, the default) or ul.
+        #[arg(long, default_value = "dl")]
+        dir: String,
+        /// First local day, YYYY-MM-DD (default: start of the current fiscal year).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last local day, inclusive, YYYY-MM-DD (default: today).
+        #[arg(long)]
+        to: Option<String>,
+        /// A whole fiscal year (FY2026 = 2026-04-01 .. 2027-03-31) instead of --from/--to.
+        #[arg(long)]
+        fy: Option<i32>,
+        /// Only these gateways (repeat; default: every gateway in the store, summed).
+        #[arg(long = "gateway")]
+        gateways: Vec<String>,
+        /// table, csv, json or html.
+        #[arg(long, default_value = "table")]
+        format: String,
+        /// Write to this file instead of standard output.
+        #[arg(short, long)]
+        output: Option<PathBuf>,
+    },
+    /// Import historical traffic (CSV: timestamp, poi, dir and bytes, a byte
+    /// counter, bps or mbps) into the meter's store; all or nothing.
+    Import {
+        /// The daemon's configuration (for meter.store and meter.gateway).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The store URL (overrides meter.store).
+        #[arg(long)]
+        store: Option<String>,
+        /// The gateway the rows are filed under (default: meter.gateway or the host name).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// The CSV file.
+        file: PathBuf,
+    },
+    /// Generate realistic synthetic traffic of a POI (weekday lunch and
+    /// evening peaks, weekends, growth) into the store or as import CSV.
+    Synth {
+        /// The daemon's configuration (store, time zone).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// The store URL (overrides meter.store).
+        #[arg(long)]
+        store: Option<String>,
+        /// The gateway the rows are filed under (default: meter.gateway or the host name).
+        #[arg(long)]
+        gateway: Option<String>,
+        /// The POI.
+        #[arg(long)]
+        poi: String,
+        /// First local day, YYYY-MM-DD.
+        #[arg(long)]
+        from: String,
+        /// Last local day, inclusive, YYYY-MM-DD.
+        #[arg(long)]
+        to: String,
+        /// Downlink busy-hour peak at the start, Mbit/s.
+        #[arg(long, default_value_t = 800.0)]
+        peak_mbps: f64,
+        /// Growth per year (0.15 = 15 %).
+        #[arg(long, default_value_t = 0.15)]
+        growth: f64,
+        /// Random seed (the same seed gives the same traffic).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Write the import CSV here instead of into the store.
+        #[arg(long)]
+        csv: Option<PathBuf>,
     },
     /// Attach a pass-everything XDP program to an interface and pin its link
     /// (for veth peers in native-mode labs; remove the pin to detach).
@@ -88,6 +174,73 @@ enum SessionsCmd {
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     match args.cmd {
+        Cmd::Report {
+            config,
+            store,
+            poi,
+            dir,
+            from,
+            to,
+            fy,
+            gateways,
+            format,
+            output,
+        } => {
+            let setup = meter_cmd::Setup::load(config.as_deref(), store.as_deref())?;
+            let dir = upf_meter::Dir::parse(&dir)
+                .with_context(|| format!("--dir {dir}: expected dl or ul"))?;
+            meter_cmd::report(
+                &setup,
+                &meter_cmd::ReportArgs {
+                    poi: &poi,
+                    dir,
+                    from: from.as_deref(),
+                    to: to.as_deref(),
+                    fy,
+                    gateways,
+                    format: &format,
+                    out: output.as_deref(),
+                },
+            )
+        }
+        Cmd::Import {
+            config,
+            store,
+            gateway,
+            file,
+        } => {
+            let setup = meter_cmd::Setup::load(config.as_deref(), store.as_deref())?;
+            let gw = gateway.unwrap_or_else(|| setup.gateway.clone());
+            meter_cmd::import(&setup, &file, &gw)
+        }
+        Cmd::Synth {
+            config,
+            store,
+            gateway,
+            poi,
+            from,
+            to,
+            peak_mbps,
+            growth,
+            seed,
+            csv,
+        } => {
+            let setup = meter_cmd::Setup::load(config.as_deref(), store.as_deref())?;
+            let gw = gateway.unwrap_or_else(|| setup.gateway.clone());
+            meter_cmd::synth(
+                &setup,
+                &meter_cmd::SynthArgs {
+                    poi: &poi,
+                    from: &from,
+                    to: &to,
+                    peak_mbps,
+                    growth,
+                    seed,
+                    csv,
+                    gateway: &gw,
+                },
+            )
+        }
         Cmd::Sessions(SessionsCmd::Load { file }) => apply(&args.socket, &file, false),
         Cmd::Sessions(SessionsCmd::Update { file }) => apply(&args.socket, &file, true),
         Cmd::Sessions(SessionsCmd::List { json }) => {

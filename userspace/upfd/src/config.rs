@@ -48,6 +48,9 @@ pub struct Config {
     /// The Prometheus endpoint (absent: off).
     #[serde(default)]
     pub metrics: Option<crate::meter_config::MetricsConfig>,
+    /// `upfctl report`'s time zone, headroom and charge table.
+    #[serde(default)]
+    pub report: upf_meter::charges::ReportSettings,
 }
 
 /// `[gateway]`
@@ -339,7 +342,29 @@ impl Config {
         if let Err((field, reason)) = self.meter.check() {
             return bad(&field, reason);
         }
+        if let Err(e) = self.report.validate() {
+            return bad("report", e.0);
+        }
+        let charges = match self.charge_table() {
+            Ok(t) => t,
+            Err(e) => return bad("report.charges", e.0),
+        };
+        for (i, p) in self.pois.iter().enumerate() {
+            if let Err(e) = p.report_plan().validate(&p.name, Some(&charges)) {
+                return bad(&format!("poi[{i}]"), e.0);
+            }
+        }
         Ok(())
+    }
+
+    /// The charge table: `report.charges` when set, else the shipped one.
+    pub fn charge_table(
+        &self,
+    ) -> Result<upf_meter::charges::ChargeTable, upf_meter::charges::ConfigError> {
+        match &self.report.charges {
+            Some(p) => upf_meter::charges::ChargeTable::load(p),
+            None => Ok(upf_meter::charges::ChargeTable::shipped()),
+        }
     }
 
     /// The QoS sections, checked and built (see [`crate::qos_config::build`]).

@@ -103,6 +103,24 @@ pub struct PoiConfig {
     /// How long demand must stay below `release` before caps are lifted, ms.
     #[serde(default = "default_hold")]
     pub release_hold_ms: u64,
+    /// The host network (a key of the charge table: "docomo", "kddi",
+    /// "softbank"), for `upfctl report`'s charges.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// Capacities per fiscal year for the regulator's table in `upfctl
+    /// report`: `{ fy, capacity_mbps, demand_mbps }`.
+    #[serde(default)]
+    pub fiscal_year: Vec<upf_meter::charges::FyPlan>,
+}
+
+impl PoiConfig {
+    /// What the report needs of this POI.
+    pub fn report_plan(&self) -> upf_meter::charges::PoiPlan {
+        upf_meter::charges::PoiPlan {
+            host: self.host.clone(),
+            fiscal_year: self.fiscal_year.clone(),
+        }
+    }
 }
 
 /// A plan's quota period.
