@@ -217,6 +217,23 @@ impl Lab {
         let _ = std::fs::remove_file(&self.sock);
     }
 
+    /// `upfctl report` on the lab's configuration and store; its stdout.
+    pub fn upfctl_report(&self, args: &[&str]) -> Vec<u8> {
+        let cfg = self.dir.join("upf.toml");
+        let out = run(Command::new(bin("upfctl"))
+            .arg("report")
+            .arg("--config")
+            .arg(&cfg)
+            .args(args));
+        assert!(
+            out.status.success(),
+            "upfctl report {args:?}: {}\nupfd log:\n{}",
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        out.stdout
+    }
+
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.join("upfd.log")).unwrap_or_default()
     }

@@ -111,6 +111,7 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         meters: qos.max_meters,
     };
     let spread_cpus = g.spread_cpu_list();
+    let loaded_at = upfd::meter::unix_now();
     let mut dp = BpfDatapath::load_spread(&opts, &spread_cpus)?;
     tracing::info!(
         max_sessions = g.max_sessions,
@@ -133,12 +134,16 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     for p in &qos.pois {
         tracing::info!(poi = %p.name, capacity_ul_bps = p.capacity_bps[0], capacity_dl_bps = p.capacity_bps[1], "POI capacity guard");
     }
-    let meter: Meter = Rc::new(RefCell::new(TrafficMeter::new(PoiTable::new(
-        &qos.pois
-            .iter()
-            .map(|p| (p.name.clone(), p.peers.clone()))
-            .collect::<Vec<_>>(),
-    ))));
+    // The maps were created (at zero) when the program was loaded above.
+    let meter: Meter = Rc::new(RefCell::new(
+        TrafficMeter::new(PoiTable::new(
+            &qos.pois
+                .iter()
+                .map(|p| (p.name.clone(), p.peers.clone()))
+                .collect::<Vec<_>>(),
+        ))
+        .counting_from(loaded_at),
+    ));
     let writer = if cfg.meter.enabled {
         let store = upf_meter::store::open(&cfg.meter.store)
             .with_context(|| format!("configuration field meter.store ({})", cfg.meter.store))?;

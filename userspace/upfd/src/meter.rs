@@ -115,6 +115,14 @@ impl TrafficMeter {
         }
     }
 
+    /// Counts from zero from second `ts` on: for counters that were created
+    /// at zero then (maps the daemon just loaded), so that traffic before
+    /// the first sample is not lost to the baseline.
+    pub fn counting_from(mut self, ts: i64) -> Self {
+        self.last_ts = Some(ts);
+        self
+    }
+
     /// The POIs.
     pub fn pois(&self) -> &PoiTable {
         &self.pois
@@ -159,7 +167,8 @@ impl TrafficMeter {
 
     /// Reads the counters and returns the samples of the seconds since the
     /// last call, ending with second `ts` (Unix seconds). The first call only
-    /// takes the baseline and returns nothing. When calls are more than a
+    /// takes the baseline and returns nothing, unless the meter was made
+    /// [`TrafficMeter::counting_from`] a second. When calls are more than a
     /// second apart (a stalled daemon) the traffic is spread evenly over
     /// the seconds in between: totals stay exact, rates are smoothed.
     pub fn sample<D: Datapath>(
@@ -167,6 +176,12 @@ impl TrafficMeter {
         s: &Sessions<D>,
         ts: i64,
     ) -> Result<Vec<SecondSample>, DatapathError> {
+        if self.last_ts.is_some_and(|last| ts <= last) {
+            // A second already sampled (a late tick followed by a punctual
+            // one): leave the counters for the next call, which will carry
+            // them; writing the second again would replace its row.
+            return Ok(Vec::new());
+        }
         self.map_slots(s);
         let n = self.slot_poi.len();
         self.cur.clear();

@@ -144,3 +144,43 @@ fn sessions_coming_and_going_are_followed() {
     assert_eq!(find(&v, "kddi", Dir::Dl)[0].bytes, 300);
     assert_eq!(find(&v, "kddi", Dir::Dl)[0].sessions, 1);
 }
+
+#[test]
+fn a_second_sampled_twice_is_carried_to_the_next() {
+    let mut m = SessionManager::new(FakeDatapath::new(16), Ipv4Addr::new(10, 100, 0, 1));
+    m.install(spec(1, [10, 100, 0, 2])).unwrap();
+    let mut meter = TrafficMeter::new(table());
+    meter.sample(m.sessions(), 100).unwrap();
+    add(&mut m, 1, (0, 0), (700, 7));
+    assert_eq!(
+        find(&meter.sample(m.sessions(), 101).unwrap(), "docomo", Dir::Dl)[0].bytes,
+        700
+    );
+    add(&mut m, 1, (0, 0), (50, 1));
+    assert!(
+        meter.sample(m.sessions(), 101).unwrap().is_empty(),
+        "101 again: nothing"
+    );
+    add(&mut m, 1, (0, 0), (25, 1));
+    let v = meter.sample(m.sessions(), 102).unwrap();
+    assert_eq!(
+        find(&v, "docomo", Dir::Dl)[0].bytes,
+        75,
+        "carried, not lost"
+    );
+    assert_eq!(meter.totals()[0][1].bytes, 775);
+}
+
+#[test]
+fn counting_from_a_second_keeps_traffic_before_the_first_sample() {
+    let mut m = SessionManager::new(FakeDatapath::new(16), Ipv4Addr::new(10, 100, 0, 1));
+    m.install(spec(1, [10, 100, 0, 2])).unwrap();
+    add(&mut m, 1, (0, 0), (400, 4));
+    let mut meter = TrafficMeter::new(table()).counting_from(99);
+    let v = meter.sample(m.sessions(), 101).unwrap();
+    let d = find(&v, "docomo", Dir::Dl);
+    assert_eq!(
+        d.iter().map(|s| (s.ts, s.bytes)).collect::<Vec<_>>(),
+        [(100, 200), (101, 200)]
+    );
+}
