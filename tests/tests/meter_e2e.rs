@@ -155,6 +155,27 @@ fn metered_seconds_match_the_rates_sent_and_the_counters_exactly() {
     let other = st.seconds(&gw, "unassigned", Dir::Ul, from, to).unwrap();
     assert!(other.iter().all(|r| r.bytes == 0), "{other:?}");
 
+    // Prometheus sees the same totals (the scrape is in the gateway's namespace).
+    let metrics = lab.scrape_metrics();
+    let series = |name: &str| {
+        metrics
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{metrics}"))
+    };
+    let poi_ul = series("mupf_poi_bytes_total{poi=\"docomo\",direction=\"uplink\"}");
+    assert!(
+        poi_ul >= ul_fwd as f64,
+        "/metrics POI uplink bytes {poi_ul} cover the session's {ul_fwd}"
+    );
+    assert_eq!(
+        series("mupf_poi_sessions{poi=\"docomo\"}"),
+        list.len() as f64
+    );
+    assert!(series("mupf_pfcp_rx_messages_total{type=\"session_establishment_request\"}") >= 1.0);
+
     // The report reads minute rows: wait for the traffic's last minute to
     // be rolled up.
     let next_minute = (t1 / 60.0).ceil() * 60.0 + 3.0;

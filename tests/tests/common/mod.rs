@@ -217,6 +217,28 @@ impl Lab {
         let _ = std::fs::remove_file(&self.sock);
     }
 
+    /// `GET /metrics` from upfd, inside the gateway's namespace.
+    pub fn scrape_metrics(&self) -> String {
+        let out = run(self
+            .ns_cmd(&format!("mupf-{}-gw", self.id), "python3")
+            .args([
+                "-c",
+                "import urllib.request,sys;r=urllib.request.urlopen('http://127.0.0.1:9464/metrics',timeout=5);\
+                 sys.stdout.write(r.headers['Content-Type']+'\\n'+r.read().decode())",
+            ]));
+        assert!(
+            out.status.success(),
+            "scraping /metrics: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            text.starts_with("application/openmetrics-text"),
+            "content type: {text}"
+        );
+        text
+    }
+
     /// `upfctl report` on the lab's configuration and store; its stdout.
     pub fn upfctl_report(&self, args: &[&str]) -> Vec<u8> {
         let cfg = self.dir.join("upf.toml");

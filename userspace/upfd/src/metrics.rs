@@ -54,10 +54,24 @@ pub struct PfcpSnapshot {
     pub timeouts: u64,
 }
 
+/// A name as a conventional label value: "Session Establishment Request"
+/// becomes "session_establishment_request".
+pub fn snake(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for c in name.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') && !out.is_empty() {
+            out.push('_');
+        }
+    }
+    out.trim_end_matches('_').to_string()
+}
+
 impl From<&crate::control::PfcpStats> for PfcpSnapshot {
     fn from(p: &crate::control::PfcpStats) -> Self {
         let named = |m: &std::collections::BTreeMap<String, u64>| {
-            m.iter().map(|(k, v)| (k.clone(), *v)).collect::<Vec<_>>()
+            m.iter().map(|(k, v)| (snake(k), *v)).collect::<Vec<_>>()
         };
         let mut states = std::collections::BTreeMap::<String, u64>::new();
         for peer in &p.peers {
@@ -69,7 +83,7 @@ impl From<&crate::control::PfcpStats> for PfcpSnapshot {
             responses_by_cause: p
                 .responses_by_cause
                 .iter()
-                .map(|(c, v)| (upf_pfcp::Cause(*c).name().to_string(), *v))
+                .map(|(c, v)| (snake(upf_pfcp::Cause(*c).name()), *v))
                 .collect(),
             dropped: named(&p.dropped),
             peers_by_state: states.into_iter().collect(),
@@ -439,6 +453,16 @@ mod tests {
                 rest = &rest[i + name.len()..];
             }
         }
+    }
+
+    #[test]
+    fn label_values_are_snake_case() {
+        assert_eq!(
+            snake("Session Establishment Request"),
+            "session_establishment_request"
+        );
+        assert_eq!(snake("Mandatory IE missing"), "mandatory_ie_missing");
+        assert_eq!(snake("PFD Management Request "), "pfd_management_request");
     }
 
     #[test]
