@@ -2,7 +2,9 @@
 # The main job as a self-contained demo: installs what is missing, builds,
 # creates the namespace lab (simulated RAN, gateway, data-network host), runs
 # upfd with three static subscribers (two 5G, one 4G), sends real GTP-U
-# through it and prints per-direction and per-session counters.
+# through it and prints per-direction and per-session counters, then the
+# peak-hour meter: /metrics and the capacity report of a POI whose history is
+# a synthetic 2.5 years (upfctl synth) and whose today is the live traffic.
 #
 #   scripts/demo.sh            native XDP (driver mode on veth)
 #   MODE=generic scripts/demo.sh
@@ -36,6 +38,25 @@ UPFCTL=$bin/upfctl bash scripts/lab.sh up $id "$mode"
 work=$(mktemp -d /tmp/mvno-upf-demo.XXXXXX)
 sed -e "s/@ID@/$id/g; s/@MODE@/$mode/; s|@SESSIONS@|$here/configs/sessions.toml|; s|@METER_DB@|$work/meter.db|" configs/lab.toml > "$work/upf.toml"
 sock=/run/mvno-upf/$id.sock
+# The demo's POI: the lab's RAN stands for docomo's side of the interconnect.
+cat >> "$work/upf.toml" <<'TOML'
+
+[[poi]]
+name = "docomo"
+peers = ["10.100.0.0/24"]
+capacity_ul_mbps = 200
+capacity_dl_mbps = 1500
+host = "docomo"
+fiscal_year = [
+  { fy = 2024, capacity_mbps = 1200, demand_mbps = 1000 },
+  { fy = 2025, capacity_mbps = 1400, demand_mbps = 1200 },
+  { fy = 2026, capacity_mbps = 1500, demand_mbps = 1300 },
+]
+TOML
+echo "== meter history: a synthetic 2.5 years of docomo POI traffic (upfctl synth) before today's live traffic"
+yesterday=$(TZ=Asia/Tokyo date -d yesterday +%F)
+"$bin/upfctl" synth --config "$work/upf.toml" --poi docomo --from 2024-04-01 --to "$yesterday" \
+  --peak-mbps 700 --growth 0.2 | sed 's/^/  /'
 
 ip netns exec "$GW_NS" "$bin/upfd" --config "$work/upf.toml" > "$work/upfd.log" 2>&1 &
 upfd_pid=$!
@@ -75,6 +96,15 @@ ip netns exec "$RAN_NS" "$bin/mupf-lab" ran --bind 10.100.0.2 --gw 10.100.0.1 --
 
 echo "== PFCP: the lab SMF (RAN namespace) programs two more sessions over N4, sends traffic, reads usage, deletes"
 ip netns exec "$RAN_NS" "$bin/mupf-smf" --bind 10.100.0.2 --upf 10.100.0.1 --count "$packets" || ok=0
+
+echo "== Prometheus: GET /metrics (POI traffic lines)"
+ip netns exec "$GW_NS" python3 -c "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9464/metrics',timeout=5).read().decode())" \
+  | grep -E '^mupf_poi_(bytes_total|sessions)' | sed 's/^/  /' || ok=0
+
+echo "== peak-hour report of the docomo POI, this fiscal year (today's hour is the live traffic)"
+"$bin/upfctl" report --config "$work/upf.toml" --poi docomo --dir dl | sed -n '1,60p' | sed 's/^/  /' || ok=0
+"$bin/upfctl" report --config "$work/upf.toml" --poi docomo --dir dl --format html -o "$work/report.html" || ok=0
+echo "  the whole report as HTML: $work/report.html (CSV and JSON: --format csv|json)"
 
 echo "== upfctl stats"
 "$bin/upfctl" --socket "$sock" stats | sed 's/^/  /'
