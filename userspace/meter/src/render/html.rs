@@ -16,7 +16,7 @@ use std::fmt::Write;
 
 use chrono::NaiveDate;
 
-use super::{gb, grouped, hh, num, numeric, pct, yen, MISSING};
+use super::{gb, grouped, hh, num, numeric, yen, MISSING};
 use crate::calendar::{self, Calendar};
 use crate::charges::FyPlan;
 use crate::report::{HourFigure, Report, SpanFigures};
@@ -683,37 +683,7 @@ pub fn html(r: &Report) -> String {
     o.push_str("</section>");
 
     o.push_str("<section id=\"regulator\"><h2>Regulator's table (Mbit/s)</h2>");
-    let mut headers: Vec<String> = vec![String::new()];
-    headers.extend(
-        r.regulator
-            .iter()
-            .map(|g| format!("FY{}{}", g.fy, if g.complete { "" } else { " (to date)" })),
-    );
-    let row = |name: &str, f: &dyn Fn(&crate::report::RegulatorRow) -> String| -> Vec<String> {
-        let mut v = vec![name.to_string()];
-        v.extend(r.regulator.iter().map(f));
-        v
-    };
-    let rows = vec![
-        row("\u{2460} capacity including redundancy", &|g| {
-            num(g.capacity_mbps, 2, m)
-        }),
-        row("\u{2461} capacity used as charge demand", &|g| {
-            num(g.demand_mbps, 2, m)
-        }),
-        row("\u{2462} busiest-hour traffic", &|g| {
-            num(g.busiest_mbps, 2, m)
-        }),
-        row("busiest day", &|g| {
-            g.busiest_day.clone().unwrap_or_else(|| m.into())
-        }),
-        row("\u{2462} / \u{2460}", &|g| pct(g.ratio_capacity, m)),
-        row("\u{2462} / \u{2461}", &|g| pct(g.ratio_demand, m)),
-        row("highest daily busy hour of the year", &|g| {
-            num(g.peak_hour.as_ref().map(|p| p.mbps), 2, m)
-        }),
-        row("days with data", &|g| g.days_with_data.to_string()),
-    ];
+    let (headers, rows) = super::regulator_cells(r, " (to date)", m);
     let h: Vec<&str> = headers.iter().map(String::as_str).collect();
     o.push_str(&table(&h, &rows));
     o.push_str("<p>\u{2462} is the busy hour of the year's busiest day (the day with the most traffic).</p></section>");

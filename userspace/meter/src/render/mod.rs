@@ -115,3 +115,46 @@ pub(crate) fn hh(hour: u32) -> String {
 
 #[cfg(test)]
 mod tests;
+
+/// The regulator's table as cells, for the text and HTML renderers: the
+/// header (fiscal years, an incomplete one followed by `to_date`) and one
+/// row per figure, with `missing` where a figure is absent.
+pub(crate) fn regulator_cells(
+    r: &Report,
+    to_date: &str,
+    missing: &str,
+) -> (Vec<String>, Vec<Vec<String>>) {
+    let m = missing;
+    let mut headers: Vec<String> = vec![String::new()];
+    headers.extend(
+        r.regulator
+            .iter()
+            .map(|g| format!("FY{}{}", g.fy, if g.complete { "" } else { to_date })),
+    );
+    let row = |name: &str, f: &dyn Fn(&crate::report::RegulatorRow) -> String| -> Vec<String> {
+        let mut v = vec![name.to_string()];
+        v.extend(r.regulator.iter().map(f));
+        v
+    };
+    let rows = vec![
+        row("\u{2460} capacity including redundancy", &|g| {
+            num(g.capacity_mbps, 2, m)
+        }),
+        row("\u{2461} capacity used as charge demand", &|g| {
+            num(g.demand_mbps, 2, m)
+        }),
+        row("\u{2462} busiest-hour traffic", &|g| {
+            num(g.busiest_mbps, 2, m)
+        }),
+        row("busiest day", &|g| {
+            g.busiest_day.clone().unwrap_or_else(|| m.into())
+        }),
+        row("\u{2462} / \u{2460}", &|g| pct(g.ratio_capacity, m)),
+        row("\u{2462} / \u{2461}", &|g| pct(g.ratio_demand, m)),
+        row("highest daily busy hour of the year", &|g| {
+            num(g.peak_hour.as_ref().map(|p| p.mbps), 2, m)
+        }),
+        row("days with data", &|g| g.days_with_data.to_string()),
+    ];
+    (headers, rows)
+}

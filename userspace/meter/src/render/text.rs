@@ -2,7 +2,7 @@
 
 use std::fmt::Write;
 
-use super::{gb, grouped, hh, num, numeric, pct, yen, MISSING};
+use super::{gb, grouped, hh, num, numeric, yen, MISSING};
 use crate::report::{HourFigure, Report};
 
 /// Aligned columns: a column whose cells are all numbers is right-aligned,
@@ -129,37 +129,7 @@ pub fn text(r: &Report) -> String {
         o,
         "\nRegulator's table (Mbit/s; \u{2462} = busy hour of the year's busiest day)"
     );
-    let mut headers: Vec<String> = vec![String::new()];
-    headers.extend(
-        r.regulator
-            .iter()
-            .map(|g| format!("FY{}{}", g.fy, if g.complete { "" } else { "*" })),
-    );
-    let row = |name: &str, f: &dyn Fn(&crate::report::RegulatorRow) -> String| -> Vec<String> {
-        let mut v = vec![name.to_string()];
-        v.extend(r.regulator.iter().map(f));
-        v
-    };
-    let rows = vec![
-        row("\u{2460} capacity incl. redundancy", &|g| {
-            num(g.capacity_mbps, 2, m)
-        }),
-        row("\u{2461} capacity used as charge demand", &|g| {
-            num(g.demand_mbps, 2, m)
-        }),
-        row("\u{2462} busiest-hour traffic", &|g| {
-            num(g.busiest_mbps, 2, m)
-        }),
-        row("   busiest day", &|g| {
-            g.busiest_day.clone().unwrap_or_else(|| m.into())
-        }),
-        row("\u{2462} / \u{2460}", &|g| pct(g.ratio_capacity, m)),
-        row("\u{2462} / \u{2461}", &|g| pct(g.ratio_demand, m)),
-        row("highest daily busy hour", &|g| {
-            num(g.peak_hour.as_ref().map(|p| p.mbps), 2, m)
-        }),
-        row("days with data", &|g| g.days_with_data.to_string()),
-    ];
+    let (headers, rows) = super::regulator_cells(r, "*", m);
     let h: Vec<&str> = headers.iter().map(String::as_str).collect();
     o.push_str(&table(&h, &rows));
     let _ = writeln!(o, "  * year not over at the period's end (figures to date)");
