@@ -80,6 +80,33 @@ pub trait Source {
     fn gaps(&mut self, from: i64, to: i64) -> Result<Vec<Gap>, String>;
 }
 
+/// A [`Source`] over a [`crate::store::Store`]: one POI and direction,
+/// summed over `gateways` (every gateway when empty).
+pub struct StoreSource<'a> {
+    /// The store.
+    pub store: &'a mut dyn crate::store::Store,
+    /// Gateways to sum (empty: all).
+    pub gateways: Vec<String>,
+    /// The POI.
+    pub poi: String,
+    /// The direction.
+    pub dir: Dir,
+}
+
+impl Source for StoreSource<'_> {
+    fn rows(&mut self, secs: u32, from: i64, to: i64) -> Result<Vec<Row>, String> {
+        self.store
+            .rows(&self.gateways, &self.poi, self.dir, secs, from, to)
+            .map_err(|e| e.to_string())
+    }
+
+    fn gaps(&mut self, from: i64, to: i64) -> Result<Vec<Gap>, String> {
+        self.store
+            .gaps(&self.gateways, from, to)
+            .map_err(|e| e.to_string())
+    }
+}
+
 /// A [`Source`] over rows in memory (tests, benchmarks, imports).
 #[derive(Clone, Debug, Default)]
 pub struct MemSource {

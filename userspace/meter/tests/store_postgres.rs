@@ -5,6 +5,8 @@ mod common;
 
 use common::behaviour::{self, sample, T0};
 use common::pg::PgServer;
+use upf_meter::charges::{ChargeTable, PoiPlan, ReportSettings};
+use upf_meter::report::{build, ReportInput, StoreSource};
 use upf_meter::store;
 use upf_meter::Dir;
 
@@ -109,4 +111,32 @@ fn two_gateways_write_one_report_aggregates() {
             ("gw-b".to_string(), "tokyo".to_string())
         ]
     );
+    // One report over the fleet: the day's volume and busy hour are the sums.
+    let settings = ReportSettings {
+        min_coverage: 0.01,
+        ..ReportSettings::default()
+    };
+    let mut src = StoreSource {
+        store: &mut *report,
+        gateways: Vec::new(),
+        poi: "tokyo".into(),
+        dir: Dir::Dl,
+    };
+    let r = build(
+        &mut src,
+        &ReportInput {
+            poi: "tokyo",
+            dir: Dir::Dl,
+            settings: &settings,
+            plan: &PoiPlan::default(),
+            charges: &ChargeTable::shipped(),
+            from: T0,
+            to: T0 + 1,
+            now: T0 + 3600,
+        },
+    )
+    .expect("the fleet's report");
+    assert_eq!(r.summary.volume_bytes, 180 * (1000 + 3000));
+    let peak = r.summary.peak_hour.expect("a busy hour");
+    assert!((peak.mbps - 4000.0 * 8.0 / 1e6).abs() < 1e-9, "{peak:?}");
 }

@@ -13,9 +13,9 @@ use chrono::NaiveDate;
 use upf_meter::calendar::Calendar;
 use upf_meter::charges::{ChargeTable, PoiPlan, ReportSettings};
 use upf_meter::render::{render, Format};
-use upf_meter::report::{build, ReportInput, Source};
+use upf_meter::report::{build, ReportInput, StoreSource};
 use upf_meter::store::{self, Store};
-use upf_meter::{Dir, Gap, Row};
+use upf_meter::{Dir, Row};
 use upfd::config::Config;
 
 /// What the commands need from the configuration.
@@ -74,28 +74,6 @@ impl Setup {
 
     fn calendar(&self) -> anyhow::Result<Calendar> {
         self.settings.validate().map_err(|e| anyhow::anyhow!("{e}"))
-    }
-}
-
-/// A [`Source`] over the store: one POI and direction, summed over `gateways`.
-struct StoreSource<'a> {
-    store: &'a mut dyn Store,
-    gateways: Vec<String>,
-    poi: String,
-    dir: Dir,
-}
-
-impl Source for StoreSource<'_> {
-    fn rows(&mut self, secs: u32, from: i64, to: i64) -> Result<Vec<Row>, String> {
-        self.store
-            .rows(&self.gateways, &self.poi, self.dir, secs, from, to)
-            .map_err(|e| e.to_string())
-    }
-
-    fn gaps(&mut self, from: i64, to: i64) -> Result<Vec<Gap>, String> {
-        self.store
-            .gaps(&self.gateways, from, to)
-            .map_err(|e| e.to_string())
     }
 }
 
