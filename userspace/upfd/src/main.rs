@@ -332,8 +332,8 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
 fn sample_meter(manager: &Manager, meter: &Meter, writer: Option<&Writer>) {
     let ts = upfd::meter::unix_now() - 1;
     let samples = {
-        let m = lock(manager);
-        meter.borrow_mut().sample(m.sessions(), ts)
+        let mut m = lock(manager);
+        meter.borrow_mut().sample(m.sessions_mut(), ts)
     };
     match samples {
         Ok(v) => {

@@ -5,8 +5,8 @@
 //!
 //! Nothing is added to the fast path: a POI is a property of a session (its
 //! host-network peer, matched against the `[[poi]]` prefixes), so the meter
-//! maps every counter slot to its session's POI, rebuilding that map only
-//! when sessions change ([`Sessions::generation`]). Traffic of sessions
+//! maps every counter slot to its session's POI, following only the
+//! sessions that changed ([`Sessions::take_changes`]). Traffic of sessions
 //! whose peer is in no configured POI is metered as [`UNASSIGNED`].
 //!
 //! What is lost, by design: the traffic a session moved between the last
@@ -87,9 +87,14 @@ const NO_POI: u16 = u16::MAX;
 /// the next against.
 pub struct TrafficMeter {
     pois: PoiTable,
-    generation: Option<u64>,
     /// POI index per counter slot ([`NO_POI`]: the slot is not in use).
     slot_poi: Vec<u16>,
+    /// Slots `0..used` are read (the highest slot ever mapped, plus one).
+    used: usize,
+    /// Each session's POI and counter slots.
+    by_session: std::collections::HashMap<u64, (u16, Vec<u32>)>,
+    /// Whether every session has been looked at once.
+    mapped: bool,
     /// Sessions per POI.
     sessions: Vec<u32>,
     prev: Vec<SessionCounters>,
@@ -105,8 +110,10 @@ impl TrafficMeter {
         let n = pois.names().len();
         TrafficMeter {
             pois,
-            generation: None,
             slot_poi: Vec::new(),
+            used: 0,
+            by_session: std::collections::HashMap::new(),
+            mapped: false,
             sessions: vec![0; n],
             prev: Vec::new(),
             cur: Vec::new(),
@@ -138,31 +145,57 @@ impl TrafficMeter {
         &self.sessions
     }
 
-    fn map_slots<D: Datapath>(&mut self, s: &Sessions<D>) {
-        if self.generation == Some(s.generation()) {
-            return;
-        }
-        self.generation = Some(s.generation());
+    /// Follows the sessions that changed since the last call (all of them
+    /// the first time): each one's POI and counter slots.
+    fn map_slots<D: Datapath>(&mut self, s: &mut Sessions<D>) {
+        // A meter's first look is at every session, whatever the log holds.
+        let changes = s.take_changes().filter(|_| self.mapped);
+        self.mapped = true;
         let slots = s.datapath().capacity().counter_slots as usize;
-        self.slot_poi.clear();
-        self.slot_poi.resize(slots, NO_POI);
-        self.sessions.iter_mut().for_each(|n| *n = 0);
-        for sess in s.sessions().values() {
-            let poi = self.pois.of(sess.tunnels().first().map(|t| t.ipv4));
-            self.sessions[poi] += 1;
-            for pdr in sess.rules.pdrs.values() {
-                if let Some(p) = self.slot_poi.get_mut(pdr.counter as usize) {
-                    *p = poi as u16;
+        if self.slot_poi.len() != slots {
+            self.slot_poi.resize(slots, NO_POI);
+        }
+        let seids: Vec<u64> = match changes {
+            Some(c) => c,
+            None => {
+                self.slot_poi.iter_mut().for_each(|p| *p = NO_POI);
+                self.sessions.iter_mut().for_each(|n| *n = 0);
+                self.by_session.clear();
+                s.sessions().keys().copied().collect()
+            }
+        };
+        // Forget what changed first (a slot may move between two of them).
+        for seid in &seids {
+            if let Some((poi, old)) = self.by_session.remove(seid) {
+                self.sessions[poi as usize] -= 1;
+                for slot in old {
+                    if let Some(p) = self.slot_poi.get_mut(slot as usize) {
+                        *p = NO_POI;
+                    }
                 }
             }
         }
-        // Read up to the highest slot in use only.
-        let used = self
-            .slot_poi
-            .iter()
-            .rposition(|p| *p != NO_POI)
-            .map_or(0, |i| i + 1);
-        self.slot_poi.truncate(used);
+        for seid in seids {
+            let Some(sess) = s.get(seid) else {
+                continue;
+            };
+            if self.by_session.contains_key(&seid) {
+                continue; // listed twice
+            }
+            let poi = self.pois.of(sess.tunnels().first().map(|t| t.ipv4)) as u16;
+            let mut mine: Vec<u32> = Vec::new();
+            for pdr in sess.rules.pdrs.values() {
+                if let Some(p) = self.slot_poi.get_mut(pdr.counter as usize) {
+                    *p = poi;
+                    if !mine.contains(&pdr.counter) {
+                        mine.push(pdr.counter);
+                    }
+                    self.used = self.used.max(pdr.counter as usize + 1);
+                }
+            }
+            self.sessions[poi as usize] += 1;
+            self.by_session.insert(seid, (poi, mine));
+        }
     }
 
     /// Reads the counters and returns the samples of the seconds since the
@@ -173,7 +206,7 @@ impl TrafficMeter {
     /// the seconds in between: totals stay exact, rates are smoothed.
     pub fn sample<D: Datapath>(
         &mut self,
-        s: &Sessions<D>,
+        s: &mut Sessions<D>,
         ts: i64,
     ) -> Result<Vec<SecondSample>, DatapathError> {
         if self.last_ts.is_some_and(|last| ts <= last) {
@@ -183,7 +216,7 @@ impl TrafficMeter {
             return Ok(Vec::new());
         }
         self.map_slots(s);
-        let n = self.slot_poi.len();
+        let n = self.used;
         self.cur.clear();
         self.cur.resize(n, SessionCounters::default());
         s.datapath().counters_all(&mut self.cur)?;
@@ -191,7 +224,7 @@ impl TrafficMeter {
         let npois = self.pois.names().len();
         // [poi][dir] = (bytes, packets)
         let mut moved = vec![[(0u64, 0u64); 2]; npois];
-        for (slot, &poi) in self.slot_poi.iter().enumerate() {
+        for (slot, &poi) in self.slot_poi[..n].iter().enumerate() {
             if poi == NO_POI {
                 continue;
             }

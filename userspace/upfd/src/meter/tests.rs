@@ -81,7 +81,7 @@ fn seconds_per_poi_and_direction_from_counter_deltas() {
     add(&mut m, 1, (500, 5), (7000, 7)); // before the baseline: not counted
     let mut meter = TrafficMeter::new(table());
     assert!(
-        meter.sample(m.sessions(), 100).unwrap().is_empty(),
+        meter.sample(m.sessions_mut(), 100).unwrap().is_empty(),
         "baseline"
     );
 
@@ -89,7 +89,7 @@ fn seconds_per_poi_and_direction_from_counter_deltas() {
     add(&mut m, 2, (200, 2), (800, 1));
     add(&mut m, 3, (50, 1), (0, 0));
     add(&mut m, 4, (1, 1), (2, 1));
-    let v = meter.sample(m.sessions(), 101).unwrap();
+    let v = meter.sample(m.sessions_mut(), 101).unwrap();
     assert_eq!(v.len(), 3 * 2, "every POI and direction, zero or not");
     let d = find(&v, "docomo", Dir::Dl);
     assert_eq!(
@@ -104,7 +104,7 @@ fn seconds_per_poi_and_direction_from_counter_deltas() {
     assert_eq!(find(&v, UNASSIGNED, Dir::Dl)[0].bytes, 2);
 
     // A second with nothing moving is a zero, not an absence.
-    let v = meter.sample(m.sessions(), 102).unwrap();
+    let v = meter.sample(m.sessions_mut(), 102).unwrap();
     assert!(v.iter().all(|s| s.bytes == 0 && s.ts == 102));
     assert_eq!(meter.totals()[0][1].bytes, 9800);
 }
@@ -114,9 +114,9 @@ fn a_stall_spreads_the_traffic_over_the_missed_seconds() {
     let mut m = SessionManager::new(FakeDatapath::new(16), Ipv4Addr::new(10, 100, 0, 1));
     m.install(spec(1, [10, 100, 0, 2])).unwrap();
     let mut meter = TrafficMeter::new(table());
-    meter.sample(m.sessions(), 100).unwrap();
+    meter.sample(m.sessions_mut(), 100).unwrap();
     add(&mut m, 1, (0, 0), (1001, 4));
-    let v = meter.sample(m.sessions(), 103).unwrap();
+    let v = meter.sample(m.sessions_mut(), 103).unwrap();
     let d = find(&v, "docomo", Dir::Dl);
     assert_eq!(d.iter().map(|s| s.ts).collect::<Vec<_>>(), [101, 102, 103]);
     assert_eq!(
@@ -131,14 +131,14 @@ fn sessions_coming_and_going_are_followed() {
     let mut m = SessionManager::new(FakeDatapath::new(16), Ipv4Addr::new(10, 100, 0, 1));
     m.install(spec(1, [10, 100, 0, 2])).unwrap();
     let mut meter = TrafficMeter::new(table());
-    meter.sample(m.sessions(), 100).unwrap();
+    meter.sample(m.sessions_mut(), 100).unwrap();
     add(&mut m, 1, (0, 0), (5000, 5));
-    meter.sample(m.sessions(), 101).unwrap();
+    meter.sample(m.sessions_mut(), 101).unwrap();
     // Session 1 leaves; session 2 (kddi) takes its freed slot, counted from zero.
     m.remove(1).unwrap();
     m.install(spec(2, [10, 101, 0, 1])).unwrap();
     add(&mut m, 2, (0, 0), (300, 3));
-    let v = meter.sample(m.sessions(), 102).unwrap();
+    let v = meter.sample(m.sessions_mut(), 102).unwrap();
     assert_eq!(find(&v, "docomo", Dir::Dl)[0].bytes, 0);
     assert_eq!(find(&v, "docomo", Dir::Dl)[0].sessions, 0);
     assert_eq!(find(&v, "kddi", Dir::Dl)[0].bytes, 300);
@@ -150,19 +150,24 @@ fn a_second_sampled_twice_is_carried_to_the_next() {
     let mut m = SessionManager::new(FakeDatapath::new(16), Ipv4Addr::new(10, 100, 0, 1));
     m.install(spec(1, [10, 100, 0, 2])).unwrap();
     let mut meter = TrafficMeter::new(table());
-    meter.sample(m.sessions(), 100).unwrap();
+    meter.sample(m.sessions_mut(), 100).unwrap();
     add(&mut m, 1, (0, 0), (700, 7));
     assert_eq!(
-        find(&meter.sample(m.sessions(), 101).unwrap(), "docomo", Dir::Dl)[0].bytes,
+        find(
+            &meter.sample(m.sessions_mut(), 101).unwrap(),
+            "docomo",
+            Dir::Dl
+        )[0]
+        .bytes,
         700
     );
     add(&mut m, 1, (0, 0), (50, 1));
     assert!(
-        meter.sample(m.sessions(), 101).unwrap().is_empty(),
+        meter.sample(m.sessions_mut(), 101).unwrap().is_empty(),
         "101 again: nothing"
     );
     add(&mut m, 1, (0, 0), (25, 1));
-    let v = meter.sample(m.sessions(), 102).unwrap();
+    let v = meter.sample(m.sessions_mut(), 102).unwrap();
     assert_eq!(
         find(&v, "docomo", Dir::Dl)[0].bytes,
         75,
@@ -177,10 +182,45 @@ fn counting_from_a_second_keeps_traffic_before_the_first_sample() {
     m.install(spec(1, [10, 100, 0, 2])).unwrap();
     add(&mut m, 1, (0, 0), (400, 4));
     let mut meter = TrafficMeter::new(table()).counting_from(99);
-    let v = meter.sample(m.sessions(), 101).unwrap();
+    let v = meter.sample(m.sessions_mut(), 101).unwrap();
     let d = find(&v, "docomo", Dir::Dl);
     assert_eq!(
         d.iter().map(|s| (s.ts, s.bytes)).collect::<Vec<_>>(),
         [(100, 200), (101, 200)]
     );
+}
+
+#[test]
+fn following_changes_agrees_with_looking_at_every_session() {
+    let mut m = SessionManager::new(FakeDatapath::new(64), Ipv4Addr::new(10, 100, 0, 1));
+    let peers = [[10, 100, 0, 2], [10, 100, 0, 200], [192, 0, 2, 1]];
+    for id in 1..=9u64 {
+        m.install(spec(id, peers[id as usize % 3])).unwrap();
+    }
+    let mut follower = TrafficMeter::new(table());
+    follower.sample(m.sessions_mut(), 100).unwrap();
+    // Churn: some leave, others arrive on their freed slots, one moves POI.
+    for id in [2u64, 5, 7] {
+        m.remove(id).unwrap();
+    }
+    for id in 10..=13u64 {
+        m.install(spec(id, peers[(id as usize + 1) % 3])).unwrap();
+    }
+    let mut moved = spec(4, [192, 0, 2, 1]);
+    moved.local_teid = 0x104;
+    m.update(moved).unwrap();
+    for id in [1u64, 3, 4, 6, 8, 9, 10, 11, 12, 13] {
+        add(&mut m, id, (id * 10, 1), (id * 100, 1));
+    }
+    let got = follower.sample(m.sessions_mut(), 101).unwrap();
+    // A meter that has never seen these sessions looks at all of them.
+    let mut fresh = TrafficMeter::new(table()).counting_from(100);
+    let want = fresh.sample(m.sessions_mut(), 101).unwrap();
+    assert_eq!(follower.sessions(), fresh.sessions());
+    assert_eq!(follower.sessions().iter().sum::<u32>(), 10);
+    // Only the traffic added after the follower's baseline: the same bytes.
+    let total = |v: &[SecondSample]| -> Vec<(String, Dir, u64)> {
+        v.iter().map(|s| (s.poi.clone(), s.dir, s.bytes)).collect()
+    };
+    assert_eq!(total(&got), total(&want));
 }

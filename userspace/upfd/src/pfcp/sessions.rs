@@ -323,10 +323,14 @@ pub struct Sessions<D: Datapath> {
     next_seid: u64,
     /// Sessions with a URR whose triggers [`Sessions::poll_usage`] evaluates.
     watched: BTreeSet<u64>,
-    /// Bumped whenever a session is added, replaced or removed (the meter
-    /// rebuilds its slot-to-POI map only when this moved).
-    generation: u64,
+    /// Sessions added, replaced or removed since the meter last asked
+    /// ([`Sessions::take_changes`]); `None` once more than
+    /// [`MAX_CHANGE_LOG`] piled up (the meter then rebuilds from scratch).
+    change_log: Option<Vec<u64>>,
 }
+
+/// Changes the log keeps before it gives up (a meter that stopped asking).
+pub const MAX_CHANGE_LOG: usize = 1 << 20;
 
 fn resources(reason: impl Into<String>) -> Reject {
     Reject::cause(Cause::NO_RESOURCES_AVAILABLE, reason)
@@ -378,13 +382,26 @@ impl<D: Datapath> Sessions<D> {
             by_cp: HashMap::new(),
             next_seid: 1,
             watched: BTreeSet::new(),
-            generation: 0,
+            change_log: None,
         }
     }
 
-    /// Moves whenever a session is established, modified or deleted.
-    pub fn generation(&self) -> u64 {
-        self.generation
+    fn changed(&mut self, up_seid: u64) {
+        if let Some(log) = &mut self.change_log {
+            if log.len() < MAX_CHANGE_LOG {
+                log.push(up_seid);
+            } else {
+                self.change_log = None;
+            }
+        }
+    }
+
+    /// The sessions (by our SEID) established, modified or deleted since the
+    /// last call, or `None` when the log was not kept (the first call, or
+    /// too many changes piled up): then the caller must look at every
+    /// session. Logging starts with the first call.
+    pub fn take_changes(&mut self) -> Option<Vec<u64>> {
+        self.change_log.replace(Vec::new())
     }
 
     /// The configuration.
@@ -534,7 +551,7 @@ impl<D: Datapath> Sessions<D> {
             .insert((session.peer.clone(), session.cp_seid), up_seid);
         self.watch(&session);
         self.sessions.insert(up_seid, Box::new(session));
-        self.generation += 1;
+        self.changed(up_seid);
         Ok(Established { up_seid, created })
     }
 
@@ -704,7 +721,7 @@ impl<D: Datapath> Sessions<D> {
         }
         self.watch(&new);
         self.sessions.insert(up_seid, Box::new(new));
-        self.generation += 1;
+        self.changed(up_seid);
         Ok(Modified {
             created,
             reports,
@@ -740,7 +757,7 @@ impl<D: Datapath> Sessions<D> {
         };
         self.commit(&old, empty, &[])?;
         self.sessions.remove(&up_seid);
-        self.generation += 1;
+        self.changed(up_seid);
         self.watched.remove(&up_seid);
         self.by_cp.remove(&(old.peer.clone(), old.cp_seid));
         Ok(reports)
@@ -875,7 +892,7 @@ impl<D: Datapath> Sessions<D> {
             };
             out.push(PendingReport::usage(&new, reports));
             self.sessions.insert(seid, Box::new(new));
-            self.generation += 1;
+            self.changed(seid);
         }
         out
     }
