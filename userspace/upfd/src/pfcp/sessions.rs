@@ -327,7 +327,13 @@ pub struct Sessions<D: Datapath> {
     /// ([`Sessions::take_changes`]); `None` once more than
     /// [`MAX_CHANGE_LOG`] piled up (the meter then rebuilds from scratch).
     change_log: Option<Vec<u64>>,
+    /// [`SNAPSHOT_ABOVE`] (the tests lower it to take both paths).
+    pub(crate) snapshot_above: usize,
 }
+
+/// Sessions with timed URRs above which [`Sessions::poll_usage`] reads
+/// every counter slot at once instead of each PDR's.
+const SNAPSHOT_ABOVE: usize = 256;
 
 /// Changes the log keeps before it gives up (a meter that stopped asking).
 pub const MAX_CHANGE_LOG: usize = 1 << 20;
@@ -383,6 +389,7 @@ impl<D: Datapath> Sessions<D> {
             next_seid: 1,
             watched: BTreeSet::new(),
             change_log: None,
+            snapshot_above: SNAPSHOT_ABOVE,
         }
     }
 
@@ -781,10 +788,24 @@ impl<D: Datapath> Sessions<D> {
     /// The usage of URR `u` since its last report and the counter values
     /// to use as the next baselines.
     fn measure(&self, s: &Session, u: &Urr) -> (Usage, Baselines) {
+        self.measure_in(s, u, None)
+    }
+
+    /// [`Self::measure`], reading the counters from `snapshot` (every slot,
+    /// read at once) when given, else slot by slot.
+    fn measure_in(
+        &self,
+        s: &Session,
+        u: &Urr,
+        snapshot: Option<&[SessionCounters]>,
+    ) -> (Usage, Baselines) {
         let mut usage = s.carried.get(&u.id).copied().unwrap_or_default();
         let mut bases = Vec::new();
         for p in s.rules.pdrs.values().filter(|p| p.urr_ids.contains(&u.id)) {
-            let now = self.pdr_counters(p);
+            let now = match snapshot.and_then(|v| v.get(p.counter as usize)) {
+                Some(c) => *c,
+                None => self.pdr_counters(p),
+            };
             let base = s.baselines.get(&(u.id, p.id)).copied().unwrap_or_default();
             usage.add(Usage::delta(p.direction, now, base));
             bases.push(((u.id, p.id), now));
@@ -841,6 +862,15 @@ impl<D: Datapath> Sessions<D> {
     pub fn poll_usage(&mut self, now_ntp: u32) -> Vec<PendingReport> {
         let mut out = Vec::new();
         let seids: Vec<u64> = self.watched.iter().copied().collect();
+        // Many sessions to look at: read every counter slot in a few batch
+        // syscalls rather than one syscall per PDR.
+        let snapshot = (seids.len() >= self.snapshot_above)
+            .then(|| {
+                let mut v =
+                    vec![SessionCounters::default(); self.dp.capacity().counter_slots as usize];
+                self.dp.counters_all(&mut v).ok().map(|_| v)
+            })
+            .flatten();
         for seid in seids {
             let Some(old) = self.sessions.get(&seid) else {
                 self.watched.remove(&seid);
@@ -849,7 +879,7 @@ impl<D: Datapath> Sessions<D> {
             // (URR after evaluation, trigger bits, usage, baselines)
             let mut fired = Vec::new();
             for u in old.rules.urrs.values().filter(|u| u.watched()) {
-                let (usage, bases) = self.measure(old, u);
+                let (usage, bases) = self.measure_in(old, u, snapshot.as_deref());
                 let mut next = u.clone();
                 let bits = next.due(&usage, now_ntp);
                 if bits != 0 {

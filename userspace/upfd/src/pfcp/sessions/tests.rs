@@ -1066,7 +1066,18 @@ fn default_flags(m: &Sessions<FakeDatapath>) -> (u8, u8) {
 
 #[test]
 fn a_volume_threshold_reports_and_measures_afresh() {
+    volume_threshold_case(manager());
+}
+
+/// The same with the counters read all at once (as with many sessions).
+#[test]
+fn a_volume_threshold_reports_from_a_counter_snapshot_too() {
     let mut m = manager();
+    m.snapshot_above = 0;
+    volume_threshold_case(m);
+}
+
+fn volume_threshold_case(mut m: Sessions<FakeDatapath>) {
     let seid = with_urr(
         &mut m,
         CreateUrr {
