@@ -331,8 +331,8 @@ pub struct Sessions<D: Datapath> {
     pub(crate) snapshot_above: usize,
 }
 
-/// Sessions with timed URRs above which [`Sessions::poll_usage`] reads
-/// every counter slot at once instead of each PDR's.
+/// Sessions with timed URRs from which [`Sessions::poll_usage`] may read
+/// the counter slots at once instead of each PDR's.
 const SNAPSHOT_ABOVE: usize = 256;
 
 /// Changes the log keeps before it gives up (a meter that stopped asking).
@@ -862,12 +862,21 @@ impl<D: Datapath> Sessions<D> {
     pub fn poll_usage(&mut self, now_ntp: u32) -> Vec<PendingReport> {
         let mut out = Vec::new();
         let seids: Vec<u64> = self.watched.iter().copied().collect();
-        // Many sessions to look at: read every counter slot in a few batch
-        // syscalls rather than one syscall per PDR.
-        let snapshot = (seids.len() >= self.snapshot_above)
+        // Many PDRs to read: read the slots up to the highest one in a few
+        // batch syscalls rather than one syscall per PDR, when that is less
+        // work (a batch costs about a sixth of a lookup per slot).
+        let (mut pdrs, mut top) = (0usize, 0usize);
+        for seid in &seids {
+            if let Some(sess) = self.sessions.get(seid) {
+                for p in sess.rules.pdrs.values().filter(|p| p.counter != NO_COUNTER) {
+                    pdrs += 1;
+                    top = top.max(p.counter as usize + 1);
+                }
+            }
+        }
+        let snapshot = (seids.len() >= self.snapshot_above && pdrs * 6 >= top)
             .then(|| {
-                let mut v =
-                    vec![SessionCounters::default(); self.dp.capacity().counter_slots as usize];
+                let mut v = vec![SessionCounters::default(); top];
                 self.dp.counters_all(&mut v).ok().map(|_| v)
             })
             .flatten();
