@@ -12,6 +12,7 @@ use anyhow::{bail, Context as _};
 use chrono::NaiveDate;
 use upf_meter::calendar::Calendar;
 use upf_meter::charges::{ChargeTable, PoiPlan, ReportSettings};
+use upf_meter::import::ImportSeries;
 use upf_meter::render::{render, Format};
 use upf_meter::report::{build, ReportInput, StoreSource};
 use upf_meter::store::{self, Store};
@@ -70,6 +71,17 @@ impl Setup {
 
     fn open(&self) -> anyhow::Result<Box<dyn Store>> {
         store::open(&self.store).with_context(|| format!("opening the meter store {}", self.store))
+    }
+
+    /// Writes series (an import file, a synthetic span) as `gateway`, in
+    /// one transaction.
+    fn write(&self, gateway: &str, series: &[ImportSeries]) -> anyhow::Result<()> {
+        let batch: Vec<(&str, Dir, &[Row])> = series
+            .iter()
+            .map(|s| (s.poi.as_str(), s.dir, s.rows.as_slice()))
+            .collect();
+        self.open()?.write_batch(gateway, &batch)?;
+        Ok(())
     }
 
     fn calendar(&self) -> anyhow::Result<Calendar> {
@@ -152,6 +164,7 @@ pub fn report(setup: &Setup, a: &ReportArgs<'_>) -> anyhow::Result<()> {
     let known = st.pois()?;
     if !known.iter().any(|(_, p)| p == a.poi) {
         let mut names: Vec<&str> = known.iter().map(|(_, p)| p.as_str()).collect();
+        names.sort_unstable();
         names.dedup();
         bail!(
             "no data for POI {:?} in {} (POIs with data: {})",
@@ -205,12 +218,7 @@ pub fn import(setup: &Setup, file: &Path, gateway: &str) -> anyhow::Result<()> {
     if series.iter().all(|s| s.rows.is_empty()) {
         bail!("{}: no data lines; nothing imported", file.display());
     }
-    let mut st = setup.open()?;
-    let batch: Vec<(&str, Dir, &[Row])> = series
-        .iter()
-        .map(|s| (s.poi.as_str(), s.dir, s.rows.as_slice()))
-        .collect();
-    st.write_batch(gateway, &batch).with_context(|| {
+    setup.write(gateway, &series).with_context(|| {
         format!(
             "{}: writing to {}; nothing imported",
             file.display(),
@@ -281,12 +289,7 @@ pub fn synth(setup: &Setup, a: &SynthArgs<'_>) -> anyhow::Result<()> {
         println!("wrote {}", p.display());
         return Ok(());
     }
-    let mut st = setup.open()?;
-    let batch: Vec<(&str, Dir, &[Row])> = series
-        .iter()
-        .map(|s| (s.poi.as_str(), s.dir, s.rows.as_slice()))
-        .collect();
-    st.write_batch(a.gateway, &batch)?;
+    setup.write(a.gateway, &series)?;
     println!(
         "{} minutes of {} (both directions) from {} to {} written to {} as gateway {}",
         series.first().map_or(0, |s| s.rows.len()),

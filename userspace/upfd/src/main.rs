@@ -280,7 +280,10 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
                     poll_usage(&manager, n, r).await;
                 }
             }
-            _ = meter_tick.tick() => sample_meter(&manager, &meter, writer.as_ref()),
+            // Sampled for the store and for /metrics; with neither, not at all.
+            _ = meter_tick.tick(), if writer.is_some() || metrics.is_some() => {
+                sample_meter(&manager, &meter, writer.as_ref())
+            }
             conn = accept_metrics(metrics.as_ref()) => {
                 if let Ok((stream, _)) = conn {
                     let (m, mt, n) = (manager.clone(), meter.clone(), node.clone());
@@ -372,12 +375,9 @@ async fn serve_metrics(
         let snapshot = {
             let m = lock(&manager);
             let mt = meter.borrow();
-            let mut pfcp = node
+            let pfcp = node
                 .as_ref()
                 .map(|n| glue::stats(&n.borrow(), Instant::now()));
-            if let Some(p) = pfcp.as_mut() {
-                p.sessions = m.sessions().sessions().len();
-            }
             upfd::metrics::Snapshot {
                 fastpath: m.datapath().fastpath_stats().ok(),
                 sessions: m.sessions().sessions().len() as u64,

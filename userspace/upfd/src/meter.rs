@@ -10,9 +10,7 @@
 //! whose peer is in no configured POI is metered as [`UNASSIGNED`].
 //!
 //! What is lost, by design: the traffic a session moved between the last
-//! sample and its deletion (under a second of one session), and a slot's
-//! first second when it is reused within a second of being freed with more
-//! traffic than its previous owner's total.
+//! sample and its deletion (under a second of one session).
 
 use std::net::Ipv4Addr;
 use std::sync::mpsc;
@@ -165,14 +163,16 @@ impl TrafficMeter {
             }
         };
         // Forget what changed first (a slot may move between two of them).
+        let mut had: std::collections::HashMap<u64, Vec<u32>> = Default::default();
         for seid in &seids {
             if let Some((poi, old)) = self.by_session.remove(seid) {
                 self.sessions[poi as usize] -= 1;
-                for slot in old {
+                for &slot in &old {
                     if let Some(p) = self.slot_poi.get_mut(slot as usize) {
                         *p = NO_POI;
                     }
                 }
+                had.insert(*seid, old);
             }
         }
         for seid in seids {
@@ -184,13 +184,23 @@ impl TrafficMeter {
             }
             let poi = self.pois.of(sess.tunnels().first().map(|t| t.ipv4)) as u16;
             let mut mine: Vec<u32> = Vec::new();
+            let before = had.get(&seid);
             for pdr in sess.rules.pdrs.values() {
-                if let Some(p) = self.slot_poi.get_mut(pdr.counter as usize) {
+                let slot = pdr.counter;
+                if let Some(p) = self.slot_poi.get_mut(slot as usize) {
                     *p = poi;
-                    if !mine.contains(&pdr.counter) {
-                        mine.push(pdr.counter);
+                    if !mine.contains(&slot) {
+                        mine.push(slot);
                     }
-                    self.used = self.used.max(pdr.counter as usize + 1);
+                    self.used = self.used.max(slot as usize + 1);
+                    // A slot new to this session was zeroed when it was
+                    // taken: count it from zero, not from its last owner's
+                    // reading (a modified session keeps its slots' counts).
+                    if !before.is_some_and(|b| b.contains(&slot)) {
+                        if let Some(c) = self.prev.get_mut(slot as usize) {
+                            *c = SessionCounters::default();
+                        }
+                    }
                 }
             }
             self.sessions[poi as usize] += 1;
@@ -229,8 +239,9 @@ impl TrafficMeter {
                 continue;
             }
             let (c, p) = (&self.cur[slot], &self.prev[slot]);
-            // A counter below its last reading was reset (the slot was freed
-            // and taken again): everything it holds is new.
+            // A counter below its last reading was reset without the meter
+            // seeing the change (the change log overflowed): everything it
+            // holds is new.
             let d = |now: u64, then: u64| if now >= then { now - then } else { now };
             let m = &mut moved[poi as usize];
             m[0].0 += d(c.ul_bytes, p.ul_bytes);

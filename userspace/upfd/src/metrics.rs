@@ -51,7 +51,7 @@ pub struct PfcpSnapshot {
     /// Retransmissions of our requests.
     pub retransmissions: u64,
     /// Session Report Requests given up after N1 retransmissions.
-    pub timeouts: u64,
+    pub session_reports_unanswered: u64,
 }
 
 /// A name as a conventional label value: "Session Establishment Request"
@@ -88,7 +88,7 @@ impl From<&crate::control::PfcpStats> for PfcpSnapshot {
             dropped: named(&p.dropped),
             peers_by_state: states.into_iter().collect(),
             retransmissions: p.retransmissions,
-            timeouts: p.session_reports_unanswered,
+            session_reports_unanswered: p.session_reports_unanswered,
         }
     }
 }
@@ -283,12 +283,12 @@ pub fn render(s: &Snapshot) -> String {
             "Retransmissions of our PFCP requests",
             retx,
         );
-        let timeouts = Counter::<u64>::default();
-        timeouts.inc_by(p.timeouts);
+        let unanswered = Counter::<u64>::default();
+        unanswered.inc_by(p.session_reports_unanswered);
         reg.register(
             "pfcp_session_reports_unanswered",
             "Session Report Requests given up after N1 retransmissions",
-            timeouts,
+            unanswered,
         );
     }
 

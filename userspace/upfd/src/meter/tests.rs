@@ -224,3 +224,19 @@ fn following_changes_agrees_with_looking_at_every_session() {
     };
     assert_eq!(total(&got), total(&want));
 }
+
+#[test]
+fn a_reused_slot_counts_from_zero_even_past_its_last_owners_total() {
+    let mut m = SessionManager::new(FakeDatapath::new(16), Ipv4Addr::new(10, 100, 0, 1));
+    m.install(spec(1, [10, 100, 0, 2])).unwrap();
+    let mut meter = TrafficMeter::new(table());
+    meter.sample(m.sessions_mut(), 100).unwrap();
+    add(&mut m, 1, (0, 0), (100, 1));
+    meter.sample(m.sessions_mut(), 101).unwrap();
+    m.remove(1).unwrap();
+    m.install(spec(2, [10, 100, 0, 3])).unwrap();
+    // More than session 1's last reading (100): no reset is visible.
+    add(&mut m, 2, (0, 0), (5000, 5));
+    let v = meter.sample(m.sessions_mut(), 102).unwrap();
+    assert_eq!(find(&v, "docomo", Dir::Dl)[0].bytes, 5000);
+}
