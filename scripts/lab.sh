@@ -42,6 +42,12 @@ case "$cmd" in
     command -v ethtool >/dev/null || { echo "lab.sh: ethtool is missing (run scripts/setup.sh)" >&2; exit 1; }
     down
     trap 'down' ERR
+    # A bpffs the gateway's daemon can pin in: `ip netns exec` mounts a
+    # fresh /sys, hiding /sys/fs/bpf, but leaves /run as it is.
+    if ! mountpoint -q /run/mupf-bpf; then
+      mkdir -p /run/mupf-bpf
+      mount -t bpf bpf /run/mupf-bpf
+    fi
     for ns in "$ran" "$gw" "$dn"; do ip netns add "$ns"; done
     ip link add "$r0" netns "$ran" type veth peer name "$n3" netns "$gw"
     ip link add "$n6" netns "$gw" type veth peer name "$d0" netns "$dn"

@@ -152,11 +152,12 @@ impl Lab {
         );
         let template = std::fs::read_to_string(root().join("configs/lab.toml")).unwrap();
         let dir = lab.dir.clone();
+        // The extra lines may name the lab too (@ID@).
         let cfg = template
+            .replace("[gateway]\n", &format!("[gateway]\n{gateway_extra}\n"))
             .replace("@ID@", &lab.id)
             .replace("@MODE@", mode.name())
             .replace("@METER_DB@", dir.join("meter.db").to_str().unwrap())
-            .replace("[gateway]\n", &format!("[gateway]\n{gateway_extra}\n"))
             .replace(
                 "@SESSIONS@",
                 root().join("configs/sessions.toml").to_str().unwrap(),
@@ -206,6 +207,43 @@ impl Lab {
             );
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// SIGTERMs upfd and waits (at most 10 s) for it to exit; returns its status.
+    pub fn stop_upfd(&mut self) -> std::process::ExitStatus {
+        let mut d = self.upfd.take().expect("upfd is running");
+        // SAFETY: kill with a valid pid and signal number.
+        unsafe { libc::kill(d.id() as i32, libc::SIGTERM) };
+        let t = Instant::now();
+        loop {
+            if let Some(st) = d.try_wait().unwrap() {
+                return st;
+            }
+            assert!(
+                t.elapsed() < Duration::from_secs(10),
+                "upfd did not stop within 10 s of SIGTERM:\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Runs `upfd <args>` on the lab's configuration in the gateway's
+    /// namespace (e.g. `--reset`) and returns its output.
+    pub fn upfd_cmd(&self, args: &[&str]) -> Output {
+        run(Command::new("ip")
+            .args(["netns", "exec", &format!("mupf-{}-gw", self.id)])
+            .arg(bin("upfd"))
+            .arg("--config")
+            .arg(self.dir.join("upf.toml"))
+            .args(args))
+    }
+
+    /// The bpffs directory a lab daemon pins in (`pin_dir =
+    /// "/run/mupf-bpf/@ID@"`: lab.sh mounts a bpffs there, since `ip netns
+    /// exec` hides /sys/fs/bpf), removed when the lab is torn down.
+    pub fn pin_dir(&self) -> PathBuf {
+        PathBuf::from(format!("/run/mupf-bpf/{}", self.id))
     }
 
     /// SIGKILLs upfd (no shutdown of any kind) and reaps it.
@@ -402,6 +440,8 @@ impl Drop for Lab {
             let _ = d.kill();
             let _ = d.wait();
         }
+        // Pins (links first: the program detaches) before the interfaces go.
+        let _ = std::fs::remove_dir_all(self.pin_dir());
         let _ = Command::new("bash")
             .arg(root().join("scripts/lab.sh"))
             .args(["down", &self.id])

@@ -95,6 +95,40 @@ pub struct Gateway {
     /// the fallback). false: every packet takes `bpf_fib_lookup`.
     #[serde(default = "default_true")]
     pub nexthop_cache: bool,
+    /// Hitless restart (docs/operations.md): a directory on a bpffs (e.g.
+    /// under /sys/fs/bpf; checked at start) where the
+    /// session maps and the ports' XDP links are pinned, so that a
+    /// restarted daemon re-adopts the running fast path and (with `[pfcp]`)
+    /// its sessions from `pfcp.state_dir`. Absent: nothing outlives the
+    /// daemon; every start is a full reset with a new Recovery Time Stamp.
+    #[serde(default)]
+    pub pin_dir: Option<PathBuf>,
+    /// What SIGTERM does with a pinned fast path: "keep" (the default with
+    /// `pin_dir`) leaves it forwarding for the next daemon; "detach" takes
+    /// XDP off the interfaces (the maps and sessions stay for the next start).
+    #[serde(default)]
+    pub on_exit: Option<OnExit>,
+}
+
+/// `gateway.on_exit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnExit {
+    /// Leave the fast path forwarding (pinned links).
+    Keep,
+    /// Detach XDP from the interfaces.
+    Detach,
+}
+
+impl Gateway {
+    /// What SIGTERM does: "keep" only with `pin_dir` (the default then).
+    pub fn exit_policy(&self) -> OnExit {
+        match (self.on_exit, &self.pin_dir) {
+            (Some(p), Some(_)) => p,
+            (None, Some(_)) => OnExit::Keep,
+            (_, None) => OnExit::Detach,
+        }
+    }
 }
 
 fn default_true() -> bool {
@@ -296,6 +330,24 @@ impl Config {
         }
         if let Err(reason) = self.check_spread() {
             return bad("gateway.spread_cpus", reason);
+        }
+        if g.on_exit == Some(OnExit::Keep) && g.pin_dir.is_none() {
+            return bad(
+                "gateway.on_exit",
+                "\"keep\" needs gateway.pin_dir (an unpinned fast path cannot outlive the daemon)"
+                    .into(),
+            );
+        }
+        if let Some(d) = &g.pin_dir {
+            if !d.is_absolute() {
+                return bad(
+                    "gateway.pin_dir",
+                    format!(
+                        "{} is not an absolute path (a directory on bpffs, e.g. /sys/fs/bpf/mvno-upf)",
+                        d.display()
+                    ),
+                );
+            }
         }
         if self.interfaces.is_empty() || self.interfaces.len() > MAX_PORTS {
             return bad(
@@ -582,6 +634,38 @@ mod tests {
         }
         let no_peers = PFCP.split("[[pfcp.peer]]").next().unwrap();
         assert!(err(&format!("{GOOD}{no_peers}")).contains("pfcp.peer"));
+    }
+
+    #[test]
+    fn pinning_is_off_by_default_and_checked() {
+        let c = Config::parse(GOOD, Path::new("t.toml")).unwrap();
+        assert_eq!(c.gateway.pin_dir, None);
+        assert_eq!(c.gateway.exit_policy(), OnExit::Detach);
+        let pinned = GOOD.replace("[gateway]", "[gateway]\npin_dir = \"/sys/fs/bpf/mvno-upf\"");
+        let c = Config::parse(&pinned, Path::new("t.toml")).unwrap();
+        assert_eq!(c.gateway.exit_policy(), OnExit::Keep);
+        let c = Config::parse(
+            &pinned.replace("[gateway]", "[gateway]\non_exit = \"detach\""),
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(c.gateway.exit_policy(), OnExit::Detach);
+        for (text, why) in [
+            ("on_exit = \"keep\"", "needs gateway.pin_dir"),
+            ("pin_dir = \"pins\"", "not an absolute path"),
+        ] {
+            let e = Config::parse(
+                &GOOD.replace("[gateway]", &format!("[gateway]\n{text}")),
+                Path::new("t.toml"),
+            )
+            .unwrap_err()
+            .to_string();
+            let field = text.split(' ').next().unwrap();
+            assert!(
+                e.contains(&format!("gateway.{field}")) && e.contains(why),
+                "{e}"
+            );
+        }
     }
 
     #[test]

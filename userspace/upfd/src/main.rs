@@ -45,6 +45,12 @@ struct Args {
     /// Check the configuration (and the sessions file) and exit.
     #[arg(long)]
     check: bool,
+    /// Full reset, then exit: detach and unpin the fast path
+    /// (gateway.pin_dir), forget the saved sessions and take a new Recovery
+    /// Time Stamp, so every SMF re-establishes its sessions
+    /// (docs/operations.md). Run it with the daemon stopped.
+    #[arg(long)]
+    reset: bool,
 }
 
 type Manager = Arc<Mutex<SessionManager<BpfDatapath>>>;
@@ -76,6 +82,9 @@ fn main() -> anyhow::Result<()> {
     if unsafe_is_not_root() {
         bail!("upfd must run as root (it loads BPF programs and attaches XDP)");
     }
+    if args.reset {
+        return full_reset(&cfg);
+    }
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
@@ -83,6 +92,45 @@ fn main() -> anyhow::Result<()> {
     // on this one thread.
     let local = tokio::task::LocalSet::new();
     rt.block_on(local.run_until(run(cfg, statics)))
+}
+
+/// `upfd --reset`: what a restart must not re-adopt is removed.
+fn full_reset(cfg: &Config) -> anyhow::Result<()> {
+    if let Some(dir) = &cfg.gateway.pin_dir {
+        let removed = upfd::datapath::bpf::remove_pins(dir)
+            .with_context(|| format!("removing the pins in {} (gateway.pin_dir)", dir.display()))?;
+        println!(
+            "{}: removed {} pins ({})",
+            dir.display(),
+            removed.len(),
+            removed.join(", ")
+        );
+    }
+    if let Some(p) = &cfg.pfcp {
+        let db = p.state_dir.join(upfd::pfcp::store::FILE_NAME);
+        for f in [
+            db.clone(),
+            db.with_extension("db-wal"),
+            db.with_extension("db-shm"),
+        ] {
+            match std::fs::remove_file(&f) {
+                Ok(()) => println!("{}: removed", f.display()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e).with_context(|| format!("removing {}", f.display())),
+            }
+        }
+        let ts = RecoveryStore::reset(&p.state_dir).with_context(|| {
+            format!(
+                "configuration field pfcp.state_dir ({})",
+                p.state_dir.display()
+            )
+        })?;
+        println!(
+            "new Recovery Time Stamp {} (the SMFs will see a restart)",
+            ts.0
+        );
+    }
+    Ok(())
 }
 
 fn unsafe_is_not_root() -> bool {
@@ -112,7 +160,20 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     };
     let spread_cpus = g.spread_cpu_list();
     let loaded_at = upfd::meter::unix_now();
-    let mut dp = BpfDatapath::load_spread(&opts, &spread_cpus)?;
+    let mut dp =
+        BpfDatapath::load_pinned(&opts, &spread_cpus, g.pin_dir.as_deref()).with_context(|| {
+            match &g.pin_dir {
+                Some(d) => format!(
+                    "loading the fast path (pinned in {}, gateway.pin_dir)",
+                    d.display()
+                ),
+                None => "loading the fast path".to_string(),
+            }
+        })?;
+    let adopted = dp.adopted();
+    if adopted {
+        tracing::info!(pin_dir = ?g.pin_dir, "re-adopting the pinned fast path: its sessions' entries and counters carry on");
+    }
     tracing::info!(
         max_sessions = g.max_sessions,
         max_pdrs = g.max_pdrs(),
@@ -131,19 +192,30 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     lock(&manager)
         .set_qos(QosControl::from_setup(&qos))
         .map_err(|e| anyhow::anyhow!("setting up the POI meters: {e}"))?;
+    // With pinning and PFCP, sessions are saved and re-adopted with the maps.
+    let fresh_start = match (&g.pin_dir, &cfg.pfcp) {
+        (Some(_), Some(p)) => !open_session_store(&manager, p, &opts, adopted)?,
+        _ => true,
+    };
     for p in &qos.pois {
         tracing::info!(poi = %p.name, capacity_ul_bps = p.capacity_bps[0], capacity_dl_bps = p.capacity_bps[1], "POI capacity guard");
     }
     // The maps were created (at zero) when the program was loaded above.
-    let meter: Meter = Rc::new(RefCell::new(
-        TrafficMeter::new(PoiTable::new(
+    let meter: Meter = Rc::new(RefCell::new({
+        let m = TrafficMeter::new(PoiTable::new(
             &qos.pois
                 .iter()
                 .map(|p| (p.name.clone(), p.peers.clone()))
                 .collect::<Vec<_>>(),
-        ))
-        .counting_from(loaded_at),
-    ));
+        ));
+        // Re-adopted counters hold the earlier daemons' traffic: the
+        // first sample is the baseline (the downtime is a gap).
+        if adopted {
+            m
+        } else {
+            m.counting_from(loaded_at)
+        }
+    }));
     let writer = if cfg.meter.enabled {
         let store = upf_meter::store::open(&cfg.meter.store)
             .with_context(|| format!("configuration field meter.store ({})", cfg.meter.store))?;
@@ -191,14 +263,40 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         apply_effects(&path, fx).await;
     }
     tracing::info!(sessions = lock(&manager).len(), "static sessions installed");
+    if adopted {
+        // Entries of sessions no store holds (a crash between a map write
+        // and the save; static sessions the file no longer lists).
+        match lock(&manager).sessions_mut().remove_orphans() {
+            Ok((0, 0)) => {}
+            Ok((ul, dl)) => tracing::warn!(
+                uplink = ul,
+                downlink = dl,
+                "removed fast-path entries no session owns"
+            ),
+            Err(e) => tracing::warn!(error = %e, "looking for orphaned fast-path entries failed"),
+        }
+    }
 
     let (fx_tx, mut fx_rx) = mpsc::unbounded_channel::<Effects>();
     let (stop_tx, stop_rx) = watch::channel(false);
     let pfcp = match &cfg.pfcp {
-        Some(p) => Some(start_pfcp(p, &manager, fx_tx, stop_rx).await?),
+        Some(p) => Some(start_pfcp(p, &manager, fx_tx, stop_rx, fresh_start).await?),
         None => None,
     };
     let node = pfcp.as_ref().map(|(n, _, _)| n.clone());
+    // Associations go with the re-adopted sessions (their SMFs see no restart).
+    let mut saved_assoc = Vec::new();
+    if let (Some(n), false) = (&node, fresh_start) {
+        let saved = lock(&manager)
+            .store_mut()
+            .map(|s| s.associations())
+            .transpose()
+            .context("reading the saved PFCP associations")?
+            .unwrap_or_default();
+        let k = n.borrow_mut().restore_associations(&saved, Instant::now());
+        tracing::info!(associations = k, "PFCP associations re-adopted");
+        saved_assoc = saved;
+    }
     let reports = pfcp.as_ref().map(|(_, _, r)| r.clone());
     // URR reporting triggers: evaluated every pfcp.usage_poll_ms.
     let usage_poll = cfg
@@ -274,7 +372,10 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
                 }
             }
             _ = stats_tick.tick(), if g.stats_log_secs > 0 => log_stats(&manager),
-            _ = qos_timer.tick() => qos_tick(&manager, node.as_ref(), reports.as_ref()).await,
+            _ = qos_timer.tick() => {
+                qos_tick(&manager, node.as_ref(), reports.as_ref()).await;
+                save_associations(&manager, node.as_ref(), &mut saved_assoc);
+            }
             _ = usage_tick.tick(), if usage_poll.is_some() => {
                 if let (Some(n), Some(r)) = (&node, &reports) {
                     poll_usage(&manager, n, r).await;
@@ -325,7 +426,15 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
         }
     }
     drop(writer);
-    lock(&manager).datapath_mut().detach();
+    lock(&manager).persist();
+    save_associations(&manager, node.as_ref(), &mut saved_assoc);
+    match g.exit_policy() {
+        upfd::config::OnExit::Keep => {
+            lock(&manager).datapath_mut().keep_forwarding();
+            tracing::info!("the fast path keeps forwarding (gateway.on_exit = \"keep\"); the next daemon re-adopts it");
+        }
+        upfd::config::OnExit::Detach => lock(&manager).datapath_mut().detach(),
+    }
     let _ = std::fs::remove_file(&g.control_socket);
     tracing::info!("stopped");
     Ok(())
@@ -490,7 +599,12 @@ async fn poll_usage(
     node: &Rc<RefCell<Node>>,
     reports: &mpsc::Sender<server::ReportRequest>,
 ) {
-    let pending = lock(manager).sessions_mut().poll_usage(glue::now_ntp());
+    let pending = {
+        let mut m = lock(manager);
+        let p = m.sessions_mut().poll_usage(glue::now_ntp());
+        m.persist();
+        p
+    };
     send_reports(pending, node, reports).await;
 }
 
@@ -503,7 +617,12 @@ async fn qos_tick(
     let unix = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let pending = lock(manager).qos_tick(Instant::now(), unix);
+    let pending = {
+        let mut m = lock(manager);
+        let p = m.qos_tick(Instant::now(), unix);
+        m.persist();
+        p
+    };
     match (node, reports) {
         (Some(n), Some(r)) => send_reports(pending, n, r).await,
         _ => {
@@ -555,8 +674,16 @@ async fn start_pfcp(
     manager: &Manager,
     effects: mpsc::UnboundedSender<Effects>,
     stop: watch::Receiver<bool>,
+    fresh_start: bool,
 ) -> anyhow::Result<PfcpTask> {
-    let recovery = RecoveryStore::open(&p.state_dir).with_context(|| {
+    // Sessions lost (nothing re-adopted): a new stamp tells every SMF so
+    // (TS 29.244 §6.2.6.2); sessions kept: the same stamp, no restart seen.
+    let recovery = if fresh_start {
+        RecoveryStore::reset(&p.state_dir)
+    } else {
+        RecoveryStore::open(&p.state_dir)
+    }
+    .with_context(|| {
         format!(
             "configuration field pfcp.state_dir: the Recovery Time Stamp in {} cannot be kept",
             p.state_dir.display()
@@ -596,6 +723,89 @@ async fn start_pfcp(
     Ok((node, task, reports_tx))
 }
 
+/// Saves the PFCP associations when they changed (checked every QoS tick).
+fn save_associations(
+    manager: &Manager,
+    node: Option<&Rc<RefCell<Node>>>,
+    last: &mut Vec<upfd::pfcp::node::SavedAssociation>,
+) {
+    let Some(n) = node else {
+        return;
+    };
+    let now = n.borrow().associations();
+    if now == *last {
+        return;
+    }
+    if let Some(store) = lock(manager).store_mut() {
+        match store.save_associations(&now) {
+            Ok(()) => *last = now,
+            Err(e) => tracing::warn!(error = %e, "saving the PFCP associations failed"),
+        }
+    }
+}
+
+/// Opens the session store in `pfcp.state_dir` and, when the pinned maps
+/// were re-adopted, restores the sessions saved there; otherwise the saved
+/// sessions went with the old maps and the store is emptied. Returns true
+/// when sessions were re-adopted (the Recovery Time Stamp then stays).
+fn open_session_store(
+    manager: &Manager,
+    p: &PfcpConfig,
+    opts: &LoadOptions,
+    adopted: bool,
+) -> anyhow::Result<bool> {
+    use upfd::pfcp::store::{SessionStore, StoreMeta};
+    let field = || {
+        format!(
+            "configuration field pfcp.state_dir ({})",
+            p.state_dir.display()
+        )
+    };
+    let mut store = SessionStore::open(&p.state_dir).with_context(field)?;
+    let meta = StoreMeta {
+        datapath: format!(
+            "abi ul {} dl {} rules {} counters {} meter {}; sizes sessions {} pdrs {} rule_sets {} meters {}",
+            size_of::<upf_abi::UplinkEntry>(),
+            size_of::<upf_abi::DownlinkEntry>(),
+            size_of::<upf_abi::RuleSet>(),
+            size_of::<upf_abi::SessionCounters>(),
+            size_of::<upf_abi::Meter>(),
+            opts.max_sessions,
+            opts.counter_slots,
+            opts.rule_sets,
+            opts.meters,
+        ),
+    };
+    let stored = store.meta().with_context(field)?;
+    let readopt = adopted && stored.as_ref() == Some(&meta);
+    if adopted && !readopt && !store.is_empty().with_context(field)? {
+        tracing::warn!(stored = ?stored.map(|m| m.datapath), now = %meta.datapath, "the saved sessions were made for another datapath: not re-adopted");
+    }
+    let restored = if readopt {
+        let records = store.load().with_context(field)?;
+        let n = records.len();
+        let r = lock(manager).sessions_mut().restore(records).map_err(|e| {
+            anyhow::anyhow!("re-adopting {n} saved sessions: {e} (upfd --reset starts afresh)")
+        })?;
+        tracing::info!(
+            sessions = r.sessions,
+            entries = r.entries,
+            "sessions re-adopted from the session store"
+        );
+        true
+    } else {
+        let n = store.len().with_context(field)?;
+        if n > 0 {
+            tracing::warn!(sessions = n, "saved sessions dropped: the fast path they lived in is gone (host restart or reset)");
+        }
+        store.clear().with_context(field)?;
+        false
+    };
+    store.set_datapath(&meta).with_context(field)?;
+    lock(manager).set_store(store);
+    Ok(restored)
+}
+
 async fn serve(
     stream: UnixStream,
     m: Manager,
@@ -610,7 +820,10 @@ async fn serve(
                 let pfcp = node
                     .as_ref()
                     .map(|n| glue::stats(&n.borrow(), Instant::now()));
-                control::handle(&mut lock(&m), req, pfcp)
+                let mut g = lock(&m);
+                let out = control::handle(&mut g, req, pfcp);
+                g.persist();
+                out
             }
             Err(resp) => (resp, Effects::default()),
         };

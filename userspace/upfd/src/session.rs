@@ -182,6 +182,9 @@ pub struct SessionManager<D: Datapath> {
     n3: Ipv4Addr,
     specs: BTreeMap<u64, SessionSpec>,
     qos: Option<crate::qos_control::QosControl>,
+    store: Option<crate::pfcp::store::SessionStore>,
+    /// Saves that failed (logged; `upfctl stats` and /metrics could show it).
+    store_errors: u64,
 }
 
 fn now_ntp() -> u32 {
@@ -213,7 +216,47 @@ impl<D: Datapath> SessionManager<D> {
             inner: Sessions::new(dp, cfg),
             specs: BTreeMap::new(),
             qos: None,
+            store: None,
+            store_errors: 0,
         }
+    }
+
+    /// Saves every PFCP session change from now on in `store` (see
+    /// [`SessionManager::persist`]). Static sessions are not saved: the
+    /// sessions file installs them again at every start.
+    pub fn set_store(&mut self, store: crate::pfcp::store::SessionStore) {
+        self.inner.track_dirty();
+        self.store = Some(store);
+    }
+
+    /// The session store, if sessions are persisted.
+    pub fn store_mut(&mut self) -> Option<&mut crate::pfcp::store::SessionStore> {
+        self.store.as_mut()
+    }
+
+    /// Saves the sessions changed since the last call in one transaction
+    /// (the PFCP handler calls it before each response leaves). A failure
+    /// is logged and counted; the sessions stay as they are in the fast
+    /// path and are saved again at their next change.
+    pub fn persist(&mut self) {
+        let Some(store) = self.store.as_mut() else {
+            return;
+        };
+        let changes: Vec<_> = self
+            .inner
+            .take_dirty()
+            .into_iter()
+            .map(|(seid, r)| (seid, r.filter(|r| r.session.peer != STATIC_PEER)))
+            .collect();
+        if let Err(e) = store.save(&changes) {
+            self.store_errors += 1;
+            tracing::error!(error = %e, sessions = changes.len(), "saving sessions failed: a restart would not re-adopt them");
+        }
+    }
+
+    /// Saves that failed since start.
+    pub fn store_errors(&self) -> u64 {
+        self.store_errors
     }
 
     /// Starts the QoS control loop's state: configures the POI meters and

@@ -6,13 +6,14 @@
 use std::ffi::CString;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
 use aya::maps::{
     Array, CpuMap, DevMapHash, HashMap, IterableMap, MapData, MapError, PerCpuArray, PerCpuValues,
 };
-use aya::programs::{links::FdLink, Xdp, XdpMode};
+use aya::programs::links::{FdLink, PinnedLink};
+use aya::programs::{Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use upf_abi::{
     names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, Meter, NextHop, PortCounters,
@@ -131,8 +132,34 @@ pub struct BpfDatapath {
     meters: MeterTable,
     ports: Vec<Port>,
     links: Vec<(String, aya::programs::xdp::XdpLinkId)>,
+    /// With pinning: the bpffs directory, and each port's link (pinned
+    /// there, so it outlives the process).
+    pin_dir: Option<PathBuf>,
+    pinned_links: Vec<(String, PathBuf, FdLink)>,
+    /// True when the session maps were pinned by an earlier daemon and
+    /// re-adopted (their entries and counters carried over).
+    adopted: bool,
     capacity: Capacity,
     ncpus: usize,
+}
+
+/// The maps a restarted daemon re-adopts from bpffs: the session tables,
+/// rule sets, counter slots and rate meters (their state is the sessions'
+/// state). The next-hop cache is made afresh (routes may have changed while
+/// no daemon watched them: until the new daemon's first sync, a few ms
+/// after start, the fast path takes `bpf_fib_lookup`), and so are the
+/// global, drop and port counters, the egress devmap and the cpumap.
+pub const PINNED_MAPS: [&str; 5] = [
+    names::UPLINK,
+    names::DOWNLINK,
+    names::RULES,
+    names::SESSION_COUNTERS,
+    names::METERS,
+];
+
+/// The pin of port `iface`'s XDP link in `dir`.
+fn link_pin(dir: &Path, iface: &str) -> PathBuf {
+    dir.join(format!("link_{iface}"))
 }
 
 fn map_err(map: &'static str, op: &'static str) -> impl Fn(MapError) -> DatapathError {
@@ -160,6 +187,20 @@ impl BpfDatapath {
     /// TEID (`gateway.spread = "teid"`; empty: off). Each CPU gets a cpumap
     /// entry running `upf_cpumap`.
     pub fn load_spread(opts: &LoadOptions, spread_cpus: &[u32]) -> Result<Self, DatapathError> {
+        Self::load_pinned(opts, spread_cpus, None)
+    }
+
+    /// [`BpfDatapath::load_spread`] with the maps of [`PINNED_MAPS`] pinned
+    /// in `pin_dir` (bpffs) when given: maps an earlier daemon pinned there
+    /// are re-adopted, entries and counters included (see
+    /// [`BpfDatapath::adopted`]), after checking they have the key and value
+    /// sizes of this build and the configured number of entries; the ports'
+    /// XDP links are pinned there too by [`BpfDatapath::attach`].
+    pub fn load_pinned(
+        opts: &LoadOptions,
+        spread_cpus: &[u32],
+        pin_dir: Option<&Path>,
+    ) -> Result<Self, DatapathError> {
         if opts.ports.is_empty() || opts.ports.len() > MAX_PORTS {
             return Err(DatapathError::Load(format!(
                 "{} ports configured; between 1 and {MAX_PORTS} are supported",
@@ -204,7 +245,15 @@ impl BpfDatapath {
         if !opts.nexthop_cache {
             g.flags |= FLAG_FIB_ONLY;
         }
-        let mut ebpf = EbpfLoader::new()
+        let mut loader = EbpfLoader::new();
+        let mut adopted = false;
+        if let Some(dir) = pin_dir {
+            adopted = check_pinned(dir, opts)?;
+            for name in PINNED_MAPS {
+                loader.map_pin_path(name, dir.join(name));
+            }
+        }
+        let mut ebpf = loader
             .override_global(names::GLOBALS, &g, true)
             .override_global(names::SPREAD, &spread, true)
             .map_max_entries(names::CPUS, ncpus.min(MAX_SPREAD_CPUS) as u32)
@@ -244,6 +293,9 @@ impl BpfDatapath {
             ebpf,
             ports: opts.ports.clone(),
             links: Vec::new(),
+            pin_dir: pin_dir.map(Path::to_path_buf),
+            pinned_links: Vec::new(),
+            adopted,
             capacity: Capacity {
                 sessions: opts.max_sessions,
                 counter_slots: opts.counter_slots,
@@ -298,28 +350,91 @@ impl BpfDatapath {
     }
 
     /// Attaches the program to every port. On failure, whatever was attached is detached.
+    ///
+    /// With a pin directory, each port's XDP link is pinned there: a link an
+    /// earlier daemon pinned is taken over by replacing its program
+    /// atomically (`bpf_link_update`: no packet sees no program; the link
+    /// keeps the mode it was attached with), otherwise a new link is made
+    /// and pinned.
     pub fn attach(&mut self, mode: AttachMode) -> Result<(), DatapathError> {
         for i in 0..self.ports.len() {
             let port = self.ports[i].clone();
-            let res = self
-                .program()
-                .attach_to_if_index(port.ifindex, mode.flags());
-            match res {
-                Ok(id) => self.links.push((port.name.clone(), id)),
-                Err(e) => {
-                    self.detach();
-                    return Err(DatapathError::Attach {
-                        iface: port.name,
-                        mode: mode.name(),
-                        reason: attach_reason(&e, mode),
-                    });
-                }
+            let res = match self.pin_dir.clone() {
+                Some(dir) => self.attach_pinned(&port, mode, &dir),
+                None => self
+                    .program()
+                    .attach_to_if_index(port.ifindex, mode.flags())
+                    .map(|id| self.links.push((port.name.clone(), id)))
+                    .map_err(|e| attach_reason(&e, mode)),
+            };
+            if let Err(reason) = res {
+                self.detach();
+                return Err(DatapathError::Attach {
+                    iface: port.name,
+                    mode: mode.name(),
+                    reason,
+                });
             }
         }
         Ok(())
     }
 
-    /// Detaches from every port (also done when the datapath is dropped).
+    fn attach_pinned(&mut self, port: &Port, mode: AttachMode, dir: &Path) -> Result<(), String> {
+        let pin = link_pin(dir, &port.name);
+        if pin.exists() {
+            match self.replace_pinned(&pin) {
+                Ok(link) => {
+                    tracing::info!(iface = %port.name, pin = %pin.display(), "XDP link re-adopted: program replaced in place");
+                    self.pinned_links.push((port.name.clone(), pin, link));
+                    return Ok(());
+                }
+                Err(e) => {
+                    // E.g. the interface was re-created: the old link is
+                    // defunct. Drop its pin and attach afresh.
+                    tracing::warn!(iface = %port.name, pin = %pin.display(), error = %e, "pinned XDP link not usable; attaching anew");
+                    std::fs::remove_file(&pin)
+                        .map_err(|e| format!("removing {}: {e}", pin.display()))?;
+                }
+            }
+        }
+        let p = self.program();
+        let id = p
+            .attach_to_if_index(port.ifindex, mode.flags())
+            .map_err(|e| attach_reason(&e, mode))?;
+        let link: FdLink = p
+            .take_link(id)
+            .map_err(|e| e.to_string())?
+            .try_into()
+            .map_err(|e| format!("not a bpf_link (kernel too old to pin): {e}"))?;
+        let pinned = link
+            .pin(&pin)
+            .map_err(|e| format!("pinning the link at {}: {e}", pin.display()))?;
+        self.pinned_links
+            .push((port.name.clone(), pin, FdLink::from(pinned)));
+        Ok(())
+    }
+
+    /// Points the pinned link at `pin` at this program; returns the link.
+    fn replace_pinned(&mut self, pin: &Path) -> Result<FdLink, String> {
+        let link: FdLink = PinnedLink::from_pin(pin).map_err(|e| e.to_string())?.into();
+        let xdp_link = aya::programs::xdp::XdpLink::try_from(link).map_err(|e| e.to_string())?;
+        let p = self.program();
+        let id = p.attach_to_link(xdp_link).map_err(|e| e.to_string())?;
+        p.take_link(id)
+            .map_err(|e| e.to_string())?
+            .try_into()
+            .map_err(|e: aya::programs::links::LinkError| e.to_string())
+    }
+
+    /// True when the session maps were re-adopted from an earlier daemon's
+    /// pins (its sessions' entries, rule sets, counters and meters).
+    pub fn adopted(&self) -> bool {
+        self.adopted
+    }
+
+    /// Detaches from every port (also done when the datapath is dropped,
+    /// except for pinned links: those stay, see [`BpfDatapath::detach`]).
+    /// Pinned links are unpinned first, so they really detach.
     pub fn detach(&mut self) {
         let links = std::mem::take(&mut self.links);
         for (name, id) in links {
@@ -329,6 +444,28 @@ impl BpfDatapath {
                 tracing::info!(iface = %name, "XDP detached");
             }
         }
+        for (name, pin, link) in std::mem::take(&mut self.pinned_links) {
+            if let Err(e) = std::fs::remove_file(&pin) {
+                tracing::warn!(iface = %name, pin = %pin.display(), error = %e, "unpinning the XDP link failed");
+            }
+            drop(link);
+            tracing::info!(iface = %name, "XDP detached (link unpinned)");
+        }
+    }
+
+    /// Leaves the program attached through its pinned links (and the maps
+    /// pinned) when this datapath is dropped: the fast path keeps
+    /// forwarding for the next daemon. Without pinning it detaches.
+    pub fn keep_forwarding(&mut self) -> bool {
+        if self.pin_dir.is_none() {
+            return false;
+        }
+        for (name, pin, _) in &self.pinned_links {
+            tracing::info!(iface = %name, pin = %pin.display(), "XDP left attached for the next daemon");
+        }
+        // Dropping the fds leaves the pins holding the links.
+        self.pinned_links.clear();
+        true
     }
 
     /// The configured ports.
@@ -658,7 +795,11 @@ fn batch_err(
 }
 
 impl Drop for BpfDatapath {
+    /// Unpinned links detach with the process anyway; pinned ones stay
+    /// attached (a panic or an error exit must not stop the fast path:
+    /// [`BpfDatapath::detach`] is the explicit way).
     fn drop(&mut self) {
+        self.keep_forwarding();
         self.detach();
     }
 }
@@ -717,6 +858,22 @@ fn attach_reason(e: &aya::programs::ProgramError, mode: AttachMode) -> String {
 }
 
 impl Datapath for BpfDatapath {
+    fn uplink_keys(&self) -> Result<Vec<u32>, DatapathError> {
+        self.uplink
+            .keys()
+            .map(|k| k.map(|k| u32::from_be(k.teid_be)))
+            .collect::<Result<_, _>>()
+            .map_err(map_err(names::UPLINK, "iterate"))
+    }
+
+    fn downlink_keys(&self) -> Result<Vec<Ipv4Addr>, DatapathError> {
+        self.downlink
+            .keys()
+            .map(|k| k.map(|k| Ipv4Addr::from(u32::from_be(k.ue_ipv4_be))))
+            .collect::<Result<_, _>>()
+            .map_err(map_err(names::DOWNLINK, "iterate"))
+    }
+
     fn put_uplink(&mut self, teid: u32, v: &UplinkEntry) -> Result<(), DatapathError> {
         let k = UplinkKey {
             teid_be: teid.to_be(),
@@ -941,6 +1098,123 @@ impl NexthopMaps for BpfDatapath {
             .remove(&addr.to_be())
             .or_else(absent_ok(names::NH_NEIGH, "remove"))
     }
+}
+
+/// Checks the maps pinned in `dir` against what this build and `opts` would
+/// create; returns true when the session maps are there to be re-adopted.
+/// Some pinned but not all, or one with other sizes, is an error that says
+/// how to get out (a configuration change of a table size needs a full
+/// reset: the entries point at slots by index).
+fn check_pinned(dir: &Path, opts: &LoadOptions) -> Result<bool, DatapathError> {
+    std::fs::create_dir_all(dir).map_err(|e| {
+        DatapathError::Load(format!(
+            "creating the pin directory {} (gateway.pin_dir must be on a bpffs): {e}",
+            dir.display()
+        ))
+    })?;
+    if !on_bpffs(dir) {
+        return Err(DatapathError::Load(format!(
+            "gateway.pin_dir {} is not on a bpffs: mount one (mount -t bpf bpf /sys/fs/bpf); \
+             note that `ip netns exec` hides /sys/fs/bpf, use a bpffs mounted elsewhere then",
+            dir.display()
+        )));
+    }
+    let expect = |name: &str| -> (u32, u32, Option<u32>) {
+        match name {
+            n if n == names::UPLINK => (
+                size_of::<UplinkKey>() as u32,
+                size_of::<UplinkEntry>() as u32,
+                Some(opts.max_sessions),
+            ),
+            n if n == names::DOWNLINK => (
+                size_of::<DownlinkKey>() as u32,
+                size_of::<DownlinkEntry>() as u32,
+                Some(opts.max_sessions),
+            ),
+            n if n == names::RULES => (4, size_of::<RuleSet>() as u32, Some(opts.rule_sets)),
+            n if n == names::SESSION_COUNTERS => (
+                4,
+                size_of::<SessionCounters>() as u32,
+                Some(opts.counter_slots),
+            ),
+            _ => (4, size_of::<Meter>() as u32, Some(opts.meters)),
+        }
+    };
+    let mut present = Vec::new();
+    for name in PINNED_MAPS {
+        let path = dir.join(name);
+        if !path.exists() {
+            continue;
+        }
+        let reset = "restore the configuration it was made with, or run `upfd --reset` \
+                     (a full reset: every session is lost and the SMFs are told so)";
+        let m = MapData::from_pin(&path).map_err(|e| {
+            DatapathError::Load(format!("opening the pinned map {}: {e}", path.display()))
+        })?;
+        let info = m.info().map_err(|e| {
+            DatapathError::Load(format!("reading the pinned map {}: {e}", path.display()))
+        })?;
+        let (k, v, n) = expect(name);
+        if info.key_size() != k || info.value_size() != v {
+            return Err(DatapathError::Load(format!(
+                "the pinned map {} has {}-byte keys and {}-byte values, this build uses {k} and {v} \
+                 (another version's layout): {reset}",
+                path.display(),
+                info.key_size(),
+                info.value_size()
+            )));
+        }
+        if let Some(n) = n.filter(|n| *n != info.max_entries()) {
+            return Err(DatapathError::Load(format!(
+                "the pinned map {} has {} entries, the configuration asks for {n}: {reset}",
+                path.display(),
+                info.max_entries()
+            )));
+        }
+        present.push(name);
+    }
+    let have = present.len();
+    if have != 0 && have != PINNED_MAPS.len() {
+        return Err(DatapathError::Load(format!(
+            "{} holds only some of the session maps ({}): run `upfd --reset`",
+            dir.display(),
+            present.join(", ")
+        )));
+    }
+    Ok(have == PINNED_MAPS.len())
+}
+
+/// True when `dir` is on a BPF filesystem (statfs magic `BPF_FS_MAGIC`).
+fn on_bpffs(dir: &Path) -> bool {
+    const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+    let Ok(c) = CString::new(dir.as_os_str().as_encoded_bytes()) else {
+        return false;
+    };
+    // SAFETY: an all-zero statfs is a valid value to be overwritten.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: c is a NUL-terminated path and st a valid statfs for the call.
+    let rc = unsafe { libc::statfs(c.as_ptr(), &mut st) };
+    rc == 0 && st.f_type as i64 == BPF_FS_MAGIC
+}
+
+/// A full reset of a pinned datapath: removes every pin in `dir` (links:
+/// the program detaches; maps: freed once no program uses them) and the
+/// directory. Returns the names removed. A missing directory is fine.
+pub fn remove_pins(dir: &Path) -> std::io::Result<Vec<String>> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
+    };
+    let mut removed = Vec::new();
+    for e in entries {
+        let e = e?;
+        std::fs::remove_file(e.path())?;
+        removed.push(e.file_name().to_string_lossy().into_owned());
+    }
+    std::fs::remove_dir(dir)?;
+    removed.sort();
+    Ok(removed)
 }
 
 /// Attaches the pass-everything program to `iface` and pins the link at `pin`,

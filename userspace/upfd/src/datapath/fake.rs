@@ -93,6 +93,14 @@ impl FakeDatapath {
 }
 
 impl Datapath for FakeDatapath {
+    fn uplink_keys(&self) -> Result<Vec<u32>, DatapathError> {
+        Ok(self.uplink.keys().copied().collect())
+    }
+
+    fn downlink_keys(&self) -> Result<Vec<Ipv4Addr>, DatapathError> {
+        Ok(self.downlink.keys().copied().collect())
+    }
+
     fn put_uplink(&mut self, teid: u32, v: &UplinkEntry) -> Result<(), DatapathError> {
         self.write("UPLINK")?;
         if !self.uplink.contains_key(&teid) && self.uplink.len() as u32 >= self.capacity.sessions {

@@ -72,7 +72,7 @@ pub struct Capacity {
 }
 
 /// How a rate meter limits (the configuration words of `upf_abi::Meter`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct MeterConfig {
     /// Bit/s; 0: no limit (the meter only counts).
     pub rate_bps: u64,
@@ -97,6 +97,11 @@ pub trait Datapath {
     fn put_downlink(&mut self, ue: Ipv4Addr, v: &DownlinkEntry) -> Result<(), DatapathError>;
     /// Removes the downlink entry for `ue` (absent is not an error).
     fn del_downlink(&mut self, ue: Ipv4Addr) -> Result<(), DatapathError>;
+    /// The local TEIDs (host order) the uplink table holds: after a restart
+    /// that re-adopted the pinned maps, entries no session owns are removed.
+    fn uplink_keys(&self) -> Result<Vec<u32>, DatapathError>;
+    /// The UE addresses the downlink table holds.
+    fn downlink_keys(&self) -> Result<Vec<Ipv4Addr>, DatapathError>;
     /// Writes rule set `index` (0-based, < capacity().rule_sets).
     fn put_rules(&mut self, index: u32, v: &RuleSet) -> Result<(), DatapathError>;
     /// Zeroes a counter slot on every CPU.

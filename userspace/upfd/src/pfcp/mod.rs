@@ -12,6 +12,7 @@
 //!   state, which triggers fire.
 //! - [`pool`]: TEID, UE address and slot allocators.
 //! - [`handler`]: session requests in, responses out.
+//! - [`store`]: the session store (SQLite) a restarted daemon re-adopts from.
 //! - [`static_sessions`]: sessions from a file, as the requests an SMF would send.
 //! - [`config`]: the `[pfcp]` configuration section.
 //! - [`glue`]: the daemon's wiring of the node to the session manager.
@@ -26,5 +27,6 @@ pub mod rules;
 pub mod server;
 pub mod sessions;
 pub mod static_sessions;
+pub mod store;
 pub mod urr;
 pub mod vecmap;

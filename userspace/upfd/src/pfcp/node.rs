@@ -356,6 +356,47 @@ pub fn log_lost_usage(peer: &str, cp_seid: u64, req: &SessionReportRequest, why:
     }
 }
 
+/// An association as the session store keeps it across a restart.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedAssociation {
+    /// The peer's address.
+    pub addr: IpAddr,
+    /// Its Node ID.
+    pub node_id: SavedNodeId,
+    /// Its Recovery Time Stamp (a different one later means it restarted).
+    pub recovery: u32,
+}
+
+/// A Node ID in the session store.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SavedNodeId {
+    /// IPv4 address.
+    Ipv4(std::net::Ipv4Addr),
+    /// IPv6 address.
+    Ipv6(std::net::Ipv6Addr),
+    /// FQDN.
+    Fqdn(String),
+}
+
+impl SavedNodeId {
+    fn of(n: &NodeId) -> Self {
+        match n {
+            NodeId::Ipv4(a) => SavedNodeId::Ipv4(*a),
+            NodeId::Ipv6(a) => SavedNodeId::Ipv6(*a),
+            NodeId::Fqdn(f) => SavedNodeId::Fqdn(f.clone()),
+        }
+    }
+
+    fn node_id(&self) -> NodeId {
+        match self {
+            SavedNodeId::Ipv4(a) => NodeId::Ipv4(*a),
+            SavedNodeId::Ipv6(a) => NodeId::Ipv6(*a),
+            SavedNodeId::Fqdn(f) => NodeId::Fqdn(f.clone()),
+        }
+    }
+}
+
 /// The PFCP node of the UP function.
 #[derive(Debug)]
 pub struct Node {
@@ -712,6 +753,59 @@ impl Node {
             }),
             unknown: Vec::new(),
         }
+    }
+
+    /// The associations a restarted daemon should re-adopt (associated
+    /// peers, and lost ones whose sessions are kept), by address.
+    pub fn associations(&self) -> Vec<SavedAssociation> {
+        let mut v: Vec<SavedAssociation> = self
+            .peers
+            .iter()
+            .filter(|(_, p)| p.has_association())
+            .filter_map(|(ip, p)| {
+                Some(SavedAssociation {
+                    addr: *ip,
+                    node_id: SavedNodeId::of(p.node_id.as_ref()?),
+                    recovery: p.recovery?.0,
+                })
+            })
+            .collect();
+        v.sort_by_key(|a| a.addr);
+        v
+    }
+
+    /// Re-adopts the associations an earlier daemon had (its sessions were
+    /// re-adopted with the pinned fast path): each peer the configuration
+    /// still allows is associated again, as if nothing happened, and gets a
+    /// Heartbeat Request at `now` (a peer that went away meanwhile is then
+    /// found lost as usual). Returns how many were re-adopted.
+    pub fn restore_associations(&mut self, saved: &[SavedAssociation], now: Instant) -> usize {
+        let mut n = 0;
+        for a in saved {
+            let ip = a.addr.to_canonical();
+            let Some(conf) = self.cfg.peers.iter().find(|p| p.contains(ip)) else {
+                tracing::warn!(peer = %ip, "saved PFCP association not re-adopted: the address is no longer a configured peer");
+                continue;
+            };
+            let initiate = conf.initiate && conf.addr.to_canonical() == ip;
+            let p = self
+                .peers
+                .entry(ip)
+                .or_insert_with(|| Peer::new(ip, initiate));
+            p.node_id = Some(a.node_id.node_id());
+            p.recovery = Some(RecoveryTimeStamp(a.recovery));
+            p.state = PeerState::Associated;
+            p.last_heard = Some(now);
+            p.missed_heartbeats = 0;
+            p.next_heartbeat = Some(now);
+            p.next_setup = None;
+            if let Some(id) = p.id() {
+                tracing::info!(peer = %id.addr, node_id = ?id.node_id, "PFCP association re-adopted");
+                self.events.push_back(Event::Associated(id));
+            }
+            n += 1;
+        }
+        n
     }
 
     /// Every known peer: associated, lost, or being associated.

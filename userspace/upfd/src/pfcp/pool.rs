@@ -65,6 +65,37 @@ impl RangePool {
         self.used.len()
     }
 
+    /// Marks values as handed out, as after a restart that re-adopts the
+    /// sessions holding them: what lies below the highest one and is not
+    /// among them becomes free (oldest first, ascending). Values outside
+    /// the range or already taken are ignored; returns how many were taken.
+    /// Sorted first, so taking a whole table costs O(n log n), not O(n^2).
+    pub fn take_all(&mut self, mut values: Vec<u32>) -> usize {
+        values.sort_unstable();
+        values.dedup();
+        let mut n = 0;
+        for v in values {
+            let v64 = u64::from(v);
+            if v64 >= self.end || self.used.contains(&v) {
+                continue;
+            }
+            if v64 >= self.next {
+                while self.next < v64 {
+                    self.free.push_back(self.next as u32);
+                    self.next += 1;
+                }
+                self.next = v64 + 1;
+            } else if let Some(i) = self.free.iter().position(|f| *f == v) {
+                self.free.remove(i);
+            } else {
+                continue; // below the range
+            }
+            self.used.insert(v);
+            n += 1;
+        }
+        n
+    }
+
     /// True when `v` was handed out by this pool and not returned.
     pub fn owns(&self, v: u32) -> bool {
         self.used.contains(&v)
@@ -181,6 +212,21 @@ impl UePool {
         }
     }
 
+    /// Marks addresses as handed out ([`RangePool::take_all`] per prefix).
+    pub fn take_all(&mut self, addrs: &[Ipv4Addr]) -> usize {
+        self.ranges
+            .iter_mut()
+            .map(|(p, r)| {
+                let mine = addrs
+                    .iter()
+                    .filter(|a| p.contains(**a))
+                    .map(|a| u32::from(*a))
+                    .collect();
+                r.take_all(mine)
+            })
+            .sum()
+    }
+
     /// True when this pool handed out `a`.
     pub fn owns(&self, a: Ipv4Addr) -> bool {
         self.ranges
@@ -214,6 +260,30 @@ mod tests {
         assert_eq!(p.alloc(|_| false), Some(12));
         assert_eq!(p.alloc(|_| false), Some(10));
         assert_eq!(p.alloc(|_| false), None);
+    }
+
+    #[test]
+    fn taking_restored_values_frees_the_gaps_below_them_oldest_first() {
+        let mut p = RangePool::new(10, 20);
+        // Out of order, a duplicate, one out of range.
+        assert_eq!(p.take_all(vec![14, 11, 14, 99]), 2);
+        assert_eq!(p.in_use(), 2);
+        assert!(p.owns(11) && p.owns(14) && !p.owns(12));
+        // The gaps first (10, 12, 13), then the untouched range.
+        let got: Vec<u32> = (0..5).filter_map(|_| p.alloc(|_| false)).collect();
+        assert_eq!(got, vec![10, 12, 13, 15, 16]);
+        // A freed gap value can be taken back.
+        p.release(12);
+        assert_eq!(p.take_all(vec![12]), 1);
+        assert_eq!(p.alloc(|_| false), Some(17));
+        let mut ue = UePool::new(&["10.45.0.0/29".parse().unwrap()]);
+        assert_eq!(
+            ue.take_all(&[Ipv4Addr::new(10, 45, 0, 3), Ipv4Addr::new(10, 0, 0, 1)]),
+            1
+        );
+        assert_eq!(ue.alloc(|_| false), Some(Ipv4Addr::new(10, 45, 0, 1)));
+        assert_eq!(ue.alloc(|_| false), Some(Ipv4Addr::new(10, 45, 0, 2)));
+        assert_eq!(ue.alloc(|_| false), Some(Ipv4Addr::new(10, 45, 0, 4)));
     }
 
     #[test]

@@ -2,14 +2,16 @@
 //! of the daemon.
 //!
 //! A CP function that sees our Recovery Time Stamp change concludes that we
-//! restarted and lost every session (§6.2.2, §6.2.6.2). The daemon keeps its
-//! sessions across restarts (the BPF maps are pinned), so the stamp is
-//! written once to `dir/recovery-time-stamp` and read back at every start.
+//! restarted and lost every session (§6.2.2, §6.2.6.2). With
+//! `gateway.pin_dir` the daemon keeps its sessions across restarts (the
+//! BPF maps and XDP links are pinned, the sessions saved in the session
+//! store), so the stamp is written once to `dir/recovery-time-stamp` and
+//! read back at every start that re-adopts them.
 //!
-//! A full reset (the sessions were really lost: the maps were cleared or the
-//! host rebooted) must change the stamp so that the SMFs re-establish their
-//! sessions: call [`RecoveryStore::reset`] (or delete the file) before
-//! starting the daemon.
+//! A start that re-adopts nothing (no pinning, a host reboot, or the
+//! datapath was reset) lost the sessions and must change the stamp so that
+//! the SMFs re-establish them: the daemon calls [`RecoveryStore::reset`]
+//! then, and `upfd --reset` does for a full reset.
 
 use std::fs;
 use std::io::{self, Write as _};

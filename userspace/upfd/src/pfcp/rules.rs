@@ -31,7 +31,7 @@ use std::collections::BTreeMap;
 use super::vecmap::VecMap;
 use std::net::Ipv4Addr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use upf_pfcp::flow::{FlowAddress, FlowDescription};
 use upf_pfcp::ie::{self, types, FailedRuleId};
 use upf_pfcp::Cause;
@@ -113,7 +113,7 @@ fn far_fail(id: u32, reason: impl Into<String>) -> Reject {
 }
 
 /// How a PDR's local F-TEID is given.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TeidSpec {
     /// The CP function assigned it.
@@ -123,7 +123,7 @@ pub enum TeidSpec {
 }
 
 /// How a PDR's UE address is given.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum UeSpec {
     /// The CP function assigned it.
@@ -133,7 +133,7 @@ pub enum UeSpec {
 }
 
 /// Traffic direction of a PDR, from its Source Interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Direction {
     /// From ACCESS: G-PDUs to decapsulate.
@@ -143,7 +143,7 @@ pub enum Direction {
 }
 
 /// A Packet Detection Rule.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Pdr {
     /// PDR ID.
     pub id: u16,
@@ -442,6 +442,18 @@ impl Pdr {
         Ok(())
     }
 
+    /// Parses the SDF filters again into the flows the fast path's rules
+    /// are compiled from (a PDR read back from the session store keeps
+    /// only their text).
+    pub fn restore_flows(&mut self) -> Result<(), String> {
+        self.flows = self
+            .sdf_filters
+            .iter()
+            .map(|f| FlowDescription::parse(f).map_err(|e| format!("PDR {}: {f:?}: {e}", self.id)))
+            .collect::<Result<_, _>>()?;
+        Ok(())
+    }
+
     /// True when the PDR matches every packet of its key (no filter, no QFI).
     pub fn is_catch_all(&self) -> bool {
         self.flows.is_empty() && self.qfis.is_empty()
@@ -524,7 +536,7 @@ fn addr(a: FlowAddress, ue: Option<Ipv4Addr>) -> (u32, u32) {
 }
 
 /// A GTP-U tunnel toward the host network.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tunnel {
     /// The peer's TEID.
     pub teid: u32,
@@ -533,7 +545,7 @@ pub struct Tunnel {
 }
 
 /// A Forwarding Action Rule.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Far {
     /// FAR ID.
     pub id: u32,
@@ -650,7 +662,7 @@ impl Far {
 /// A QoS Enforcement Rule. Enforced: gate status, MBR (a rate meter per
 /// direction, see [`Rules::meter_plan`]) and QFI; GBR is stored and
 /// reported but not reserved (the fast path has no scheduler to reserve it).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Qer {
     /// QER ID.
     pub id: u32,
@@ -704,7 +716,7 @@ impl Qer {
 }
 
 /// A session's rules.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Rules {
     /// PDRs by ID.
     pub pdrs: VecMap<u16, Pdr>,
@@ -896,7 +908,7 @@ impl Rules {
 // ---- rate meters: which QER MBR limits which PDR ----
 
 /// A rate meter a session needs, named by what it limits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum MeterKey {
     /// The session's aggregate in one direction: its session-level QER MBR

@@ -13,7 +13,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use upf_abi::SessionCounters;
 use upf_pfcp::ie::{self, FailedRuleId, UsageReportTrigger as Urt};
 use upf_pfcp::message::{
@@ -108,7 +108,7 @@ impl QosParams {
 
 /// Local policy on a session's aggregate rate, per direction (index 0
 /// uplink, 1 downlink), on top of its QERs.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionLimits {
     /// The session's plan (index into `QosParams::plans`).
     pub plan: Option<usize>,
@@ -136,7 +136,7 @@ impl SessionLimits {
 }
 
 /// One of a session's rate meters.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MeterSlot {
     /// Index in `METERS`.
     pub index: u32,
@@ -167,7 +167,7 @@ struct Written {
 }
 
 /// One PFCP session.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Session {
     /// Our SEID.
     pub up_seid: u64,
@@ -329,6 +329,9 @@ pub struct Sessions<D: Datapath> {
     change_log: Option<Vec<u64>>,
     /// [`SNAPSHOT_ABOVE`] (the tests lower it to take both paths).
     pub(crate) snapshot_above: usize,
+    /// Sessions changed since the session store last saved them
+    /// ([`Sessions::take_dirty`]); `None` while nothing persists them.
+    dirty: Option<BTreeSet<u64>>,
 }
 
 /// Sessions with timed URRs from which [`Sessions::poll_usage`] may read
@@ -390,10 +393,12 @@ impl<D: Datapath> Sessions<D> {
             watched: BTreeSet::new(),
             change_log: None,
             snapshot_above: SNAPSHOT_ABOVE,
+            dirty: None,
         }
     }
 
     fn changed(&mut self, up_seid: u64) {
+        self.mark_dirty(up_seid);
         if let Some(log) = &mut self.change_log {
             if log.len() < MAX_CHANGE_LOG {
                 log.push(up_seid);
@@ -430,6 +435,12 @@ impl<D: Datapath> Sessions<D> {
     /// The datapath, mutably.
     pub fn datapath_mut(&mut self) -> &mut D {
         &mut self.dp
+    }
+
+    /// The datapath back, with whatever it holds (a test's stand-in for
+    /// maps pinned across a restart).
+    pub fn into_datapath(self) -> D {
+        self.dp
     }
 
     /// Sessions by our SEID.
@@ -1470,6 +1481,7 @@ impl<D: Datapath> Sessions<D> {
         }
         let out = PendingReport::usage(&s, reports);
         self.sessions.insert(up_seid, s);
+        self.mark_dirty(up_seid);
         Some(out)
     }
 
@@ -1541,6 +1553,7 @@ impl<D: Datapath> Sessions<D> {
             return false;
         };
         let before = s.limits.wants_session_meter();
+        let limits_before = s.limits;
         f(&mut s.limits);
         let keys: Vec<MeterKey> = s.meters.keys().copied().collect();
         for k in keys {
@@ -1559,6 +1572,9 @@ impl<D: Datapath> Sessions<D> {
             };
             !want || s.meters.contains_key(&MeterKey::Session(dir))
         });
+        if s.limits != limits_before {
+            self.mark_dirty(up_seid);
+        }
         self.sessions.insert(up_seid, s);
         complete
     }
@@ -1589,6 +1605,9 @@ fn links(r: &Rules) -> BTreeMap<(u32, u16), (Direction, u32)> {
     }
     m
 }
+
+mod persist;
+pub use persist::{Record, Restored};
 
 #[cfg(test)]
 mod tests;

@@ -31,7 +31,7 @@
 //! - volume triggers without Measurement Method VOLUM, time triggers
 //!   without DURAT: Rule creation/modification failure naming the URR.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use upf_abi::SessionCounters;
 use upf_pfcp::ie::{self, types, FailedRuleId, ReportingTriggers as Rt, UsageReportTrigger as Urt};
 use upf_pfcp::Cause;
@@ -39,7 +39,7 @@ use upf_pfcp::Cause;
 use super::rules::{Direction, Reject};
 
 /// Usage counted for a URR: inner IP packets and octets per direction.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Usage {
     /// Uplink octets.
     pub ul_bytes: u64,
@@ -83,7 +83,7 @@ impl Usage {
 }
 
 /// A volume limit in octets (Volume Threshold, Volume Quota).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VolumeLimit {
     /// Total.
     pub total: Option<u64>,
@@ -122,7 +122,7 @@ impl VolumeLimit {
 const TIMED: u32 = Rt::PERIO | Rt::VOLTH | Rt::TIMTH | Rt::VOLQU | Rt::TIMQU;
 
 /// A Usage Reporting Rule with its measurement state.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Urr {
     /// URR ID.
     pub id: u32,

@@ -34,6 +34,20 @@ impl<K: serde::Serialize, V: serde::Serialize> serde::Serialize for VecMap<K, V>
     }
 }
 
+impl<'de, K, V> serde::Deserialize<'de> for VecMap<K, V>
+where
+    K: serde::Deserialize<'de> + Ord,
+    V: serde::Deserialize<'de>,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        // A BTreeMap comes out sorted and without duplicate keys.
+        let m = std::collections::BTreeMap::<K, V>::deserialize(d)?;
+        Ok(VecMap {
+            items: m.into_iter().collect(),
+        })
+    }
+}
+
 impl<K: Ord, V> VecMap<K, V> {
     /// An empty map (no allocation).
     pub fn new() -> Self {

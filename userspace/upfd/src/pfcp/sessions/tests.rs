@@ -1664,3 +1664,159 @@ fn update_and_query_of_an_unknown_urr_name_it() {
     let last = m.delete(seid, 1002).unwrap();
     assert_eq!(last[0].ur_seqn, UrSeqn(0));
 }
+
+// ---- the session store: re-adopting sessions after a restart ----
+
+/// Records as the store keeps them: through their JSON text.
+fn through_json(changes: Vec<(u64, Option<Record>)>) -> Vec<Record> {
+    changes
+        .into_iter()
+        .map(|(seid, r)| {
+            let r = r.unwrap_or_else(|| panic!("session {seid:#x} is dirty and present"));
+            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap()
+        })
+        .collect()
+}
+
+fn as_json(m: &Sessions<FakeDatapath>) -> Vec<serde_json::Value> {
+    m.sessions()
+        .values()
+        .map(|s| serde_json::to_value(Record::of(s)).unwrap())
+        .collect()
+}
+
+#[test]
+fn restored_sessions_carry_on_where_they_were() {
+    let mut m = manager();
+    m.track_dirty();
+    let a = m.establish(PEER, &est_5g(1), 1000).unwrap();
+    let b = m.establish(PEER, &est_4g(2, 0x100), 1000).unwrap();
+    let mut with_meters = est_with_qers(3, 0x200, vec![mbr_qer(1, 1000, 2000)], &[1], &[1]);
+    let ue3 = Ipv4Addr::new(10, 45, 0, 9);
+    with_meters.create_pdr[0].pdi.ue_ip_address = Some(ue(Some(ue3), false));
+    with_meters.create_pdr[1].pdi.ue_ip_address = Some(ue(Some(ue3), true));
+    let c = m.establish(PEER, &with_meters, 1000).unwrap();
+    // Session b has reported once: its next report counts from there.
+    let slot = m.get(b.up_seid).unwrap().rules.pdrs[&1].counter;
+    let traffic = |m: &mut Sessions<FakeDatapath>, u: u64| {
+        m.datapath_mut().counters.insert(
+            slot,
+            SessionCounters {
+                ul_packets: u,
+                ul_bytes: u * 100,
+                dl_packets: 0,
+                dl_bytes: 0,
+            },
+        );
+    };
+    traffic(&mut m, 3);
+    let q = SessionModificationRequest {
+        query_urr: vec![QueryUrr { urr_id: UrrId(1) }],
+        ..Default::default()
+    };
+    m.modify(b.up_seid, &q, 1010).unwrap();
+    let before = as_json(&m);
+    let in_use = m.in_use();
+    let meters = m.meters_in_use();
+    let records = through_json(m.take_dirty());
+    assert_eq!(records.len(), 3);
+    assert!(m.take_dirty().is_empty(), "saved once");
+    let mut dp = m.into_datapath();
+    let (ul, dl, rules) = (dp.uplink.clone(), dp.downlink.clone(), dp.rules.clone());
+    // A crash between a map write and the save: an entry nobody owns, and
+    // one entry half changed.
+    dp.uplink.insert(0x777, UplinkEntry::default());
+    let teid_a = *ul.keys().find(|t| **t != 0x100 && **t != 0x200).unwrap();
+    dp.uplink.get_mut(&teid_a).unwrap().default.flags = ACT_DROP;
+    // The restarted daemon: the same maps, an empty manager.
+    let mut m = Sessions::new(dp, manager().config().clone());
+    m.track_dirty();
+    let r = m.restore(records).unwrap();
+    assert_eq!(r.sessions, 3);
+    assert_eq!(r.entries, ul.len() + dl.len());
+    assert_eq!(m.remove_orphans().unwrap(), (1, 0));
+    assert_eq!(as_json(&m), before, "every session as it was");
+    assert_eq!((m.in_use(), m.meters_in_use()), (in_use, meters));
+    assert!(m.take_dirty().is_empty(), "nothing restored needs saving");
+    let dp = m.datapath();
+    assert_eq!(
+        (&dp.uplink, &dp.downlink),
+        (&ul, &dl),
+        "entries as the store says"
+    );
+    for (k, v) in &rules {
+        assert_eq!(dp.rules.get(k), Some(v), "rule set {k}");
+    }
+    assert_eq!(m.teid_owner(teid_a), Some(a.up_seid));
+    assert_eq!(m.find(PEER, 3), Some(c.up_seid));
+    // New sessions take nothing the restored ones hold.
+    let d = m.establish(PEER, &est_5g(4), 1020).unwrap();
+    assert!(![a.up_seid, b.up_seid, c.up_seid].contains(&d.up_seid));
+    let s_a = m.get(a.up_seid).unwrap();
+    let s_d = m.get(d.up_seid).unwrap();
+    assert_ne!(s_a.allocated_ue, s_d.allocated_ue);
+    assert!(s_a.teids().all(|t| m.teid_owner(t) == Some(a.up_seid)));
+    assert!(s_d.teids().all(|t| m.teid_owner(t) == Some(d.up_seid)));
+    // The restored session reports from its last report, with the next UR-SEQN.
+    traffic(&mut m, 5);
+    let reports = m.delete(b.up_seid, 1030).unwrap();
+    let v = reports[0].volume_measurement.unwrap();
+    assert_eq!(v.uplink_volume, Some(200));
+    assert_eq!(reports[0].ur_seqn, UrSeqn(1));
+    assert_eq!(reports[0].start_time, Some(StartTime(1010)));
+    // Modifiable and deletable, and everything goes back to the pools.
+    let upd = SessionModificationRequest {
+        remove_pdr: vec![RemovePdr { pdr_id: PdrId(3) }],
+        ..Default::default()
+    };
+    m.modify(a.up_seid, &upd, 1040).unwrap();
+    let dirty: Vec<u64> = m.take_dirty().into_iter().map(|(s, _)| s).collect();
+    assert_eq!(dirty, vec![a.up_seid, b.up_seid, d.up_seid]);
+    for s in [a.up_seid, c.up_seid, d.up_seid] {
+        m.delete(s, 1050).unwrap();
+    }
+    assert_eq!(m.in_use(), (0, 0, 0, 0));
+    assert_eq!(m.meters_in_use(), 0);
+    let dp = m.datapath();
+    assert!(dp.uplink.is_empty() && dp.downlink.is_empty());
+    assert!(m.take_dirty().iter().all(|(_, r)| r.is_none()), "deletions");
+}
+
+#[test]
+fn a_restore_that_does_not_fit_the_tables_fails_whole() {
+    let mut m = manager();
+    m.track_dirty();
+    m.establish(PEER, &est_5g(1), 0).unwrap();
+    let records = through_json(m.take_dirty());
+    // Fewer counter slots than the record's slots (a smaller max_pdrs).
+    let slot = records[0]
+        .session
+        .rules
+        .pdrs
+        .values()
+        .map(|p| p.counter)
+        .max()
+        .unwrap();
+    let mut small = Sessions::new(
+        FakeDatapath::with_capacity(crate::datapath::Capacity {
+            sessions: 10,
+            counter_slots: slot,
+            rule_sets: 10,
+            meters: 10,
+        }),
+        manager().config().clone(),
+    );
+    let e = small.restore(records.clone()).unwrap_err();
+    assert!(e.contains("gateway.max_pdrs"), "{e}");
+    assert!(small.sessions().is_empty() && small.datapath().uplink.is_empty());
+    // A broken record names its session.
+    let mut bad = serde_json::to_value(&records[0]).unwrap();
+    bad["uplink"][0][1]["default"] = serde_json::json!("zz");
+    let bad: Record = serde_json::from_value(bad).unwrap();
+    let e = manager().restore(vec![bad]).unwrap_err();
+    assert!(e.contains("session 0x1") && e.contains("hex"), "{e}");
+    // Only into an empty manager.
+    let mut busy = manager();
+    busy.establish(PEER, &est_4g(9, 0x300), 0).unwrap();
+    assert!(busy.restore(records).unwrap_err().contains("empty"));
+}

@@ -1,0 +1,334 @@
+//! What the session store keeps of a session, and re-adopting sessions
+//! after a restart.
+//!
+//! A [`Record`] is everything the manager knows about one session: its
+//! rules with what CHOOSE allocated, the counter slots, rule sets and
+//! meters it holds, what it wrote for each fast-path key, and the URR
+//! baselines its next usage report is measured from. The daemon saves the
+//! records of the sessions a request changed before it answers
+//! ([`Sessions::take_dirty`]) and, after a restart that re-adopted the
+//! pinned maps, gives them back to [`Sessions::restore`]: the pools take
+//! what the sessions hold, and every entry is written again from the
+//! record, so a crash between a map write and the save is undone (the
+//! store is the truth). [`Sessions::remove_orphans`] then deletes map
+//! entries no session owns.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+use upf_abi::{PdrAction, Rule, SessionCounters};
+
+use super::{rule_set, uplink_entry, Sessions, Written, NO_COUNTER};
+use crate::datapath::{Datapath, DatapathError};
+use crate::pfcp::rules::{Compiled, MeterKey, TeidSpec};
+use crate::pfcp::sessions::{MeterSlot, Session, Usage};
+use crate::pfcp::vecmap::VecMap;
+use upf_abi::DownlinkEntry;
+
+/// One session as the store keeps it (JSON).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Record {
+    /// The session's identity, rules and limits (what `upfctl` shows).
+    pub session: Session,
+    /// Its rate meters.
+    meters: Vec<(MeterKey, MeterSlot)>,
+    /// What it wrote per local TEID.
+    uplink: Vec<(u32, WrittenRecord)>,
+    /// What it wrote per UE address.
+    downlink: Vec<(Ipv4Addr, WrittenRecord)>,
+    /// Counter values at the last report per (URR, PDR) link:
+    /// ul bytes, ul packets, dl bytes, dl packets.
+    baselines: Vec<((u32, u16), [u64; 4])>,
+    /// Usage of links that ended since their URR's last report.
+    carried: Vec<(u32, Usage)>,
+}
+
+/// One key's compiled state; the ABI structs as hex of their bytes.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+struct WrittenRecord {
+    ue_ipv4: Option<Ipv4Addr>,
+    default: String,
+    rules: Vec<String>,
+    rule_set: Option<u32>,
+}
+
+/// What [`Sessions::restore`] re-adopted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Restored {
+    /// Sessions re-adopted.
+    pub sessions: usize,
+    /// Fast-path entries written again (uplink + downlink).
+    pub entries: usize,
+}
+
+fn hex<T: aya::Pod>(v: &T) -> String {
+    // SAFETY: `T: Pod` is plain old data (the ABI's repr(C) structs with
+    // explicit padding), so all size_of::<T>() bytes are initialized.
+    let bytes = unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) };
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn unhex<T: aya::Pod>(s: &str) -> Result<T, String> {
+    let n = size_of::<T>();
+    if s.len() != 2 * n || !s.is_ascii() {
+        return Err(format!(
+            "{} hex digits where {} were expected",
+            s.len(),
+            2 * n
+        ));
+    }
+    let mut bytes = vec![0u8; n];
+    for (i, b) in bytes.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+            .map_err(|_| format!("not hex: {:?}", &s[2 * i..2 * i + 2]))?;
+    }
+    // SAFETY: `bytes` holds exactly size_of::<T>() bytes and every bit
+    // pattern is a valid `T` (Pod); read_unaligned needs no alignment.
+    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr() as *const T) })
+}
+
+impl WrittenRecord {
+    fn of(w: &Written) -> Self {
+        WrittenRecord {
+            ue_ipv4: w.compiled.ue_ipv4,
+            default: hex(&w.compiled.default),
+            rules: w.compiled.rules.iter().map(hex).collect(),
+            rule_set: w.rule_set,
+        }
+    }
+
+    fn written(&self) -> Result<Written, String> {
+        Ok(Written {
+            compiled: Compiled {
+                ue_ipv4: self.ue_ipv4,
+                default: unhex::<PdrAction>(&self.default)?,
+                rules: self
+                    .rules
+                    .iter()
+                    .map(|r| unhex::<Rule>(r))
+                    .collect::<Result<_, _>>()?,
+            },
+            rule_set: self.rule_set,
+        })
+    }
+}
+
+fn counters(c: &SessionCounters) -> [u64; 4] {
+    [c.ul_bytes, c.ul_packets, c.dl_bytes, c.dl_packets]
+}
+
+fn from_counters(v: [u64; 4]) -> SessionCounters {
+    SessionCounters {
+        ul_bytes: v[0],
+        ul_packets: v[1],
+        dl_bytes: v[2],
+        dl_packets: v[3],
+    }
+}
+
+impl Record {
+    /// Everything about `s`.
+    pub fn of(s: &Session) -> Self {
+        Record {
+            session: s.clone(),
+            meters: s.meters.iter().map(|(k, m)| (*k, *m)).collect(),
+            uplink: s
+                .written_ul
+                .iter()
+                .map(|(k, w)| (*k, WrittenRecord::of(w)))
+                .collect(),
+            downlink: s
+                .written_dl
+                .iter()
+                .map(|(k, w)| (*k, WrittenRecord::of(w)))
+                .collect(),
+            baselines: s.baselines.iter().map(|(k, c)| (*k, counters(c))).collect(),
+            carried: s.carried.iter().map(|(k, u)| (*k, *u)).collect(),
+        }
+    }
+
+    /// Our SEID.
+    pub fn up_seid(&self) -> u64 {
+        self.session.up_seid
+    }
+
+    /// The session back, or what in the record is wrong.
+    pub fn into_session(self) -> Result<Session, String> {
+        let mut s = self.session;
+        for p in s.rules.pdrs.values_mut() {
+            p.restore_flows()?;
+        }
+        s.meters = self.meters.into_iter().collect::<VecMap<_, _>>();
+        s.written_ul = self
+            .uplink
+            .iter()
+            .map(|(k, w)| Ok((*k, w.written()?)))
+            .collect::<Result<VecMap<_, _>, String>>()?;
+        s.written_dl = self
+            .downlink
+            .iter()
+            .map(|(k, w)| Ok((*k, w.written()?)))
+            .collect::<Result<VecMap<_, _>, String>>()?;
+        s.baselines = self
+            .baselines
+            .into_iter()
+            .map(|(k, v)| (k, from_counters(v)))
+            .collect();
+        s.carried = self.carried.into_iter().collect();
+        Ok(s)
+    }
+}
+
+impl<D: Datapath> Sessions<D> {
+    /// Starts keeping the set of sessions changed since the last
+    /// [`Sessions::take_dirty`] (the daemon does when it persists sessions).
+    pub fn track_dirty(&mut self) {
+        self.dirty.get_or_insert_with(BTreeSet::new);
+    }
+
+    pub(super) fn mark_dirty(&mut self, up_seid: u64) {
+        if let Some(d) = &mut self.dirty {
+            d.insert(up_seid);
+        }
+    }
+
+    /// The sessions changed since the last call: `Some(record)` to save,
+    /// `None` for a session that is gone.
+    pub fn take_dirty(&mut self) -> Vec<(u64, Option<Record>)> {
+        let Some(d) = self.dirty.as_mut() else {
+            return Vec::new();
+        };
+        let seids = std::mem::take(d);
+        seids
+            .into_iter()
+            .map(|seid| (seid, self.get(seid).map(Record::of)))
+            .collect()
+    }
+
+    /// Re-adopts sessions from the store into an empty manager whose
+    /// datapath kept its maps (pinned) across the restart: the pools take
+    /// what the sessions hold and every entry and rule set is written again
+    /// as the record says (the same values the maps should hold, so traffic
+    /// is not disturbed). A record that does not fit (a pool or table
+    /// smaller than before, a broken record) fails the whole restore.
+    pub fn restore(&mut self, records: Vec<Record>) -> Result<Restored, String> {
+        if !self.sessions.is_empty() {
+            return Err("restore needs an empty session manager".into());
+        }
+        let cap = self.dp.capacity();
+        let mut sessions = Vec::with_capacity(records.len());
+        let (mut teids, mut ues, mut slots, mut sets, mut meters) =
+            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
+        for r in records {
+            let seid = r.up_seid();
+            let s = r
+                .into_session()
+                .map_err(|e| format!("session {seid:#x}: {e}"))?;
+            for p in s.rules.pdrs.values() {
+                if matches!(p.f_teid, Some(TeidSpec::Choose(_))) {
+                    teids.extend(p.teid);
+                }
+                if p.counter != NO_COUNTER {
+                    if p.counter >= cap.counter_slots {
+                        return Err(format!(
+                            "session {seid:#x}: counter slot {} is beyond gateway.max_pdrs ({})",
+                            p.counter, cap.counter_slots
+                        ));
+                    }
+                    slots.push(p.counter);
+                }
+            }
+            ues.extend(s.allocated_ue);
+            for w in s.written_ul.values().chain(s.written_dl.values()) {
+                if let Some(rs) = w.rule_set {
+                    if rs >= cap.rule_sets {
+                        return Err(format!(
+                            "session {seid:#x}: rule set {rs} is beyond gateway.max_rule_sets ({})",
+                            cap.rule_sets
+                        ));
+                    }
+                    sets.push(rs);
+                }
+            }
+            meters.extend(s.meters.values().map(|m| m.index));
+            sessions.push(s);
+        }
+        self.teid_pool.take_all(teids);
+        self.ue_pool.take_all(&ues);
+        self.counter_pool.take_all(slots);
+        self.rule_set_pool.take_all(sets);
+        self.meter_pool.take_all(meters);
+        let mut out = Restored::default();
+        let n3_be = u32::from(self.cfg.n3).to_be();
+        for s in sessions {
+            let seid = s.up_seid;
+            for (teid, w) in &s.written_ul {
+                self.rewrite(w)?;
+                self.dp
+                    .put_uplink(*teid, &uplink_entry(&w.compiled, w.rule_set))
+                    .map_err(|e| format!("session {seid:#x}: {e}"))?;
+                self.teid_owner.insert(*teid, seid);
+                out.entries += 1;
+            }
+            for (ue, w) in &s.written_dl {
+                self.rewrite(w)?;
+                let entry = DownlinkEntry {
+                    local_ipv4_be: n3_be,
+                    rules: w.rule_set.map_or(0, |r| r + 1),
+                    default: w.compiled.default,
+                };
+                self.dp
+                    .put_downlink(*ue, &entry)
+                    .map_err(|e| format!("session {seid:#x}: {e}"))?;
+                self.ue_owner.insert(*ue, seid);
+                out.entries += 1;
+            }
+            for m in s.meters.values() {
+                self.dp
+                    .set_meter(m.index, &m.config)
+                    .map_err(|e| format!("session {seid:#x}: {e}"))?;
+            }
+            self.by_cp.insert((s.peer.clone(), s.cp_seid), seid);
+            self.watch(&s);
+            self.next_seid = self.next_seid.max(seid.wrapping_add(1));
+            self.sessions.insert(seid, Box::new(s));
+            self.changed(seid);
+            out.sessions += 1;
+        }
+        // Nothing restored needs saving again.
+        if let Some(d) = &mut self.dirty {
+            d.clear();
+        }
+        Ok(out)
+    }
+
+    fn rewrite(&mut self, w: &Written) -> Result<(), String> {
+        if let Some(rs) = w.rule_set {
+            self.dp
+                .put_rules(rs, &rule_set(&w.compiled))
+                .map_err(|e: DatapathError| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the fast-path entries no session owns (left by a daemon
+    /// that crashed between a map write and saving the session, or by
+    /// sessions not persisted); returns how many (uplink, downlink).
+    pub fn remove_orphans(&mut self) -> Result<(usize, usize), DatapathError> {
+        let mut n = (0, 0);
+        for teid in self.dp.uplink_keys()? {
+            if !self.teid_owner.contains_key(&teid) {
+                self.dp.del_uplink(teid)?;
+                n.0 += 1;
+            }
+        }
+        for ue in self.dp.downlink_keys()? {
+            if !self.ue_owner.contains_key(&ue) {
+                self.dp.del_downlink(ue)?;
+                n.1 += 1;
+            }
+        }
+        Ok(n)
+    }
+}
