@@ -718,8 +718,17 @@ async fn start_pfcp(
         peers = p.peers.len(),
         "PFCP node listening"
     );
-    let task =
-        tokio::task::spawn_local(server::run(socket, node.clone(), handler, reports_rx, stop));
+    // The sessions the handled requests changed are saved before their
+    // responses leave (one transaction per burst of requests).
+    let m = manager.clone();
+    let task = tokio::task::spawn_local(server::run(
+        socket,
+        node.clone(),
+        handler,
+        reports_rx,
+        stop,
+        move || lock(&m).persist(),
+    ));
     Ok((node, task, reports_tx))
 }
 
@@ -746,7 +755,7 @@ fn save_associations(
 
 /// Opens the session store in `pfcp.state_dir` and, when the pinned maps
 /// were re-adopted, restores the sessions saved there; otherwise the saved
-/// sessions went with the old maps and the store is emptied. Returns true
+/// sessions went with the old maps and the store is made anew. Returns true
 /// when sessions were re-adopted (the Recovery Time Stamp then stays).
 fn open_session_store(
     manager: &Manager,
@@ -761,7 +770,6 @@ fn open_session_store(
             p.state_dir.display()
         )
     };
-    let mut store = SessionStore::open(&p.state_dir).with_context(field)?;
     let meta = StoreMeta {
         datapath: format!(
             "abi ul {} dl {} rules {} counters {} meter {}; sizes sessions {} pdrs {} rule_sets {} meters {}",
@@ -776,30 +784,36 @@ fn open_session_store(
             opts.meters,
         ),
     };
-    let stored = store.meta().with_context(field)?;
-    let readopt = adopted && stored.as_ref() == Some(&meta);
-    if adopted && !readopt && !store.is_empty().with_context(field)? {
-        tracing::warn!(stored = ?stored.map(|m| m.datapath), now = %meta.datapath, "the saved sessions were made for another datapath: not re-adopted");
-    }
-    let restored = if readopt {
-        let records = store.load().with_context(field)?;
-        let n = records.len();
-        let r = lock(manager).sessions_mut().restore(records).map_err(|e| {
-            anyhow::anyhow!("re-adopting {n} saved sessions: {e} (upfd --reset starts afresh)")
-        })?;
-        tracing::info!(
-            sessions = r.sessions,
-            entries = r.entries,
-            "sessions re-adopted from the session store"
-        );
-        true
-    } else {
-        let n = store.len().with_context(field)?;
-        if n > 0 {
-            tracing::warn!(sessions = n, "saved sessions dropped: the fast path they lived in is gone (host restart or reset)");
+    // Without re-adopted maps the saved sessions went with them (a host
+    // restart, a reset): a new store, the old file not even read.
+    let (store, restored) = if adopted {
+        let store = SessionStore::open(&p.state_dir).with_context(field)?;
+        let stored = store.meta().with_context(field)?;
+        if stored.as_ref() == Some(&meta) {
+            let records = store.load().with_context(field)?;
+            let n = records.len();
+            let r = lock(manager).sessions_mut().restore(records).map_err(|e| {
+                anyhow::anyhow!("re-adopting {n} saved sessions: {e} (upfd --reset starts afresh)")
+            })?;
+            tracing::info!(
+                sessions = r.sessions,
+                entries = r.entries,
+                "sessions re-adopted from the session store"
+            );
+            (store, true)
+        } else {
+            tracing::warn!(stored = ?stored.map(|m| m.datapath), now = %meta.datapath, "the saved sessions were made for another datapath: not re-adopted");
+            drop(store);
+            (
+                SessionStore::recreate(&p.state_dir).with_context(field)?,
+                false,
+            )
         }
-        store.clear().with_context(field)?;
-        false
+    } else {
+        (
+            SessionStore::recreate(&p.state_dir).with_context(field)?,
+            false,
+        )
     };
     store.set_datapath(&meta).with_context(field)?;
     lock(manager).set_store(store);

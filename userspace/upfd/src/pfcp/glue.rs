@@ -160,9 +160,6 @@ impl<D: Datapath> SessionHandler for Glue<D> {
             .flat_map(|s| s.tunnels())
             .map(|t| t.ipv4)
             .collect();
-        // Saved before the response leaves: a session the SMF is told
-        // about survives a restart.
-        m.persist();
         drop(m);
         for t in tunnels {
             if self.announced.insert(t) {
@@ -215,12 +212,7 @@ impl<D: Datapath> SessionHandler for Glue<D> {
 
     fn release_peer(&mut self, peer: &PeerId, _now: Instant) {
         let name = peer_name(peer);
-        let n = {
-            let mut m = self.lock();
-            let n = m.sessions_mut().release_peer(&name, now_ntp());
-            m.persist();
-            n
-        };
+        let n = self.lock().sessions_mut().release_peer(&name, now_ntp());
         tracing::warn!(peer = %name, sessions = n, "PFCP sessions of the peer removed");
     }
 

@@ -43,8 +43,15 @@ pub enum ReportRequest {
 /// Largest PFCP datagram we read (a UDP payload can't be larger).
 const MAX_DATAGRAM: usize = 65_535;
 
+/// Datagrams handled before the responses go out: a burst of requests is
+/// saved in one transaction of the session store (group commit).
+const BATCH: usize = 64;
+
 /// Runs the node on `socket` until `shutdown` becomes `true` (or its sender
-/// is dropped). Reports queued on `reports` are sent with T1/N1; a closed
+/// is dropped). `before_send` runs before anything queued is sent: the
+/// daemon saves the sessions the handled requests changed there, so no
+/// response tells an SMF about a session a crash could lose. Datagrams
+/// already waiting are handled together (up to [`BATCH`]) before that. Reports queued on `reports` are sent with T1/N1; a closed
 /// `reports` channel is fine. Only a failure to receive that is not a
 /// transient ICMP error ends the loop with an error; failed sends are
 /// logged (the request is retransmitted, a lost response is asked for
@@ -55,10 +62,12 @@ pub async fn run(
     handler: Rc<RefCell<dyn SessionHandler>>,
     mut reports: mpsc::Receiver<ReportRequest>,
     mut shutdown: watch::Receiver<bool>,
+    mut before_send: impl FnMut(),
 ) -> io::Result<()> {
     let mut buf = vec![0u8; MAX_DATAGRAM];
     let mut reports_open = true;
     loop {
+        before_send();
         flush(&socket, &node).await;
         if *shutdown.borrow() {
             return Ok(());
@@ -74,7 +83,14 @@ pub async fn run(
             r = socket.recv_from(&mut buf) => match r {
                 Ok((n, from)) => {
                     let mut h = handler.borrow_mut();
-                    node.borrow_mut().handle_datagram(from, &buf[..n], Instant::now(), &mut *h);
+                    let mut node = node.borrow_mut();
+                    node.handle_datagram(from, &buf[..n], Instant::now(), &mut *h);
+                    for _ in 1..BATCH {
+                        match socket.try_recv_from(&mut buf) {
+                            Ok((n, from)) => node.handle_datagram(from, &buf[..n], Instant::now(), &mut *h),
+                            Err(_) => break,
+                        }
+                    }
                 }
                 // Linux reports ICMP port unreachable for an earlier send
                 // as an error on the next receive.
@@ -215,7 +231,7 @@ mod tests {
         let handler: Rc<RefCell<dyn SessionHandler>> = Rc::new(RefCell::new(NoSessions));
         let (_report_tx, reports) = mpsc::channel(4);
         let (stop_tx, stop) = watch::channel(false);
-        let server = run(socket, node.clone(), handler, reports, stop);
+        let server = run(socket, node.clone(), handler, reports, stop, || {});
         let client = async {
             let req = Pdu {
                 header: Header::node(MsgType::HEARTBEAT_REQUEST, 7),

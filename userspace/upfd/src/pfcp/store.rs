@@ -6,11 +6,13 @@
 //! The daemon saves the sessions a PFCP request changed before the
 //! response leaves (one transaction per request), so a session the SMF was
 //! told about survives a crash or `kill -9` of the daemon. WAL with
-//! `synchronous=NORMAL`: a committed transaction is in the kernel's page
-//! cache and survives the process; only a power cut or a host crash can
-//! lose the last ones, and those also lose the pinned maps (bpffs does not
-//! survive a reboot), after which the sessions are gone anyway and the
-//! daemon starts afresh with a new Recovery Time Stamp.
+//! `synchronous=OFF`: a committed transaction is in the kernel's page
+//! cache and survives the process, without an fsync per request. Only a
+//! power cut or a host crash can lose (or corrupt) what was written, and
+//! those also lose the pinned maps (bpffs does not survive a reboot): the
+//! sessions are gone anyway, the daemon starts afresh with a new Recovery
+//! Time Stamp and replaces the file ([`SessionStore::recreate`]) without
+//! reading it.
 //! The store also remembers the datapath it belongs to (the map sizes and
 //! ABI fingerprint, [`StoreMeta`]): records made for other tables are
 //! never re-adopted.
@@ -53,6 +55,30 @@ pub struct SessionStore {
 }
 
 impl SessionStore {
+    /// A new, empty `dir/sessions.db` in place of whatever was there (the
+    /// sessions it held went with a datapath that is gone; after a host
+    /// crash the file may not even be readable).
+    pub fn recreate(dir: &Path) -> Result<Self, StoreError> {
+        let path = dir.join(FILE_NAME);
+        for f in [
+            path.clone(),
+            path.with_extension("db-wal"),
+            path.with_extension("db-shm"),
+        ] {
+            match std::fs::remove_file(&f) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => {
+                    return Err(StoreError {
+                        path: f,
+                        reason: format!("removing it: {e}"),
+                    })
+                }
+            }
+        }
+        Self::open(dir)
+    }
+
     /// Opens (creating if needed) `dir/sessions.db`.
     pub fn open(dir: &Path) -> Result<Self, StoreError> {
         let path = dir.join(FILE_NAME);
@@ -64,7 +90,7 @@ impl SessionStore {
         let conn = Connection::open(&path).map_err(|e| err(&e))?;
         conn.execute_batch(
             "PRAGMA journal_mode=WAL;
-             PRAGMA synchronous=NORMAL;
+             PRAGMA synchronous=OFF;
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
              CREATE TABLE IF NOT EXISTS sessions (up_seid INTEGER PRIMARY KEY, record TEXT NOT NULL);",
         )
