@@ -22,7 +22,8 @@ log=$(mktemp /tmp/mvno-upf-test.XXXXXX)
 trap 'rm -f "$log"' EXIT
 echo "== cargo test"
 set +e
-cargo test --workspace 2>&1 | tee "$log"
+# --no-fail-fast: every failing test is reported, not only the first binary's.
+cargo test --workspace --no-fail-fast 2>&1 | tee "$log"
 rc=${PIPESTATUS[0]}
 set -e
 passed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
