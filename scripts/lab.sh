@@ -44,10 +44,13 @@ case "$cmd" in
     trap 'down' ERR
     # A bpffs the gateway's daemon can pin in: `ip netns exec` mounts a
     # fresh /sys, hiding /sys/fs/bpf, but leaves /run as it is.
-    if ! mountpoint -q /run/mupf-bpf; then
-      mkdir -p /run/mupf-bpf
-      mount -t bpf bpf /run/mupf-bpf
-    fi
+    # Labs come up in parallel: one mount, under a lock (two would stack,
+    # and pins made in the lower one would vanish from sight).
+    mkdir -p /run/mupf-bpf
+    (
+      flock 9
+      mountpoint -q /run/mupf-bpf || mount -t bpf bpf /run/mupf-bpf
+    ) 9>/run/mupf-bpf.lock
     for ns in "$ran" "$gw" "$dn"; do ip netns add "$ns"; done
     ip link add "$r0" netns "$ran" type veth peer name "$n3" netns "$gw"
     ip link add "$n6" netns "$gw" type veth peer name "$d0" netns "$dn"

@@ -28,7 +28,7 @@ use super::sessions::Record;
 pub const FILE_NAME: &str = "sessions.db";
 
 /// Schema version; a store of another version is refused (reset it).
-const SCHEMA: i64 = 1;
+const SCHEMA: i64 = 2;
 
 /// What the records were made for: restoring them into other tables would
 /// point entries at slots that mean something else.
@@ -92,7 +92,7 @@ impl SessionStore {
             "PRAGMA journal_mode=WAL;
              PRAGMA synchronous=OFF;
              CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-             CREATE TABLE IF NOT EXISTS sessions (up_seid INTEGER PRIMARY KEY, record TEXT NOT NULL);",
+             CREATE TABLE IF NOT EXISTS sessions (up_seid INTEGER PRIMARY KEY, record BLOB NOT NULL);",
         )
         .map_err(|e| err(&e))?;
         let store = SessionStore { conn, path };
@@ -184,8 +184,8 @@ impl SessionStore {
                 let key = *seid as i64;
                 match rec {
                     Some(r) => {
-                        let json = serde_json::to_string(r).map_err(|e| err(&e))?;
-                        put.execute(params![key, json]).map_err(|e| err(&e))?;
+                        let bytes = r.encode().map_err(|e| err(&e))?;
+                        put.execute(params![key, bytes]).map_err(|e| err(&e))?;
                     }
                     None => {
                         del.execute([key]).map_err(|e| err(&e))?;
@@ -204,12 +204,12 @@ impl SessionStore {
             .prepare("SELECT up_seid, record FROM sessions ORDER BY up_seid")
             .map_err(|e| self.error(e))?;
         let rows = stmt
-            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?)))
             .map_err(|e| self.error(e))?;
         let mut out = Vec::new();
         for row in rows {
-            let (seid, json) = row.map_err(|e| self.error(e))?;
-            let rec: Record = serde_json::from_str(&json).map_err(|e| {
+            let (seid, bytes) = row.map_err(|e| self.error(e))?;
+            let rec = Record::decode(&bytes).map_err(|e| {
                 self.error(format!(
                     "session {:#x}: unreadable record: {e}",
                     seid as u64
@@ -326,7 +326,7 @@ mod tests {
         let s = SessionStore::open(&dir).unwrap();
         s.conn
             .execute(
-                "INSERT INTO sessions (up_seid, record) VALUES (42, '{\"nope\":1}')",
+                "INSERT INTO sessions (up_seid, record) VALUES (42, x'ffff')",
                 [],
             )
             .unwrap();

@@ -26,7 +26,7 @@ use crate::pfcp::sessions::{MeterSlot, Session, Usage};
 use crate::pfcp::vecmap::VecMap;
 use upf_abi::DownlinkEntry;
 
-/// One session as the store keeps it (JSON).
+/// One session as the store keeps it (serde: postcard in the store).
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Record {
     /// The session's identity, rules and limits (what `upfctl` shows).
@@ -44,12 +44,12 @@ pub struct Record {
     carried: Vec<(u32, Usage)>,
 }
 
-/// One key's compiled state; the ABI structs as hex of their bytes.
+/// One key's compiled state; the ABI structs as their bytes.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 struct WrittenRecord {
     ue_ipv4: Option<Ipv4Addr>,
-    default: String,
-    rules: Vec<String>,
+    default: Vec<u8>,
+    rules: Vec<Vec<u8>>,
     rule_set: Option<u32>,
 }
 
@@ -62,38 +62,31 @@ pub struct Restored {
     pub entries: usize,
 }
 
-fn hex<T: aya::Pod>(v: &T) -> String {
+fn pod_bytes<T: aya::Pod>(v: &T) -> Vec<u8> {
     // SAFETY: `T: Pod` is plain old data (the ABI's repr(C) structs with
     // explicit padding), so all size_of::<T>() bytes are initialized.
-    let bytes = unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) };
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) }.to_vec()
 }
 
-fn unhex<T: aya::Pod>(s: &str) -> Result<T, String> {
-    let n = size_of::<T>();
-    if s.len() != 2 * n || !s.is_ascii() {
+fn from_pod_bytes<T: aya::Pod>(b: &[u8]) -> Result<T, String> {
+    if b.len() != size_of::<T>() {
         return Err(format!(
-            "{} hex digits where {} were expected",
-            s.len(),
-            2 * n
+            "{} bytes where {} were expected (another ABI)",
+            b.len(),
+            size_of::<T>()
         ));
     }
-    let mut bytes = vec![0u8; n];
-    for (i, b) in bytes.iter_mut().enumerate() {
-        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
-            .map_err(|_| format!("not hex: {:?}", &s[2 * i..2 * i + 2]))?;
-    }
-    // SAFETY: `bytes` holds exactly size_of::<T>() bytes and every bit
-    // pattern is a valid `T` (Pod); read_unaligned needs no alignment.
-    Ok(unsafe { std::ptr::read_unaligned(bytes.as_ptr() as *const T) })
+    // SAFETY: `b` holds exactly size_of::<T>() bytes and every bit pattern
+    // is a valid `T` (Pod); read_unaligned needs no alignment.
+    Ok(unsafe { std::ptr::read_unaligned(b.as_ptr() as *const T) })
 }
 
 impl WrittenRecord {
     fn of(w: &Written) -> Self {
         WrittenRecord {
             ue_ipv4: w.compiled.ue_ipv4,
-            default: hex(&w.compiled.default),
-            rules: w.compiled.rules.iter().map(hex).collect(),
+            default: pod_bytes(&w.compiled.default),
+            rules: w.compiled.rules.iter().map(pod_bytes).collect(),
             rule_set: w.rule_set,
         }
     }
@@ -102,11 +95,11 @@ impl WrittenRecord {
         Ok(Written {
             compiled: Compiled {
                 ue_ipv4: self.ue_ipv4,
-                default: unhex::<PdrAction>(&self.default)?,
+                default: from_pod_bytes::<PdrAction>(&self.default)?,
                 rules: self
                     .rules
                     .iter()
-                    .map(|r| unhex::<Rule>(r))
+                    .map(|r| from_pod_bytes::<Rule>(r))
                     .collect::<Result<_, _>>()?,
             },
             rule_set: self.rule_set,
@@ -128,6 +121,17 @@ fn from_counters(v: [u64; 4]) -> SessionCounters {
 }
 
 impl Record {
+    /// The store's encoding (postcard: compact, a 5G session in a few
+    /// hundred bytes).
+    pub fn encode(&self) -> Result<Vec<u8>, String> {
+        postcard::to_allocvec(self).map_err(|e| e.to_string())
+    }
+
+    /// [`Record::encode`] back.
+    pub fn decode(b: &[u8]) -> Result<Record, String> {
+        postcard::from_bytes(b).map_err(|e| e.to_string())
+    }
+
     /// Everything about `s`.
     pub fn of(s: &Session) -> Self {
         Record {

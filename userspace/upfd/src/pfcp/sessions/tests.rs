@@ -1667,13 +1667,13 @@ fn update_and_query_of_an_unknown_urr_name_it() {
 
 // ---- the session store: re-adopting sessions after a restart ----
 
-/// Records as the store keeps them: through their JSON text.
-fn through_json(changes: Vec<(u64, Option<Record>)>) -> Vec<Record> {
+/// Records as the store keeps them: through their encoding.
+fn through_store(changes: Vec<(u64, Option<Record>)>) -> Vec<Record> {
     changes
         .into_iter()
         .map(|(seid, r)| {
             let r = r.unwrap_or_else(|| panic!("session {seid:#x} is dirty and present"));
-            serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap()
+            Record::decode(&r.encode().unwrap()).unwrap()
         })
         .collect()
 }
@@ -1718,7 +1718,7 @@ fn restored_sessions_carry_on_where_they_were() {
     let before = as_json(&m);
     let in_use = m.in_use();
     let meters = m.meters_in_use();
-    let records = through_json(m.take_dirty());
+    let records = through_store(m.take_dirty());
     assert_eq!(records.len(), 3);
     assert!(m.take_dirty().is_empty(), "saved once");
     let mut dp = m.into_datapath();
@@ -1787,7 +1787,7 @@ fn a_restore_that_does_not_fit_the_tables_fails_whole() {
     let mut m = manager();
     m.track_dirty();
     m.establish(PEER, &est_5g(1), 0).unwrap();
-    let records = through_json(m.take_dirty());
+    let records = through_store(m.take_dirty());
     // Fewer counter slots than the record's slots (a smaller max_pdrs).
     let slot = records[0]
         .session
@@ -1811,10 +1811,10 @@ fn a_restore_that_does_not_fit_the_tables_fails_whole() {
     assert!(small.sessions().is_empty() && small.datapath().uplink.is_empty());
     // A broken record names its session.
     let mut bad = serde_json::to_value(&records[0]).unwrap();
-    bad["uplink"][0][1]["default"] = serde_json::json!("zz");
+    bad["uplink"][0][1]["default"] = serde_json::json!([1, 2]);
     let bad: Record = serde_json::from_value(bad).unwrap();
     let e = manager().restore(vec![bad]).unwrap_err();
-    assert!(e.contains("session 0x1") && e.contains("hex"), "{e}");
+    assert!(e.contains("session 0x1") && e.contains("2 bytes"), "{e}");
     // Only into an empty manager.
     let mut busy = manager();
     busy.establish(PEER, &est_4g(9, 0x300), 0).unwrap();
