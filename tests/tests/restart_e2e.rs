@@ -250,3 +250,59 @@ fn without_pinning_a_restart_is_a_full_reset() {
     let after = smf.heartbeat().expect("heartbeat").recovery_time_stamp;
     assert_ne!(after, before);
 }
+
+/// Pinned maps of other sizes are never re-adopted: after a change of
+/// gateway.max_sessions upfd refuses to start, names the map and the way
+/// out, and starts after `upfd --reset`.
+#[test]
+fn pinned_maps_of_other_sizes_are_refused_until_a_reset() {
+    let mut lab = Lab::up_with(Mode::Generic, &format!("{PIN}\non_exit = \"detach\""));
+    assert!(lab.pin_dir().join("UPLINK").exists());
+    let st = lab.stop_upfd();
+    assert!(st.success(), "{st}");
+    assert!(
+        lab.log().contains("XDP detached (link unpinned)"),
+        "{}",
+        lab.log()
+    );
+    assert!(
+        lab.pin_dir().join("UPLINK").exists(),
+        "maps kept with on_exit = detach"
+    );
+    let cfg = lab.dir.join("upf.toml");
+    let text = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text.replace("max_sessions = 100000", "max_sessions = 50000"),
+    )
+    .unwrap();
+    // Bounded: a daemon that wrongly starts is stopped after 20 s.
+    let out = run(std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &format!("mupf-{}-gw", lab.id),
+            "timeout",
+            "20",
+        ])
+        .arg(bin("upfd"))
+        .arg("--config")
+        .arg(&cfg));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("UPLINK")
+            && err.contains("100000")
+            && err.contains("50000")
+            && err.contains("upfd --reset"),
+        "{err}"
+    );
+    let out = lab.upfd_cmd(&["--reset"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    lab.start_upfd();
+    assert!(lab.pin_dir().join("UPLINK").exists());
+}
