@@ -15,6 +15,8 @@
 //! teid_first = 0x00100000         # local TEIDs handed out for F-TEID CHOOSE
 //! teid_last = 0x7fffffff
 //! ue_pools = ["10.45.0.0/16"]     # UE addresses handed out for UE IP CHOOSE
+//! rate_limit_per_peer = 100000    # requests/s accepted per peer address (0: no limit)
+//! rate_limit_burst = 20000        # back to back after a quiet time
 //! [[pfcp.peer]]
 //! prefix = "10.0.0.2/32"          # SMF / PGW-C addresses accepted
 //! initiate = false                # true: we set the association up toward it
@@ -74,6 +76,13 @@ pub struct PfcpConfig {
     /// UE address pools for CHOOSE.
     #[serde(default)]
     pub ue_pools: Vec<Ipv4Net>,
+    /// Requests accepted per second from each peer address; excess ones
+    /// are dropped unparsed and counted (`rate_limited`). 0: no limit.
+    #[serde(default = "default_rate_limit")]
+    pub rate_limit_per_peer: u32,
+    /// Requests a peer may send back to back after a quiet time.
+    #[serde(default = "default_rate_burst")]
+    pub rate_limit_burst: u32,
     /// The CP function peers.
     #[serde(rename = "peer", default)]
     pub peers: Vec<PeerEntry>,
@@ -101,6 +110,14 @@ pub struct PeerEntry {
     pub initiate: bool,
 }
 
+/// Twice the establishment rate one daemon sustains (docs/benchmarks.md):
+/// no legitimate SMF meets it, a flood does.
+fn default_rate_limit() -> u32 {
+    100_000
+}
+fn default_rate_burst() -> u32 {
+    20_000
+}
 fn default_port() -> u16 {
     upf_pfcp::PFCP_PORT
 }
@@ -155,6 +172,12 @@ impl PfcpConfig {
             return bad(
                 "usage_poll_ms",
                 "must be in 50..=60000 (milliseconds between URR trigger checks)",
+            );
+        }
+        if self.rate_limit_per_peer > 0 && self.rate_limit_burst == 0 {
+            return bad(
+                "rate_limit_burst",
+                "must be at least 1 when rate_limit_per_peer is set (0 would drop every request)",
             );
         }
         if self.teid_first == 0 || self.teid_first > self.teid_last {

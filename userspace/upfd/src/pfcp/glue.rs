@@ -66,6 +66,10 @@ pub fn node_config(p: &PfcpConfig) -> NodeConfig {
     c.t1 = Duration::from_millis(p.t1_ms);
     c.n1 = p.n1;
     c.response_cache_ttl = Duration::from_secs(p.response_cache_secs);
+    c.rate_limit = (p.rate_limit_per_peer > 0).then_some(super::node::RateLimit {
+        per_sec: p.rate_limit_per_peer,
+        burst: p.rate_limit_burst,
+    });
     c.on_peer_loss = match p.on_peer_loss {
         OnPeerLoss::Keep => PeerLossPolicy::Keep,
         OnPeerLoss::Delete => PeerLossPolicy::Delete,

@@ -67,7 +67,25 @@ pub struct NodeConfig {
     pub response_cache_capacity: usize,
     /// What happens to a lost peer's sessions.
     pub on_peer_loss: PeerLossPolicy,
+    /// Requests accepted per peer address (a token bucket); excess requests
+    /// are dropped before parsing and counted ([`DropReason::RateLimited`]).
+    /// Responses to our own requests are never limited. `None`: no limit.
+    pub rate_limit: Option<RateLimit>,
 }
+
+/// A peer's request budget: `per_sec` on average, `burst` at once.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests per second, sustained.
+    pub per_sec: u32,
+    /// Requests accepted back to back after a quiet time.
+    pub burst: u32,
+}
+
+/// Token buckets kept at most for this many addresses (a wide peer prefix
+/// and spoofed sources must not grow the table without bound): beyond it,
+/// buckets idle for a second are forgotten, then new sources share one.
+const MAX_BUCKETS: usize = 4096;
 
 impl NodeConfig {
     /// A configuration with the usual timers: heartbeat every 10 s with 3
@@ -86,6 +104,7 @@ impl NodeConfig {
             response_cache_ttl: Duration::from_secs(60),
             response_cache_capacity: 65_536,
             on_peer_loss: PeerLossPolicy::Keep,
+            rate_limit: None,
         }
     }
 }
@@ -268,6 +287,8 @@ pub enum DropReason {
     VersionNotSupported,
     /// More follow-on messages than [`MAX_MESSAGES_PER_DATAGRAM`].
     TooManyMessages,
+    /// A request beyond its peer's rate limit ([`NodeConfig::rate_limit`]).
+    RateLimited,
 }
 
 impl DropReason {
@@ -285,6 +306,7 @@ impl DropReason {
             DropReason::UnexpectedRequest => "unexpected_request",
             DropReason::VersionNotSupported => "version_not_supported",
             DropReason::TooManyMessages => "too_many_messages",
+            DropReason::RateLimited => "rate_limited",
         }
     }
 }
@@ -411,6 +433,8 @@ pub struct Node {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     stats: NodeStats,
+    /// Request budgets by source address: (tokens, last refill).
+    buckets: HashMap<IpAddr, (f64, Instant)>,
 }
 
 #[derive(Debug)]
@@ -577,6 +601,35 @@ impl Node {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             stats: NodeStats::default(),
+            buckets: HashMap::new(),
+        }
+    }
+
+    /// Takes a token from `ip`'s request budget; false when it is spent.
+    fn admit(&mut self, ip: IpAddr, now: Instant) -> bool {
+        let Some(l) = self.cfg.rate_limit else {
+            return true;
+        };
+        if !self.buckets.contains_key(&ip) && self.buckets.len() >= MAX_BUCKETS {
+            let idle = Duration::from_secs(1);
+            self.buckets
+                .retain(|_, (_, last)| now.saturating_duration_since(*last) < idle);
+        }
+        let key = if self.buckets.contains_key(&ip) || self.buckets.len() < MAX_BUCKETS {
+            ip
+        } else {
+            IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED)
+        };
+        let burst = f64::from(l.burst.max(1));
+        let b = self.buckets.entry(key).or_insert((burst, now));
+        let dt = now.saturating_duration_since(b.1).as_secs_f64();
+        b.0 = (b.0 + dt * f64::from(l.per_sec)).min(burst);
+        b.1 = now;
+        if b.0 >= 1.0 {
+            b.0 -= 1.0;
+            true
+        } else {
+            false
         }
     }
 
@@ -611,7 +664,12 @@ impl Node {
             };
             // Header::parse checked that the message fits in `rest`.
             let len = Header::message_len(rest).min(rest.len());
-            self.handle_message(from, header, body, now, h);
+            if header.message_type.is_request() && !self.admit(from.ip(), now) {
+                // Silently: the peer retransmits after T1, as for a loss.
+                self.drop_msg(DropReason::RateLimited);
+            } else {
+                self.handle_message(from, header, body, now, h);
+            }
             if !header.follow_on {
                 return;
             }

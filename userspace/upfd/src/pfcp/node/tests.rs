@@ -1461,3 +1461,155 @@ fn lossy_duplicating_reordering_link() {
         let _ = sim.start;
     }
 }
+
+// ---- peer security and restarts ----
+
+/// Sends `msg` from the SMF straight into `node`; returns what the node sent back.
+fn exchange(
+    node: &mut Node,
+    h: &mut FakeHandler,
+    header: Header,
+    msg: Message,
+    now: Instant,
+) -> Vec<Pdu> {
+    node.handle_datagram(smf_addr(), &bytes(header, msg), now, h);
+    std::iter::from_fn(|| node.poll_transmit())
+        .map(|t| parse(&t.bytes))
+        .collect()
+}
+
+fn heartbeat(seq: u32) -> (Header, Message) {
+    let mut h = Header::node(MsgType::HEARTBEAT_REQUEST, 0);
+    h.sequence = seq;
+    (
+        h,
+        Message::HeartbeatRequest(HeartbeatRequest {
+            recovery_time_stamp: SMF_TS,
+            unknown: Vec::new(),
+        }),
+    )
+}
+
+#[test]
+fn requests_beyond_a_peers_rate_limit_are_dropped_and_counted() {
+    let mut cfg = config();
+    cfg.rate_limit = Some(RateLimit {
+        per_sec: 10,
+        burst: 3,
+    });
+    let now = Instant::now();
+    let mut node = Node::new(cfg, UPF_TS, now);
+    let mut h = FakeHandler::default();
+    // A burst of 5 at once: 3 answered, 2 dropped silently.
+    let answered: usize = (1..=5)
+        .map(|seq| {
+            let (hd, m) = heartbeat(seq);
+            exchange(&mut node, &mut h, hd, m, now).len()
+        })
+        .sum();
+    assert_eq!(answered, 3);
+    assert_eq!(node.stats().dropped(DropReason::RateLimited), 2);
+    // 10 a second: 100 ms later one more; a second later the burst again.
+    let (hd, m) = heartbeat(6);
+    assert_eq!(
+        exchange(&mut node, &mut h, hd, m, now + Duration::from_millis(100)).len(),
+        1
+    );
+    let (hd, m) = heartbeat(7);
+    assert_eq!(
+        exchange(&mut node, &mut h, hd, m, now + Duration::from_millis(100)).len(),
+        0
+    );
+    let later = now + secs(2);
+    let answered: usize = (8..=12)
+        .map(|seq| {
+            let (hd, m) = heartbeat(seq);
+            exchange(&mut node, &mut h, hd, m, later).len()
+        })
+        .sum();
+    assert_eq!(answered, 3, "the bucket holds at most the burst");
+    assert_eq!(node.stats().dropped(DropReason::RateLimited), 5);
+    // Without a limit nothing is dropped.
+    let mut node = Node::new(config(), UPF_TS, now);
+    for seq in 1..=50 {
+        let (hd, m) = heartbeat(seq);
+        assert_eq!(exchange(&mut node, &mut h, hd, m, now).len(), 1);
+    }
+}
+
+#[test]
+fn the_rate_limit_never_drops_responses_to_our_requests() {
+    let mut cfg = initiating_config();
+    cfg.rate_limit = Some(RateLimit {
+        per_sec: 1,
+        burst: 1,
+    });
+    let now = Instant::now();
+    let mut node = Node::new(cfg, UPF_TS, now);
+    let mut h = FakeHandler::default();
+    // The budget is spent by a request...
+    let (hd, m) = heartbeat(1);
+    assert_eq!(exchange(&mut node, &mut h, hd, m, now).len(), 1);
+    // ...and our Association Setup Request is still answered.
+    node.handle_timeout(now, &mut h);
+    let t = node.poll_transmit().expect("Association Setup Request");
+    let req = parse(&t.bytes);
+    let mut rsp = Header::node(MsgType::ASSOCIATION_SETUP_RESPONSE, 0);
+    rsp.sequence = req.header.sequence;
+    let msg = Message::AssociationSetupResponse(AssociationSetupResponse {
+        node_id: smf_node_id(),
+        cause: Cause::REQUEST_ACCEPTED,
+        recovery_time_stamp: SMF_TS,
+        cp_function_features: None,
+        up_function_features: None,
+        user_plane_ip_resource_information: Vec::new(),
+        unknown: Vec::new(),
+    });
+    exchange(&mut node, &mut h, rsp, msg, now);
+    assert_eq!(node.peers()[0].state, PeerState::Associated);
+    assert_eq!(node.stats().dropped(DropReason::RateLimited), 0);
+}
+
+#[test]
+fn a_restarted_node_re_adopts_saved_associations() {
+    let now = Instant::now();
+    let mut h = FakeHandler::default();
+    let mut first = Node::new(config(), UPF_TS, now);
+    let mut hd = Header::node(MsgType::ASSOCIATION_SETUP_REQUEST, 0);
+    hd.sequence = 1;
+    let rsp = exchange(&mut first, &mut h, hd, setup_request(SMF_TS), now);
+    assert_eq!(cause(&rsp[0].message), Cause::REQUEST_ACCEPTED);
+    let saved = first.associations();
+    assert_eq!(saved.len(), 1);
+    assert_eq!(saved[0].recovery, SMF_TS.0);
+    // Through the store's encoding.
+    let saved: Vec<SavedAssociation> =
+        serde_json::from_str(&serde_json::to_string(&saved).unwrap()).unwrap();
+    // The next daemon: the same stamp, the association back, a heartbeat at once.
+    let mut second = Node::new(config(), UPF_TS, now);
+    assert_eq!(second.restore_associations(&saved, now), 1);
+    let p = &second.peers()[0];
+    assert_eq!(
+        (p.state, p.node_id.clone(), p.recovery_time_stamp),
+        (PeerState::Associated, Some(smf_node_id()), Some(SMF_TS))
+    );
+    assert_eq!(second.poll_event(), Some(Event::Associated(smf_peer())));
+    second.handle_timeout(now, &mut h);
+    let hb = parse(&second.poll_transmit().expect("a Heartbeat Request").bytes);
+    assert_eq!(hb.header.message_type, MsgType::HEARTBEAT_REQUEST);
+    // Session requests are served without a new Association Setup.
+    let rsp = exchange(
+        &mut second,
+        &mut h,
+        Header::session(MsgType::SESSION_ESTABLISHMENT_REQUEST, 0, 9),
+        Message::SessionEstablishmentRequest(establishment(5)),
+        now,
+    );
+    assert_eq!(cause(&rsp[0].message), Cause::REQUEST_ACCEPTED);
+    // A peer the configuration no longer allows is not re-adopted.
+    let mut moved = saved.clone();
+    moved[0].addr = "192.0.2.9".parse().unwrap();
+    let mut third = Node::new(config(), UPF_TS, now);
+    assert_eq!(third.restore_associations(&moved, now), 0);
+    assert!(third.peers().is_empty());
+}
