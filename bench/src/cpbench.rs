@@ -601,6 +601,8 @@ fn load_datapath(max_sessions: u32) -> Result<BpfDatapath> {
         counter_slots: g.max_pdrs(),
         rule_sets: g.max_rule_sets,
         nexthop_cache: g.nexthop_cache,
+        gtpu_peers: None,
+        anti_spoofing: true,
         meters: upf_abi::DEFAULT_MAX_METERS,
     })
     .context("loading the datapath")

@@ -737,6 +737,8 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
         counter_slots: config.capacity,
         rule_sets: 1,
         nexthop_cache: true,
+        gtpu_peers: None,
+        anti_spoofing: true,
         meters: 2 * config.capacity,
     })?;
     dp.bench_program(names::PROG_BENCH_DROP)?;

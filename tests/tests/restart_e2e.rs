@@ -6,73 +6,18 @@
 
 mod common;
 
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use common::*;
-use mvno_upf_tests::rate::{send_paced, v4, Arrivals, Datagram, Decap, Receiver, Sent};
-use mvno_upf_tests::smf::{self, socket_in_netns, SessionPlan, LAB_N3, LAB_RAN};
+use mvno_upf_tests::rate::{Arrivals, Sent};
+use mvno_upf_tests::smf::{self, SessionPlan, LAB_RAN};
 use upf_pfcp::Cause;
 
 /// lab.sh mounts a bpffs at /run/mupf-bpf (`ip netns exec` hides /sys/fs/bpf).
 const PIN: &str = "pin_dir = \"/run/mupf-bpf/@ID@\"";
-/// 2 Mbit/s of 1000-byte inner packets: 250 a second each way, well within
-/// what generic XDP on veth carries without loss.
-const RATE: u64 = 2_000_000;
-const UL_PORT: u16 = 7001;
-const UE_PORT: u16 = 7002;
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-struct Flow {
-    receiver: Receiver,
-    sender: JoinHandle<Sent>,
-}
-
-impl Flow {
-    fn start(lab: &Lab, s: &smf::Session, uplink: bool, until: Duration) -> Flow {
-        let ue = s.ue().expect("the session's UE address");
-        let (rx, decap, tx, to, d) = if uplink {
-            let qfi = s.plan.ul_qfis.first().copied();
-            (
-                socket_in_netns(&lab.dn_ns, v4(DN_HOST, UL_PORT)),
-                Decap::Plain,
-                socket_in_netns(&lab.ran_ns, v4(LAB_RAN, 0)),
-                v4(LAB_N3, 2152),
-                Datagram::g_pdu(
-                    s.teid().expect("uplink TEID"),
-                    qfi,
-                    v4(ue, 40000),
-                    v4(DN_HOST, UL_PORT),
-                    INNER,
-                ),
-            )
-        } else {
-            (
-                socket_in_netns(&lab.ran_ns, v4(LAB_RAN, 2152)),
-                Decap::GtpU {
-                    teid: Some(s.plan.remote_teid),
-                },
-                socket_in_netns(&lab.dn_ns, v4(DN_HOST, 0)),
-                v4(ue, UE_PORT),
-                Datagram::plain(INNER),
-            )
-        };
-        let epoch = Instant::now();
-        let receiver = Receiver::spawn(rx.expect("receiver socket"), decap, epoch)
-            .expect("starting the receiver");
-        let (tx, d) = (tx.expect("sender socket"), d.expect("datagram"));
-        let sender = std::thread::spawn(move || send_paced(&tx, to, d, RATE, epoch, until));
-        Flow { receiver, sender }
-    }
-
-    fn finish(self) -> (Sent, Arrivals) {
-        let sent = self.sender.join().expect("sender thread");
-        let got = self.receiver.finish(ms(300)).expect("receiver");
-        (sent, got)
-    }
 }
 
 /// Every packet sent arrived exactly once.
@@ -90,18 +35,6 @@ fn all_arrived(what: &str, sent: &Sent, got: &Arrivals, log: &str) {
         n - got.delivered_of(0..n)
     );
     assert_eq!(got.duplicates(), 0, "{what}: duplicates");
-}
-
-/// Uplink packets for 100 ms: (sent, reached the DN).
-fn uplink_burst(lab: &Lab, s: &smf::Session) -> (u64, u64) {
-    let (sent, got) = Flow::start(lab, s, true, ms(100)).finish();
-    let n = sent.at_ns.len() as u64;
-    assert!(n >= 10, "only {n} sent");
-    (n, got.delivered_of(0..n))
-}
-
-fn all_of(b: (u64, u64)) -> bool {
-    b.0 == b.1
 }
 
 #[test]

@@ -9,11 +9,12 @@ use aya_ebpf::{
     programs::XdpContext,
 };
 use upf_abi::{
-    Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, Meter, NextHop, PdrAction,
+    Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, GtpuPeers, Meter, NextHop, PdrAction,
     PortCounters, RuleSet, SessionCounters, UplinkEntry, UplinkKey, ACT_5G, ACT_DROP, ACT_FORWARD,
     ACT_GATE_CLOSED, ACT_QUOTA_EXHAUSTED, DEFAULT_MAX_METERS, DEFAULT_MAX_RULE_SETS,
-    DEFAULT_MAX_SESSIONS, FLAG_FIB_ONLY, GTPU_PORT, MAX_NEXTHOPS, MAX_NH_NEIGH, MAX_NH_ROUTES,
-    MAX_PORTS, M_QFI, NH_ONLINK, NH_VALID, ROLE_N3, ROLE_N6,
+    DEFAULT_MAX_SESSIONS, FLAG_FIB_ONLY, FLAG_NO_ANTI_SPOOFING, FLAG_PEER_FILTER, GTPU_PORT,
+    MAX_GTPU_PEERS, MAX_NEXTHOPS, MAX_NH_NEIGH, MAX_NH_ROUTES, MAX_PORTS, M_QFI, NH_ONLINK,
+    NH_VALID, ROLE_N3, ROLE_N6,
 };
 use upf_fastpath::{
     eth::{self, L2},
@@ -54,6 +55,9 @@ static NH_ROUTES: LpmTrie<u32, u32> = LpmTrie::with_max_entries(MAX_NH_ROUTES, 0
 static NEXTHOPS: Array<NextHop> = Array::with_max_entries(MAX_NEXTHOPS, 0);
 #[map]
 static NH_NEIGH: HashMap<u32, NextHop> = HashMap::with_max_entries(MAX_NH_NEIGH, 0);
+/// The host network's GTP-U peer prefixes (loader-set, frozen).
+#[no_mangle]
+static UPF_GTPU_PEERS: GtpuPeers = GtpuPeers::NONE;
 
 /// Set by the loader (`.rodata`, frozen): the verifier sees the values as constants.
 #[no_mangle]
@@ -260,6 +264,10 @@ fn gtp(
     hdr: &Gtpu,
     ifindex: u32,
 ) -> Verdict {
+    // Only the host network's peers may send us GTP-U (gateway.gtpu_peers).
+    if g.flags & FLAG_PEER_FILTER != 0 && !gtpu_peer_known(ip.src_be) {
+        return Err(DropReason::UnknownGtpuPeer);
+    }
     match hdr.msg_type {
         gtpu::MSG_G_PDU => uplink(ctx, g.flags, l2, gtp_start, hdr, ifindex),
         gtpu::MSG_ECHO_REQUEST => echo(ctx, g, l2, ip, sport, hdr),
@@ -289,6 +297,34 @@ fn gtp(
         }
         _ => Err(DropReason::UnknownGtpMessage),
     }
+}
+
+/// True when `src_be` is inside one of the GTP-U peer prefixes
+/// ([`GtpuPeers::contains`], reading the frozen global word by word: the
+/// compiler must not fold the zeroed initial value, nor copy the table to
+/// the stack).
+#[inline(always)]
+fn gtpu_peer_known(src_be: u32) -> bool {
+    // SAFETY: plain reads of our own frozen .rodata.
+    let n = unsafe { core::ptr::read_volatile(&UPF_GTPU_PEERS.num) } as usize;
+    let mut i = 0;
+    while i < MAX_GTPU_PEERS as usize {
+        if i >= n {
+            return false;
+        }
+        // SAFETY: as above; i is in bounds.
+        let (net, mask) = unsafe {
+            (
+                core::ptr::read_volatile(&UPF_GTPU_PEERS.net_be[i]),
+                core::ptr::read_volatile(&UPF_GTPU_PEERS.mask_be[i]),
+            )
+        };
+        if src_be & mask == net {
+            return true;
+        }
+        i += 1;
+    }
+    false
 }
 
 #[inline(always)]
@@ -614,7 +650,7 @@ fn uplink(
     if iv.total_len as usize > hdr.payload_len() {
         return Err(DropReason::BadInnerHeader);
     }
-    if s.ue_ipv4_be != 0 && iv.src_be != s.ue_ipv4_be {
+    if s.ue_ipv4_be != 0 && iv.src_be != s.ue_ipv4_be && flags & FLAG_NO_ANTI_SPOOFING == 0 {
         return Err(DropReason::SpoofedSource);
     }
     let qfi = match hdr.container {

@@ -690,3 +690,119 @@ pub fn offer(
     };
     std::thread::spawn(move || mvno_upf_tests::pace::paced(&sock, to, &datagram, INNER, rate, dur))
 }
+
+// ---- stamped paced traffic through a session (restart and security tests) ----
+
+/// 2 Mbit/s of 1000-byte inner packets: 250 a second, well within what
+/// generic XDP on veth carries without loss.
+pub const FLOW_RATE: u64 = 2_000_000;
+/// The DN receiver's port of uplink flows.
+pub const FLOW_UL_PORT: u16 = 7001;
+/// The UE port of downlink flows.
+pub const FLOW_UE_PORT: u16 = 7002;
+
+/// Stamped paced traffic of one session in one direction, with its receiver
+/// ([`mvno_upf_tests::rate`]): uplink G-PDUs from the RAN (from `LAB_RAN`
+/// or another RAN address) received in the DN, or downlink UDP from the DN
+/// received as G-PDUs at the RAN.
+pub struct Flow {
+    receiver: mvno_upf_tests::rate::Receiver,
+    sender: std::thread::JoinHandle<mvno_upf_tests::rate::Sent>,
+}
+
+impl Flow {
+    pub fn start(
+        lab: &Lab,
+        s: &mvno_upf_tests::smf::Session,
+        uplink: bool,
+        until: Duration,
+    ) -> Flow {
+        Flow::start_from(lab, s, uplink, mvno_upf_tests::smf::LAB_RAN, until)
+    }
+
+    /// [`Flow::start`] with the RAN's source address `ran` (an address of
+    /// the RAN namespace).
+    pub fn start_from(
+        lab: &Lab,
+        s: &mvno_upf_tests::smf::Session,
+        uplink: bool,
+        ran: std::net::Ipv4Addr,
+        until: Duration,
+    ) -> Flow {
+        let ue = s.ue().expect("the session's UE address");
+        let (rx, decap, tx, to, d) = if uplink {
+            let qfi = s.plan.ul_qfis.first().copied();
+            (
+                mvno_upf_tests::smf::socket_in_netns(
+                    &lab.dn_ns,
+                    mvno_upf_tests::rate::v4(DN_HOST, FLOW_UL_PORT),
+                ),
+                mvno_upf_tests::rate::Decap::Plain,
+                mvno_upf_tests::smf::socket_in_netns(&lab.ran_ns, mvno_upf_tests::rate::v4(ran, 0)),
+                mvno_upf_tests::rate::v4(mvno_upf_tests::smf::LAB_N3, 2152),
+                mvno_upf_tests::rate::Datagram::g_pdu(
+                    s.teid().expect("uplink TEID"),
+                    qfi,
+                    mvno_upf_tests::rate::v4(ue, 40000),
+                    mvno_upf_tests::rate::v4(DN_HOST, FLOW_UL_PORT),
+                    INNER,
+                ),
+            )
+        } else {
+            (
+                mvno_upf_tests::smf::socket_in_netns(
+                    &lab.ran_ns,
+                    mvno_upf_tests::rate::v4(mvno_upf_tests::smf::LAB_RAN, 2152),
+                ),
+                mvno_upf_tests::rate::Decap::GtpU {
+                    teid: Some(s.plan.remote_teid),
+                },
+                mvno_upf_tests::smf::socket_in_netns(
+                    &lab.dn_ns,
+                    mvno_upf_tests::rate::v4(DN_HOST, 0),
+                ),
+                mvno_upf_tests::rate::v4(ue, FLOW_UE_PORT),
+                mvno_upf_tests::rate::Datagram::plain(INNER),
+            )
+        };
+        let epoch = Instant::now();
+        let receiver =
+            mvno_upf_tests::rate::Receiver::spawn(rx.expect("receiver socket"), decap, epoch)
+                .expect("starting the receiver");
+        let (tx, d) = (tx.expect("sender socket"), d.expect("datagram"));
+        let sender = std::thread::spawn(move || {
+            mvno_upf_tests::rate::send_paced(&tx, to, d, FLOW_RATE, epoch, until)
+        });
+        Flow { receiver, sender }
+    }
+
+    pub fn finish(self) -> (mvno_upf_tests::rate::Sent, mvno_upf_tests::rate::Arrivals) {
+        let sent = self.sender.join().expect("sender thread");
+        let got = self
+            .receiver
+            .finish(Duration::from_millis(300))
+            .expect("receiver");
+        (sent, got)
+    }
+}
+
+/// Uplink packets for 100 ms: (sent, reached the DN).
+pub fn uplink_burst(lab: &Lab, s: &mvno_upf_tests::smf::Session) -> (u64, u64) {
+    uplink_burst_from(lab, s, mvno_upf_tests::smf::LAB_RAN)
+}
+
+/// [`uplink_burst`] from the RAN address `ran`.
+pub fn uplink_burst_from(
+    lab: &Lab,
+    s: &mvno_upf_tests::smf::Session,
+    ran: std::net::Ipv4Addr,
+) -> (u64, u64) {
+    let (sent, got) = Flow::start_from(lab, s, true, ran, Duration::from_millis(100)).finish();
+    let n = sent.at_ns.len() as u64;
+    assert!(n >= 10, "only {n} sent");
+    (n, got.delivered_of(0..n))
+}
+
+pub fn all_of(b: (u64, u64)) -> bool {
+    b.0 == b.1
+}

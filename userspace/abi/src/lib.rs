@@ -40,6 +40,9 @@ pub mod names {
     pub const NEXTHOPS: &str = "NEXTHOPS";
     /// Next-hop cache, on-link neighbours (hash): destination IPv4 (`_be`) -> [`crate::NextHop`].
     pub const NH_NEIGH: &str = "NH_NEIGH";
+    /// Global ([`crate::GtpuPeers`]) set by the loader: the host network's
+    /// GTP-U peer prefixes.
+    pub const GTPU_PEERS: &str = "UPF_GTPU_PEERS";
     /// Global ([`crate::Globals`]) set by the loader before the program is verified.
     pub const GLOBALS: &str = "UPF_GLOBALS";
     /// The main XDP program, attached to every N3 and N6 interface.
@@ -92,6 +95,60 @@ pub struct Globals {
 /// Globals flag: the next-hop cache is off; every route is a `bpf_fib_lookup`
 /// (`gateway.nexthop_cache = false`).
 pub const FLAG_FIB_ONLY: u32 = 1;
+/// Globals flag: GTP-U is accepted only from the prefixes in
+/// [`GtpuPeers`] (`gateway.gtpu_peers`); others are dropped as
+/// [`DropReason::UnknownGtpuPeer`].
+pub const FLAG_PEER_FILTER: u32 = 2;
+/// Globals flag: uplink anti-spoofing is off (`gateway.anti_spoofing =
+/// false`): the inner source is not checked against the session's UE address.
+pub const FLAG_NO_ANTI_SPOOFING: u32 = 4;
+/// Most prefixes [`GtpuPeers`] holds.
+pub const MAX_GTPU_PEERS: u32 = 64;
+
+/// Load-time GTP-U peer prefixes ([`names::GTPU_PEERS`], `.rodata`,
+/// frozen): with [`FLAG_PEER_FILTER`], GTP-U to our N3 address is accepted
+/// only when `src & mask_be[i] == net_be[i]` for some `i < num`. A bounded
+/// scan of a few words: cheaper than a map lookup for the handful of
+/// prefixes a host network has, and no helper call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GtpuPeers {
+    /// Valid entries.
+    pub num: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+    /// Network addresses (`_be`, host bits zero).
+    pub net_be: [u32; MAX_GTPU_PEERS as usize],
+    /// Masks (`_be`).
+    pub mask_be: [u32; MAX_GTPU_PEERS as usize],
+}
+
+impl GtpuPeers {
+    /// No prefixes.
+    pub const NONE: GtpuPeers = GtpuPeers {
+        num: 0,
+        _pad: 0,
+        net_be: [0; MAX_GTPU_PEERS as usize],
+        mask_be: [0; MAX_GTPU_PEERS as usize],
+    };
+
+    /// True when `src_be` is inside one of the prefixes.
+    #[inline(always)]
+    pub fn contains(&self, src_be: u32) -> bool {
+        let n = self.num as usize;
+        let mut i = 0;
+        while i < MAX_GTPU_PEERS as usize {
+            if i >= n {
+                return false;
+            }
+            if src_be & self.mask_be[i] == self.net_be[i] {
+                return true;
+            }
+            i += 1;
+        }
+        false
+    }
+}
 
 /// A resolved next hop of the cache, written by userspace from the kernel's
 /// routes and neighbours. 24 bytes.
@@ -651,6 +708,9 @@ slots! {
         QuotaExhausted = "quota_exhausted",
         /// The packet exceeds a rate meter (QER MBR, session cap or POI capacity).
         RateExceeded = "rate_exceeded",
+        /// GTP-U to our N3 address from a source outside the host network's
+        /// peer prefixes ([`names::GTPU_PEERS`], [`FLAG_PEER_FILTER`]).
+        UnknownGtpuPeer = "unknown_gtpu_peer",
     }
 }
 
@@ -678,6 +738,7 @@ mod pod {
         use crate::*;
         unsafe impl aya::Pod for Globals {}
         unsafe impl aya::Pod for Spread {}
+        unsafe impl aya::Pod for GtpuPeers {}
         unsafe impl aya::Pod for UplinkKey {}
         unsafe impl aya::Pod for UplinkEntry {}
         unsafe impl aya::Pod for DownlinkKey {}
@@ -699,6 +760,31 @@ mod tests {
     use core::mem::size_of;
 
     #[test]
+    fn gtpu_peers_match_their_prefixes_only() {
+        let mut p = GtpuPeers::NONE;
+        assert!(!p.contains(0), "no prefix, nothing matches");
+        let be = |a: [u8; 4]| u32::from_be_bytes(a).to_be();
+        // 10.100.0.0/30 and 192.0.2.7/32
+        p.net_be[0] = be([10, 100, 0, 0]);
+        p.mask_be[0] = be([255, 255, 255, 252]);
+        p.net_be[1] = be([192, 0, 2, 7]);
+        p.mask_be[1] = be([255, 255, 255, 255]);
+        p.num = 2;
+        for (a, want) in [
+            ([10, 100, 0, 2], true),
+            ([10, 100, 0, 3], true),
+            ([10, 100, 0, 4], false),
+            ([192, 0, 2, 7], true),
+            ([192, 0, 2, 8], false),
+        ] {
+            assert_eq!(p.contains(be(a)), want, "{a:?}");
+        }
+        // Entries past `num` are ignored.
+        p.num = 1;
+        assert!(!p.contains(be([192, 0, 2, 7])));
+    }
+
+    #[test]
     fn layouts_are_stable() {
         // The XDP program and userspace must agree; these sizes are the ABI.
         assert_eq!(
@@ -707,6 +793,7 @@ mod tests {
         );
         assert_eq!(size_of::<Globals>() % 8, 0);
         assert_eq!(size_of::<Spread>(), 8 + 4 * MAX_SPREAD_CPUS);
+        assert_eq!(size_of::<GtpuPeers>(), 8 + 8 * MAX_GTPU_PEERS as usize);
         assert_eq!(size_of::<PdrAction>(), 24);
         assert_eq!(size_of::<UplinkEntry>(), 32);
         assert_eq!(size_of::<DownlinkEntry>(), 32);

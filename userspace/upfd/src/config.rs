@@ -108,6 +108,18 @@ pub struct Gateway {
     /// XDP off the interfaces (the maps and sessions stay for the next start).
     #[serde(default)]
     pub on_exit: Option<OnExit>,
+    /// GTP-U accepted only from these host-network peer prefixes (others
+    /// are dropped in XDP and counted as `unknown_gtpu_peer`). Absent: the
+    /// `[[poi]] peers` prefixes when POIs are configured, else from anyone
+    /// (logged at start as a warning). `["0.0.0.0/0"]` accepts anyone on
+    /// purpose.
+    #[serde(default)]
+    pub gtpu_peers: Option<Vec<crate::pfcp::pool::Ipv4Net>>,
+    /// Uplink anti-spoofing: a G-PDU whose inner source is not its
+    /// session's UE address is dropped (`spoofed_source`). false only for
+    /// sessions that route whole networks (framed routes).
+    #[serde(default = "default_true")]
+    pub anti_spoofing: bool,
 }
 
 /// `gateway.on_exit`.
@@ -330,6 +342,20 @@ impl Config {
         }
         if let Err(reason) = self.check_spread() {
             return bad("gateway.spread_cpus", reason);
+        }
+        if let Some(p) = &g.gtpu_peers {
+            if p.is_empty() {
+                return bad(
+                    "gateway.gtpu_peers",
+                    "empty: list the host network's GTP-U peer prefixes (or [\"0.0.0.0/0\"] to accept anyone), or remove the field".into(),
+                );
+            }
+            if p.len() > upf_abi::MAX_GTPU_PEERS as usize {
+                return bad(
+                    "gateway.gtpu_peers",
+                    format!("{} prefixes; at most {}", p.len(), upf_abi::MAX_GTPU_PEERS),
+                );
+            }
         }
         if g.on_exit == Some(OnExit::Keep) && g.pin_dir.is_none() {
             return bad(

@@ -149,7 +149,28 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
             .with_context(|| format!("configuration field interface[{i}].name"))?;
         ports.push(p);
     }
+    // GTP-U only from the host network: the configured prefixes, else the
+    // POIs' peers.
+    let gtpu_peers: Option<Vec<(std::net::Ipv4Addr, u8)>> = match &g.gtpu_peers {
+        Some(list) => Some(list.iter().map(|n| (n.addr, n.len)).collect()),
+        None if !qos.pois.is_empty() => Some(
+            qos.pois
+                .iter()
+                .flat_map(|p| p.peers.iter().map(|n| (n.addr, n.len)))
+                .collect(),
+        ),
+        None => None,
+    };
+    match &gtpu_peers {
+        Some(p) => tracing::info!(prefixes = p.len(), "GTP-U accepted only from the host network's peers"),
+        None => tracing::warn!("GTP-U accepted from any source: set gateway.gtpu_peers (or [[poi]] peers) on an interconnect"),
+    }
+    if !g.anti_spoofing {
+        tracing::warn!("uplink anti-spoofing off (gateway.anti_spoofing = false)");
+    }
     let opts = LoadOptions {
+        gtpu_peers,
+        anti_spoofing: g.anti_spoofing,
         n3_ipv4: g.n3_address,
         ports,
         max_sessions: g.max_sessions,

@@ -178,6 +178,8 @@ impl Env {
                 counter_slots: 64,
                 rule_sets: 4,
                 nexthop_cache: true,
+                gtpu_peers: None,
+                anti_spoofing: true,
                 meters: upf_abi::DEFAULT_MAX_METERS,
             },
             spread_cpus,

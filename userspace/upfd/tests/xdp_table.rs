@@ -634,6 +634,16 @@ impl Env {
     /// The same with session tables of `max_sessions` entries (and as many
     /// counter slots, at least 2048 for the PDR fixtures).
     fn with_capacity(max_sessions: u32) -> Env {
+        Env::with_options(max_sessions, None, true)
+    }
+
+    /// The same with GTP-U accepted only from `gtpu_peers` and
+    /// anti-spoofing on or off.
+    fn with_options(
+        max_sessions: u32,
+        gtpu_peers: Option<Vec<(Ipv4Addr, u8)>>,
+        anti_spoofing: bool,
+    ) -> Env {
         require_root();
         let mut ns = Netns::create();
         ns.configure();
@@ -650,6 +660,8 @@ impl Env {
             counter_slots: max_sessions.max(2048),
             rule_sets: RULE_SETS,
             nexthop_cache: true,
+            gtpu_peers,
+            anti_spoofing,
             meters: upf_abi::DEFAULT_MAX_METERS,
         })
         .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
@@ -2101,6 +2113,68 @@ fn fixture_table() {
         want[0].rx_packets + want[1].rx_packets,
         "rx_frames counts every frame on a port"
     );
+}
+
+/// `gateway.gtpu_peers`: GTP-U from the host network's prefixes behaves
+/// exactly as without the filter (the whole uplink table), anything else to
+/// our N3 address (G-PDU, Echo Request, End Marker) is dropped and counted;
+/// traffic that is not GTP-U is untouched.
+#[test]
+fn gtpu_from_outside_the_peer_prefixes_is_dropped_and_counted() {
+    use Ingress::N3;
+    // GNB (10.100.0.2) and GNB2 (10.100.0.3) are the host network's.
+    let peers = vec![(Ipv4Addr::new(10, 100, 0, 0), 30)];
+    let mut env = Env::with_options(1024, Some(peers), true);
+    run_table(&mut env, &uplink_rows());
+    let stranger: V4 = [10, 100, 0, 9];
+    let in1 = ue_udp(UE1, DN_HOST, 64);
+    let from_stranger = |gtp: &[u8]| {
+        [
+            eth(N3_MAC, GNB_MAC, ETH_IPV4),
+            udp_datagram(stranger, N3_ADDR, 64, 0, (GTPU, GTPU), gtp),
+        ]
+        .concat()
+    };
+    let rows = vec![
+        drop(
+            "G-PDU of a known session from outside the peer prefixes",
+            N3,
+            from_stranger(&gpdu(0x30, TEID1, &[], &in1)),
+            DropReason::UnknownGtpuPeer,
+        ),
+        drop(
+            "Echo Request from outside the peer prefixes",
+            N3,
+            from_stranger(&gtpu(0x32, 1, 0, &[0, 7, 0, 0])),
+            DropReason::UnknownGtpuPeer,
+        ),
+        drop(
+            "End Marker from outside the peer prefixes",
+            N3,
+            from_stranger(&gtpu(0x30, 254, TEID1, &[])),
+            DropReason::UnknownGtpuPeer,
+        ),
+    ];
+    run_table(&mut env, &rows);
+}
+
+/// `gateway.anti_spoofing = false`: a G-PDU whose inner source is not the
+/// session's UE address is forwarded (framed routes), with the filter on it
+/// is dropped (the fixture table's row).
+#[test]
+fn anti_spoofing_can_be_switched_off() {
+    use Ingress::N3;
+    let spoofed = from_gnb(&gpdu(
+        0x30,
+        TEID1,
+        &[],
+        &ue_udp([10, 45, 0, 99], DN_HOST, 64),
+    ));
+    let mut env = Env::with_options(1024, None, false);
+    let before = env.drops();
+    let (verdict, _) = env.run(N3, &spoofed);
+    assert_eq!(verdict_name(verdict), verdict_name(xdp_action::REDIRECT));
+    assert_eq!(env.drops(), before, "nothing dropped");
 }
 
 /// Per-session counters: packets and inner IP bytes, per direction, for the

@@ -16,9 +16,9 @@ use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::{Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use upf_abi::{
-    names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, Meter, NextHop, PortCounters,
-    RuleSet, SessionCounters, Spread, UplinkEntry, UplinkKey, FLAG_FIB_ONLY, MAX_PORTS,
-    MAX_SPREAD_CPUS,
+    names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, GtpuPeers, Meter, NextHop,
+    PortCounters, RuleSet, SessionCounters, Spread, UplinkEntry, UplinkKey, FLAG_FIB_ONLY,
+    FLAG_NO_ANTI_SPOOFING, FLAG_PEER_FILTER, MAX_GTPU_PEERS, MAX_PORTS, MAX_SPREAD_CPUS,
 };
 
 use crate::nexthop::NexthopMaps;
@@ -99,6 +99,12 @@ pub struct LoadOptions {
     pub nexthop_cache: bool,
     /// Rate meters (`METERS`: QER MBRs, session caps, POI capacities).
     pub meters: u32,
+    /// GTP-U accepted only from these prefixes (address, length); others
+    /// are dropped in XDP as `unknown_gtpu_peer`. `None`: from anyone.
+    pub gtpu_peers: Option<Vec<(Ipv4Addr, u8)>>,
+    /// Uplink anti-spoofing: an inner source other than the session's UE
+    /// address is dropped as `spoofed_source` (`gateway.anti_spoofing`).
+    pub anti_spoofing: bool,
 }
 
 /// Resolves an interface name to its index in the current network namespace.
@@ -245,6 +251,29 @@ impl BpfDatapath {
         if !opts.nexthop_cache {
             g.flags |= FLAG_FIB_ONLY;
         }
+        let mut gtpu_peers = GtpuPeers::NONE;
+        if let Some(peers) = &opts.gtpu_peers {
+            if peers.is_empty() || peers.len() > MAX_GTPU_PEERS as usize {
+                return Err(DatapathError::Load(format!(
+                    "{} GTP-U peer prefixes; 1 to {MAX_GTPU_PEERS}",
+                    peers.len()
+                )));
+            }
+            for (i, (addr, len)) in peers.iter().enumerate() {
+                let mask = if *len == 0 {
+                    0
+                } else {
+                    u32::MAX << (32 - u32::from(*len).min(32))
+                };
+                gtpu_peers.net_be[i] = (u32::from(*addr) & mask).to_be();
+                gtpu_peers.mask_be[i] = mask.to_be();
+            }
+            gtpu_peers.num = peers.len() as u32;
+            g.flags |= FLAG_PEER_FILTER;
+        }
+        if !opts.anti_spoofing {
+            g.flags |= FLAG_NO_ANTI_SPOOFING;
+        }
         let mut loader = EbpfLoader::new();
         let mut adopted = false;
         if let Some(dir) = pin_dir {
@@ -256,6 +285,7 @@ impl BpfDatapath {
         let mut ebpf = loader
             .override_global(names::GLOBALS, &g, true)
             .override_global(names::SPREAD, &spread, true)
+            .override_global(names::GTPU_PEERS, &gtpu_peers, true)
             .map_max_entries(names::CPUS, ncpus.min(MAX_SPREAD_CPUS) as u32)
             .map_max_entries(names::UPLINK, opts.max_sessions)
             .map_max_entries(names::DOWNLINK, opts.max_sessions)
