@@ -1,6 +1,6 @@
 //! IPv4 headers (RFC 791): parsing, TTL decrement, and writing an outer header.
 
-use crate::mem::{csum_add, csum_finish, load, store, u8_at};
+use crate::mem::{csum_add, csum_finish, fits, load, store, u8_at};
 use crate::{DropReason, Result};
 
 /// Length of an IPv4 header without options.
@@ -46,7 +46,7 @@ impl Ipv4 {
     }
 }
 
-/// Parses an IPv4 header at `p`. `Truncated` if it runs past `end`;
+/// Parses an IPv4 header at `p`. `Truncated` if it (options included) runs past `end`;
 /// `BadIpv4Header` for a wrong version, IHL < 5 or a total length shorter
 /// than the header.
 ///
@@ -63,6 +63,11 @@ pub unsafe fn parse(p: usize, end: usize) -> Result<Ipv4> {
     let total_len = u16::from_be_bytes([h[2], h[3]]);
     if header_len < HEADER_LEN || (total_len as usize) < header_len {
         return Err(DropReason::BadIpv4Header);
+    }
+    // Options past the frame (found by the gtpu_frame fuzz target: every
+    // later load checked its own end, but the header's length was a lie).
+    if !fits(p, end, header_len) {
+        return Err(DropReason::Truncated);
     }
     Ok(Ipv4 {
         header_len,
@@ -163,6 +168,21 @@ pub unsafe fn ttl(p: usize, end: usize) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn options_past_the_frame_are_truncated() {
+        // tests/fuzz/artifacts/gtpu_frame/crash-60c53d67...: IHL 11 (44
+        // octets) in a frame with 20 octets after the Ethernet header.
+        let mut f = [0x4bu8; 20];
+        f[2] = 0x4b;
+        let fr = crate::Frame::from_slice(&f);
+        // SAFETY: [start, end) is `f`.
+        assert_eq!(
+            unsafe { parse(fr.start, fr.end) }.err(),
+            Some(DropReason::Truncated)
+        );
+    }
+
     use super::*;
     use etherparse::{IpNumber, Ipv4Header};
 
