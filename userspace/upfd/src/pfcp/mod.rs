@@ -28,3 +28,6 @@ pub mod sessions;
 pub mod static_sessions;
 pub mod urr;
 pub mod vecmap;
+
+#[cfg(test)]
+mod hostile_tests;
