@@ -478,19 +478,28 @@ impl Client {
     /// Establishes sessions `0..n` (fixed TEID and UE per index); returns
     /// the elapsed time and the UP SEIDs.
     fn establish(&mut self, n: u32, window: usize) -> Result<(Duration, Vec<u64>)> {
+        self.establish_with(n, window, |i| {
+            msgs::establishment_4g(
+                0x5eed_0000_0000_0000 + u64::from(i),
+                TEID_BASE + i,
+                Ipv4Addr::from(UE_BASE + i),
+            )
+        })
+    }
+
+    /// [`Client::establish`] with request i from `req(i)`.
+    fn establish_with(
+        &mut self,
+        n: u32,
+        window: usize,
+        req: impl Fn(u32) -> upf_pfcp::message::SessionEstablishmentRequest,
+    ) -> Result<(Duration, Vec<u64>)> {
         let mut seids = vec![0u64; n as usize];
         let t = self.pipeline(
             n,
             window,
             MsgType::SESSION_ESTABLISHMENT_RESPONSE,
-            |i, seq| {
-                let req = msgs::establishment_4g(
-                    0x5eed_0000_0000_0000 + u64::from(i),
-                    TEID_BASE + i,
-                    Ipv4Addr::from(UE_BASE + i),
-                );
-                msgs::establishment_pdu(req, seq).to_bytes()
-            },
+            |i, seq| msgs::establishment_pdu(req(i), seq).to_bytes(),
             |i, m| match m {
                 Message::SessionEstablishmentResponse(r) => {
                     ensure!(
@@ -892,4 +901,290 @@ pub fn default_upfd() -> PathBuf {
         |_| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/release/upfd"),
         |d| d.join("upfd"),
     )
+}
+
+// ---- churn ----
+
+/// Establish/delete churn against upfd: after `cycles` establishments and
+/// deletions, are the datapath maps, the pools and the process memory back
+/// where they started?
+#[derive(Clone, Debug)]
+pub struct ChurnConfig {
+    /// The `upfd` binary.
+    pub upfd: PathBuf,
+    /// Establish/delete cycles in all.
+    pub cycles: u32,
+    /// Sessions established, then deleted, per batch.
+    pub batch: u32,
+    /// Outstanding requests.
+    pub window: usize,
+    /// Settled samples after the baseline, evenly spaced.
+    pub samples: u32,
+}
+
+/// One look at the daemon.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChurnSample {
+    /// Cycles done when it was taken.
+    pub cycles: u64,
+    /// PFCP sessions the daemon holds (`upfctl stats`).
+    pub sessions: u64,
+    /// Pool items in use: TEIDs, UE addresses, counter slots, rule sets.
+    pub in_use: [u64; 4],
+    /// Entries in upfd's UPLINK and DOWNLINK maps (iterated in the kernel).
+    pub uplink: usize,
+    /// See `uplink`.
+    pub downlink: usize,
+    /// upfd's VmRSS and VmHWM, kB.
+    pub rss_kb: u64,
+    /// See `rss_kb`.
+    pub hwm_kb: u64,
+}
+
+impl ChurnSample {
+    /// Everything but memory: what must come back exactly.
+    pub fn tables(&self) -> (u64, [u64; 4], usize, usize) {
+        (self.sessions, self.in_use, self.uplink, self.downlink)
+    }
+}
+
+/// The churn run.
+#[derive(Clone, Debug)]
+pub struct ChurnReport {
+    /// The configuration.
+    pub config: ChurnConfig,
+    /// The command line.
+    pub command: String,
+    /// Machine description.
+    pub machine: String,
+    /// Seconds of churn (samples' settling excluded).
+    pub seconds: f64,
+    /// Baseline (associated, no session, settled), then a settled sample
+    /// every `cycles / samples` cycles.
+    pub settled: Vec<ChurnSample>,
+    /// One sample with a batch established (the counting sees sessions).
+    pub during: ChurnSample,
+}
+
+/// The entries of upfd's UPLINK and DOWNLINK maps: the maps are found
+/// among the process's file descriptors (not by name system-wide: other
+/// daemons may run) and their keys walked.
+fn map_entries(pid: u32) -> Result<(usize, usize)> {
+    use aya::maps::{HashMap, Map, MapData, MapInfo};
+    let mut ids = std::collections::BTreeSet::new();
+    for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
+        let Ok(text) = std::fs::read_to_string(e?.path()) else {
+            continue;
+        };
+        if let Some(id) = text
+            .lines()
+            .find_map(|l| l.strip_prefix("map_id:"))
+            .and_then(|v| v.trim().parse::<u32>().ok())
+        {
+            ids.insert(id);
+        }
+    }
+    let (mut up, mut down) = (None, None);
+    for id in ids {
+        let name = MapInfo::from_id(id)
+            .with_context(|| format!("map {id}"))?
+            .name_as_str()
+            .map(str::to_string);
+        let map = || -> Result<Map> {
+            Ok(Map::from_map_data(
+                MapData::from_id(id).with_context(|| format!("map {id}"))?,
+            )?)
+        };
+        match name.as_deref() {
+            Some("UPLINK") => {
+                let m: HashMap<MapData, upf_abi::UplinkKey, UplinkEntry> =
+                    HashMap::try_from(map()?)?;
+                up = Some(m.keys().count());
+            }
+            Some("DOWNLINK") => {
+                let m: HashMap<MapData, upf_abi::DownlinkKey, DownlinkEntry> =
+                    HashMap::try_from(map()?)?;
+                down = Some(m.keys().count());
+            }
+            _ => {}
+        }
+    }
+    Ok((
+        up.context("upfd holds no UPLINK map")?,
+        down.context("upfd holds no DOWNLINK map")?,
+    ))
+}
+
+fn status_kb(pid: u32, field: &str) -> Result<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .with_context(|| format!("/proc/{pid}/status (did upfd exit?)"))?;
+    s.lines()
+        .find_map(|l| l.strip_prefix(field))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .with_context(|| format!("no {field}"))
+}
+
+fn churn_sample(lab: &Lab, pid: u32, cycles: u64) -> Result<ChurnSample> {
+    let sock = lab.dir.join("upfd.sock");
+    let r = upfd::control::call(&sock, &upfd::control::Request::Stats)?;
+    ensure!(r.ok, "upfctl stats: {:?}", r.error);
+    let p = &r.data["pfcp"];
+    let n = |v: &serde_json::Value| v.as_u64().context("a number in upfctl stats");
+    let (uplink, downlink) = map_entries(pid)?;
+    Ok(ChurnSample {
+        cycles,
+        sessions: n(&p["sessions"])?,
+        in_use: [
+            n(&p["in_use"]["teids"])?,
+            n(&p["in_use"]["ue_addresses"])?,
+            n(&p["in_use"]["counter_slots"])?,
+            n(&p["in_use"]["rule_sets"])?,
+        ],
+        uplink,
+        downlink,
+        rss_kb: status_kb(pid, "VmRSS:")?,
+        hwm_kb: status_kb(pid, "VmHWM:")?,
+    })
+}
+
+impl Client {
+    /// Waits out the response cache (answering heartbeats) so that a
+    /// sample sees the sessions' own state.
+    fn settle(&mut self) -> Result<()> {
+        let until = Instant::now() + Duration::from_secs(CACHE_SECS + 1);
+        while Instant::now() < until {
+            if let Ok((n, _)) = self.sock.recv_from(&mut self.buf) {
+                if let Ok((h, _)) = Header::parse(&self.buf[..n]) {
+                    self.heartbeat(&h)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Runs `cfg.cycles` establish/delete cycles in batches against upfd (in
+/// its own namespace, as [`run`]) and samples the maps, pools and memory.
+pub fn churn(cfg: &ChurnConfig, command: &str, verbose: bool) -> Result<ChurnReport> {
+    ensure!(cfg.batch > 0 && cfg.samples > 0, "batch and samples > 0");
+    ensure!(
+        cfg.cycles.is_multiple_of(cfg.batch * cfg.samples),
+        "cycles must be a multiple of batch × samples"
+    );
+    let cp = CpConfig {
+        upfd: cfg.upfd.clone(),
+        ..CpConfig::smoke(cfg.upfd.clone())
+    };
+    let machine = machine();
+    let mut lab = Lab::setup(&cp)?;
+    pin_to_cpu(1)?;
+    let max_sessions = cfg.batch.max(1000);
+    let pid = lab.start(max_sessions)?;
+    let mut smf = Client::new()?;
+    smf.associate(Duration::from_secs(60))
+        .with_context(|| format!("upfd's log:\n{}", lab.log_tail()))?;
+    smf.settle()?;
+    let mut settled = vec![churn_sample(&lab, pid, 0)?];
+    let mut during = None;
+    let per_sample = cfg.cycles / cfg.samples;
+    let mut done = 0u64;
+    let mut busy = Duration::ZERO;
+    while done < u64::from(cfg.cycles) {
+        // Half 4G (fixed TEID and UE), half 5G (CHOOSE TEID and UE, an
+        // SDF filter's rule set, a QER): every pool is exercised.
+        let (te, seids) = smf
+            .establish_with(cfg.batch, cfg.window, |i| {
+                let cp_seid = 0x5eed_0000_0000_0000 + u64::from(i);
+                if i % 2 == 0 {
+                    msgs::establishment_4g(cp_seid, TEID_BASE + i, Ipv4Addr::from(UE_BASE + i))
+                } else {
+                    msgs::establishment_5g(cp_seid)
+                }
+            })
+            .with_context(|| format!("after {done} cycles; upfd's log:\n{}", lab.log_tail()))?;
+        if during.is_none() {
+            during = Some(churn_sample(&lab, pid, done)?);
+        }
+        let td = smf
+            .delete(&seids, cfg.window)
+            .with_context(|| format!("after {done} cycles; upfd's log:\n{}", lab.log_tail()))?;
+        busy += te + td;
+        done += u64::from(cfg.batch);
+        if done.is_multiple_of(u64::from(per_sample)) {
+            smf.settle()?;
+            let s = churn_sample(&lab, pid, done)?;
+            if verbose {
+                eprintln!("{s:?}");
+            }
+            settled.push(s);
+        }
+    }
+    drop(lab);
+    Ok(ChurnReport {
+        config: cfg.clone(),
+        command: command.to_string(),
+        machine,
+        seconds: busy.as_secs_f64(),
+        settled,
+        during: during.context("no batch ran")?,
+    })
+}
+
+impl ChurnReport {
+    /// The report as a markdown section.
+    pub fn markdown(&self) -> String {
+        let c = &self.config;
+        let mut s = String::new();
+        let _ = writeln!(s, "### Establish/delete churn\n");
+        let _ = writeln!(s, "`{}` on {}.\n", self.command, self.machine);
+        let _ = writeln!(
+            s,
+            "{} cycles in batches of {} (window {}): {:.1} s of churn, {:.0} cycles/s. \
+             Half the sessions 4G (fixed TEID and UE), half 5G (CHOOSE TEID and UE, \
+             an SDF filter, a QER). Each settled sample waits out the response cache first. Map entries are \
+             counted by walking upfd's UPLINK and DOWNLINK maps in the kernel; pools \
+             from `upfctl stats`.\n",
+            c.cycles,
+            c.batch,
+            c.window,
+            self.seconds,
+            f64::from(c.cycles) / self.seconds
+        );
+        let _ = writeln!(
+            s,
+            "| after cycles | sessions | UPLINK | DOWNLINK | TEIDs / UEs / slots / rule sets in use | VmRSS kB | VmHWM kB |"
+        );
+        let _ = writeln!(s, "|---|---|---|---|---|---|---|");
+        let row = |s: &mut String, label: String, x: &ChurnSample| {
+            let _ = writeln!(
+                s,
+                "| {label} | {} | {} | {} | {} / {} / {} / {} | {} | {} |",
+                x.sessions,
+                x.uplink,
+                x.downlink,
+                x.in_use[0],
+                x.in_use[1],
+                x.in_use[2],
+                x.in_use[3],
+                x.rss_kb,
+                x.hwm_kb
+            );
+        };
+        for (i, x) in self.settled.iter().enumerate() {
+            let label = if i == 0 {
+                "0 (baseline)".to_string()
+            } else {
+                x.cycles.to_string()
+            };
+            row(&mut s, label, x);
+            if i == 0 {
+                row(
+                    &mut s,
+                    format!("{} + a batch open", self.during.cycles),
+                    &self.during,
+                );
+            }
+        }
+        s
+    }
 }

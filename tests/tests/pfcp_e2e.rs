@@ -734,6 +734,90 @@ fn pfcp_malformed_messages_get_the_spec_answer() {
     );
 }
 
+/// A flood of establishments beyond the counter map (gateway.max_pdrs = 48):
+/// the ones that fit are accepted, every later one is No resources
+/// available without an F-SEID and takes nothing; a zero-byte datagram and
+/// a truncated header in the middle of it go unanswered; the daemon stays
+/// up, answers heartbeats, and deleting everything returns every pool item.
+#[test]
+fn pfcp_flood_beyond_map_capacity_is_no_resources_and_leaves_nothing() {
+    const FLOOD: u32 = 150;
+    let mut lab = Lab::up_with(Mode::Generic, "max_pdrs = 48");
+    let before = lab.pfcp_stats();
+    let mut smf = associated(&lab);
+    let mut accepted = Vec::new();
+    let mut full: Option<serde_json::Value> = None;
+    for i in 0..FLOOD {
+        let cp_seid = smf.new_seid();
+        let plan = SessionPlan::four_g(
+            0x0002_0000 + i,
+            Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 45, 32, 0)) + i),
+            0x7200_0000 + i,
+        );
+        let r = smf
+            .establish(plan.request(smf.node_id(), cp_seid, smf.addr()))
+            .unwrap_or_else(|e| panic!("establishment {i}: {e:#}\nupfd log:\n{}", lab.log()));
+        match r.cause {
+            Cause::REQUEST_ACCEPTED => {
+                assert!(full.is_none(), "establishment {i} accepted after a refusal");
+                accepted.push(r.up_f_seid.expect("accepted without F-SEID").seid);
+            }
+            Cause::NO_RESOURCES_AVAILABLE => {
+                assert!(r.up_f_seid.is_none(), "{r:?}");
+                let now = lab.pfcp_stats()["in_use"].clone();
+                let first = full.get_or_insert_with(|| {
+                    // Full: hostile datagrams meanwhile go unanswered.
+                    silence(&lab, &mut smf, "a zero-byte datagram", &[]);
+                    silence(
+                        &lab,
+                        &mut smf,
+                        "a truncated session header",
+                        &[0x21, 0x32, 0x00, 0x0c, 0, 0, 0],
+                    );
+                    now.clone()
+                });
+                assert_eq!(*first, now, "refusal {i} took something");
+            }
+            c => panic!("establishment {i}: {c} {r:?}\nupfd log:\n{}", lab.log()),
+        }
+    }
+    assert!(
+        full.is_some(),
+        "{FLOOD} establishments all fit: {}",
+        lab.pfcp_stats()
+    );
+    println!(
+        "{} of {FLOOD} establishments fitted in 48 counter slots; the rest: No resources available",
+        accepted.len()
+    );
+    assert!(
+        accepted.len() > 10,
+        "only {} sessions fitted in 48 counter slots",
+        accepted.len()
+    );
+    lab.assert_running();
+    smf.heartbeat().expect("heartbeat after the flood");
+    for s in &accepted {
+        let (_, r) = smf.delete(*s).unwrap();
+        assert_eq!(r.cause, Cause::REQUEST_ACCEPTED, "{r:?}");
+    }
+    let after = lab.pfcp_stats();
+    assert_eq!(after["sessions"], before["sessions"], "{after}");
+    assert_eq!(after["in_use"], before["in_use"], "{before} -> {after}");
+    // The room is usable again, and the static sessions still forward.
+    let s = open(
+        &lab,
+        &mut smf,
+        &SessionPlan::four_g(TEID_4G, UE_4G, REMOTE_4G),
+    );
+    lab.traffic(&hx(TEID_4G), &UE_4G.to_string(), &hx(REMOTE_4G), 3, &[]);
+    assert_eq!(
+        smf.delete(s.up_seid).unwrap().1.cause,
+        Cause::REQUEST_ACCEPTED
+    );
+    lab.traffic("0x102", "10.45.0.3", "0x1003", 3, &[]);
+}
+
 /// True for a frame the UPF sent (tshark -V text).
 fn from_upf(frame: &str) -> bool {
     frame.contains("Src: 10.100.0.1,")

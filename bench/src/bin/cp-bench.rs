@@ -6,7 +6,7 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use mvno_upf_bench::cpbench::{default_upfd, run, CpConfig};
+use mvno_upf_bench::cpbench::{churn, default_upfd, run, ChurnConfig, CpConfig};
 use mvno_upf_bench::install_interrupt_handler;
 
 #[derive(Parser, Debug)]
@@ -33,6 +33,16 @@ struct Args {
     /// gateway.max_sessions of the daemon (map sizes).
     #[arg(long, default_value_t = 1_000_000)]
     max_sessions: u32,
+    /// Instead of the rates: this many establish/delete cycles, sampling
+    /// upfd's map entries, pools and memory (the churn section).
+    #[arg(long)]
+    churn: Option<u32>,
+    /// Sessions per churn batch (established, then deleted).
+    #[arg(long, default_value_t = 1000)]
+    churn_batch: u32,
+    /// Settled samples over the churn run.
+    #[arg(long, default_value_t = 10)]
+    churn_samples: u32,
     /// Also write the section to this file.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -42,6 +52,22 @@ fn main() -> Result<()> {
     let args = Args::parse();
     install_interrupt_handler();
     let upfd = args.upfd.unwrap_or_else(default_upfd);
+    let command = std::env::args().collect::<Vec<_>>().join(" ");
+    if let Some(cycles) = args.churn {
+        let cfg = ChurnConfig {
+            upfd,
+            cycles,
+            batch: args.churn_batch,
+            window: 64,
+            samples: args.churn_samples,
+        };
+        let md = churn(&cfg, &command, true)?.markdown();
+        print!("{md}");
+        if let Some(path) = args.out {
+            std::fs::write(&path, &md).with_context(|| format!("writing {}", path.display()))?;
+        }
+        return Ok(());
+    }
     let cfg = if args.smoke {
         CpConfig::smoke(upfd)
     } else {
@@ -54,7 +80,6 @@ fn main() -> Result<()> {
             max_sessions: args.max_sessions,
         }
     };
-    let command = std::env::args().collect::<Vec<_>>().join(" ");
     let report = run(&cfg, &command, true)?;
     let md = report.markdown();
     print!("{md}");

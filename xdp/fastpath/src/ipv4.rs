@@ -177,10 +177,8 @@ mod tests {
         f[2] = 0x4b;
         let fr = crate::Frame::from_slice(&f);
         // SAFETY: [start, end) is `f`.
-        assert_eq!(
-            unsafe { parse(fr.start, fr.end) }.err(),
-            Some(DropReason::Truncated)
-        );
+        let got = unsafe { parse(fr.start, fr.end) };
+        assert_eq!(got.err(), Some(DropReason::Truncated));
     }
 
     use super::*;

@@ -30,3 +30,6 @@ pub mod static_sessions;
 pub mod store;
 pub mod urr;
 pub mod vecmap;
+
+#[cfg(test)]
+mod hostile_tests;

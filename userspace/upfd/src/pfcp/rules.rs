@@ -599,6 +599,21 @@ fn tunnel(id: u32, o: &ie::OuterHeaderCreation) -> Result<Tunnel, Reject> {
     }
 }
 
+/// The destinations the fast path forwards to: Access (into a GTP-U
+/// tunnel), Core and SGi-LAN/N6-LAN (routed out of N6). CP-function (3), LI
+/// function (4), 5G VN internal (5) and the spare values (§8.2.24) are
+/// refused: forwarding them as if they were Core would send traffic where
+/// the CP function did not ask.
+fn check_destination(id: u32, d: u8) -> Result<(), Reject> {
+    match d {
+        ie::interface::ACCESS | ie::interface::CORE | ie::interface::SGI_LAN => Ok(()),
+        other => Err(far_fail(
+            id,
+            format!("Destination Interface {other} is not supported (ACCESS, CORE, SGi-LAN are)"),
+        )),
+    }
+}
+
 impl Far {
     /// Builds a FAR from Create FAR.
     pub fn create(c: &ie::CreateFar) -> Result<Far, Reject> {
@@ -611,6 +626,9 @@ impl Far {
                 types::FORWARDING_PARAMETERS,
                 format!("FAR {id} forwards (FORW) without Forwarding Parameters"),
             ));
+        }
+        if let Some(f) = fp {
+            check_destination(id, f.destination_interface.0)?;
         }
         Ok(Far {
             id,
@@ -636,6 +654,7 @@ impl Far {
         let mut sndem = false;
         if let Some(p) = &u.update_forwarding_parameters {
             if let Some(d) = p.destination_interface {
+                check_destination(self.id, d.0)?;
                 self.destination_interface = Some(d.0);
             }
             if let Some(o) = &p.outer_header_creation {

@@ -1820,3 +1820,101 @@ fn a_restore_that_does_not_fit_the_tables_fails_whole() {
     busy.establish(PEER, &est_4g(9, 0x300), 0).unwrap();
     assert!(busy.restore(records).unwrap_err().contains("empty"));
 }
+
+/// Every pool and table, filled by establishments until one is refused:
+/// the refusal is No resources available, leaves the maps, the pools and
+/// the sessions as they were (also when asked again), and deleting the
+/// sessions that fitted returns everything. TEIDs, the uplink map and the
+/// meters are in `a_full_table_or_pool_is_no_resources_available` and
+/// `running_out_of_meters_is_no_resources_and_leaves_nothing`.
+#[test]
+fn each_exhausted_resource_refuses_whole_and_leaks_nothing() {
+    let roomy = crate::datapath::Capacity {
+        sessions: 64,
+        counter_slots: 128,
+        rule_sets: 64,
+        meters: 128,
+    };
+    let cases: [(&str, crate::datapath::Capacity, &str); 3] = [
+        ("UE address pool", roomy, "10.60.0.0/29"),
+        (
+            "counter slots",
+            crate::datapath::Capacity {
+                counter_slots: 4,
+                ..roomy
+            },
+            "10.60.0.0/24",
+        ),
+        (
+            "rule sets",
+            crate::datapath::Capacity {
+                rule_sets: 3,
+                ..roomy
+            },
+            "10.60.0.0/24",
+        ),
+    ];
+    for (what, capacity, pool) in cases {
+        let mut m = Sessions::new(
+            FakeDatapath::with_capacity(capacity),
+            SessionsConfig {
+                qos: Default::default(),
+                n3: N3,
+                teid_range: (0x1000, 0x1fff),
+                ue_pools: vec![pool.parse().unwrap()],
+            },
+        );
+        let empty = snapshot(&m);
+        let empty_use = m.in_use();
+        let mut up = Vec::new();
+        let refused = (1..100u64).find_map(|i| match m.establish(PEER, &est_5g(i), 0) {
+            Ok(e) => {
+                up.push(e.up_seid);
+                None
+            }
+            Err(r) => Some(r),
+        });
+        let r = refused.unwrap_or_else(|| panic!("{what}: 99 sessions fitted"));
+        assert_eq!(r.cause, Cause::NO_RESOURCES_AVAILABLE, "{what}: {r}");
+        assert!(!up.is_empty(), "{what}: not even one session fitted");
+        let full = snapshot(&m);
+        let again = m.establish(PEER, &est_5g(500), 0).unwrap_err();
+        assert_eq!(again.cause, Cause::NO_RESOURCES_AVAILABLE, "{what}");
+        assert_eq!(snapshot(&m), full, "{what}: a refusal took something");
+        // A modification that needs one more of the resource is refused
+        // whole too, and the session keeps its rules.
+        let ue = m.get(up[0]).unwrap().allocated_ue.unwrap();
+        let mut video = pdr(4, 10, dl_pdi(Some(ue)), 2);
+        video.pdi.sdf_filters = vec![SdfFilter {
+            flow_description: Some("permit out 6 from 203.0.113.0/24 443 to assigned".into()),
+            ..SdfFilter::default()
+        }];
+        let grow = SessionModificationRequest {
+            create_pdr: vec![video],
+            ..Default::default()
+        };
+        if let Err(r) = m.modify(up[0], &grow, 0) {
+            assert_eq!(r.cause, Cause::NO_RESOURCES_AVAILABLE, "{what}: {r}");
+            assert_eq!(snapshot(&m), full, "{what}: a refused modification");
+        } else {
+            // The UE pool does not limit new PDRs of a session: undo.
+            assert_eq!(what, "UE address pool", "{what}: the modification fitted");
+            m.modify(up[0], &remove_pdr_req(4), 0).unwrap();
+        }
+        for s in up {
+            m.delete(s, 0).unwrap();
+        }
+        assert_eq!(m.in_use(), empty_use, "{what}");
+        assert_eq!(snapshot(&m), empty, "{what}");
+        // And the room is usable again.
+        let e = m.establish(PEER, &est_5g(1000), 0).unwrap();
+        m.delete(e.up_seid, 0).unwrap();
+    }
+}
+
+fn remove_pdr_req(id: u16) -> SessionModificationRequest {
+    SessionModificationRequest {
+        remove_pdr: vec![RemovePdr { pdr_id: PdrId(id) }],
+        ..Default::default()
+    }
+}
