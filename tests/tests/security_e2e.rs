@@ -17,9 +17,8 @@ use upf_pfcp::Cause;
 /// A second address on the RAN side, not one of the host network's peers.
 const STRANGER: Ipv4Addr = Ipv4Addr::new(10, 100, 0, 7);
 
-#[test]
-fn gtpu_from_outside_the_host_network_is_dropped_in_xdp_and_counted() {
-    let lab = Lab::up_with(Mode::Generic, "gtpu_peers = [\"10.100.0.2/32\"]");
+/// Gives the RAN namespace the address [`STRANGER`] as well.
+fn add_stranger(lab: &Lab) {
     must(Command::new("ip").args([
         "-n",
         &lab.ran_ns,
@@ -29,6 +28,12 @@ fn gtpu_from_outside_the_host_network_is_dropped_in_xdp_and_counted() {
         "dev",
         &lab.ran_if,
     ]));
+}
+
+#[test]
+fn gtpu_from_outside_the_host_network_is_dropped_in_xdp_and_counted() {
+    let lab = Lab::up_with(Mode::Generic, "gtpu_peers = [\"10.100.0.2/32\"]");
+    add_stranger(&lab);
     let mut smf = associated(&lab);
     let s = open(&lab, &mut smf, &SessionPlan::five_g(0x7001, &[9], 9));
     let before = counter(&lab.stats(), "drops", "unknown_gtpu_peer");
@@ -110,15 +115,7 @@ fn hostile_pfcp_datagrams_are_answered_or_dropped_and_the_daemon_stays_up() {
     let s = open(&lab, &mut smf, &SessionPlan::five_g(0x7101, &[9], 9));
     // Another address of the SMF's prefix (10.100.0.0/24), not associated,
     // so the raw datagrams are not mixed with the test SMF's.
-    must(Command::new("ip").args([
-        "-n",
-        &lab.ran_ns,
-        "addr",
-        "add",
-        &format!("{STRANGER}/24"),
-        "dev",
-        &lab.ran_if,
-    ]));
+    add_stranger(&lab);
     let raw = Raw::new(&lab, STRANGER);
     assert!(raw.ask(&heartbeat(1)).is_some(), "a heartbeat is answered");
     let est = SessionPlan::five_g(0x7102, &[9], 9).request(smf.node_id(), 77, STRANGER);
