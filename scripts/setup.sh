@@ -74,4 +74,17 @@ if ! mount | grep -q ' /sys/fs/bpf type bpf'; then
   mount -t bpf bpf /sys/fs/bpf 2>/dev/null || log "warning: could not mount bpffs on /sys/fs/bpf"
 fi
 
-log "ok: nightly $(rustup run nightly rustc --version | cut -d' ' -f2), $(bpf-linker --version), tshark $(tshark --version 2>/dev/null | head -n1 | awk '{print $3}')"
+# 5. cargo-fuzz, pinned: the fuzz targets in tests/fuzz (docs/fuzzing.md);
+# scripts/test.sh runs libFuzzer briefly on the parser targets. libfuzzer-sys
+# builds libFuzzer itself with the C++ compiler.
+CARGO_FUZZ_VERSION=0.13.1
+fuzz_version() { cargo fuzz --version 2>/dev/null | awk '{print $2}'; }
+if [ "$(fuzz_version)" != "$CARGO_FUZZ_VERSION" ]; then
+  log "installing cargo-fuzz $CARGO_FUZZ_VERSION (about a minute)"
+  cargo install --locked --force cargo-fuzz --version "$CARGO_FUZZ_VERSION" >&2
+  [ "$(fuzz_version)" = "$CARGO_FUZZ_VERSION" ] \
+    || die "cargo-fuzz $CARGO_FUZZ_VERSION installed but 'cargo fuzz --version' says '$(fuzz_version)'"
+fi
+command -v c++ >/dev/null || die "no C++ compiler (c++): libfuzzer-sys needs one (apt-get install g++)"
+
+log "ok: nightly $(rustup run nightly rustc --version | cut -d' ' -f2), $(bpf-linker --version), tshark $(tshark --version 2>/dev/null | head -n1 | awk '{print $3}'), cargo-fuzz $(fuzz_version)"

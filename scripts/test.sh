@@ -29,5 +29,37 @@ set -e
 passed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | awk '{s+=$1} END {print s+0}')
 failed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
 if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
+
+# libFuzzer itself, briefly, on the two parser targets (docs/fuzzing.md):
+# the committed corpus, then fresh inputs for a few seconds each. New inputs
+# go to a scratch directory, never into the committed corpus; a crash leaves
+# its input in tests/fuzz/artifacts/<target>/. (The state-machine target
+# needs a 10-minute sanitizer build of the daemon: CI runs its harness in
+# tests/tests/fuzz_smoke.rs instead, with the other two.)
+echo "== fuzz smoke (libFuzzer)"
+fuzz_scratch=$(mktemp -d /tmp/mvno-upf-fuzz.XXXXXX)
+trap 'rm -rf "$log" "$fuzz_scratch"' EXIT
+fuzz_rc=0
+if cargo +nightly fuzz build --fuzz-dir tests/fuzz gtpu_frame >"$fuzz_scratch/build.log" 2>&1 \
+  && cargo +nightly fuzz build --fuzz-dir tests/fuzz pfcp_codec >>"$fuzz_scratch/build.log" 2>&1; then
+  for t in gtpu_frame pfcp_codec; do
+    mkdir -p "$fuzz_scratch/$t"
+    if cargo +nightly fuzz run --fuzz-dir tests/fuzz "$t" "$fuzz_scratch/$t" "tests/fuzz/corpus/$t" -- \
+        -max_total_time="${UPF_FUZZ_SMOKE_SECS:-10}" -timeout=10 -rss_limit_mb=2048 >"$fuzz_scratch/$t.log" 2>&1; then
+      grep -E '^Done [0-9]+ runs' "$fuzz_scratch/$t.log" | sed "s/^/fuzz smoke: $t: /"
+      passed=$((passed + 1))
+    else
+      tail -n 40 "$fuzz_scratch/$t.log"
+      echo "fuzz smoke: $t FAILED (its input is in tests/fuzz/artifacts/$t/; docs/fuzzing.md says how to replay it)" >&2
+      failed=$((failed + 1)); fuzz_rc=1
+    fi
+  done
+else
+  tail -n 40 "$fuzz_scratch/build.log"
+  echo "fuzz smoke: building the fuzz targets FAILED" >&2
+  failed=$((failed + 1)); fuzz_rc=1
+fi
+
 echo "$passed passed, $failed failed"
-exit "$rc"
+[ "$rc" = 0 ] || exit "$rc"
+exit "$fuzz_rc"
