@@ -563,26 +563,11 @@ pub fn downlink_frame(i: u32, inner: usize) -> Vec<u8> {
     f
 }
 
-/// xorshift64*: reproducible uniform session keys.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: u32) -> u32 {
-        (((self.next() >> 32) * u64::from(n)) >> 32) as u32
-    }
-}
-
 fn frame_pool(dir: Direction, inner: usize, sessions: u32, seed: u64) -> Vec<Vec<u8>> {
-    let mut rng = Rng(seed | 1);
+    let mut rng = fastrand::Rng::with_seed(seed);
     (0..POOL)
         .map(|_| {
-            let i = rng.below(sessions);
+            let i = rng.u32(..sessions.max(1));
             match dir {
                 Direction::Uplink => uplink_frame(i, inner),
                 Direction::Downlink => downlink_frame(i, inner),

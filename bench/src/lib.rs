@@ -318,22 +318,6 @@ fn unknown_teid_frame(teid: u32) -> Vec<u8> {
     from_gnb(&gtpu(0x30, 0xff, teid, &inner))
 }
 
-/// xorshift64*: reproducible uniform session keys.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    /// Uniform in `0..n` (n ≤ 2^32; the modulo bias is below 2^-32).
-    fn below(&mut self, n: u32) -> u32 {
-        (self.next() % u64::from(n)) as u32
-    }
-}
-
 // ---- cases ----
 
 /// What a case runs: which program, on which port, which frames, expecting which verdict.
@@ -412,17 +396,17 @@ impl Case {
         }
     }
 
-    fn frame(self, sessions: u32, rng: &mut Rng) -> Vec<u8> {
+    fn frame(self, sessions: u32, rng: &mut fastrand::Rng) -> Vec<u8> {
         match self {
             Case::Uplink5g | Case::Uplink5gFib | Case::FloorDrop | Case::FloorTx => {
-                uplink_frame(rng.below(sessions), true)
+                uplink_frame(rng.u32(..sessions), true)
             }
-            Case::Uplink4g => uplink_frame(rng.below(sessions), false),
-            Case::Downlink | Case::DownlinkFib => downlink_frame(rng.below(sessions)),
-            Case::Uplink5gQer => uplink_frame(METERED + rng.below(sessions), true),
-            Case::DownlinkQer => downlink_frame(METERED + rng.below(sessions)),
-            Case::Echo => echo_frame(rng.next() as u16),
-            Case::UnknownTeid => unknown_teid_frame(UNKNOWN_TEID_BASE + rng.below(1 << 30)),
+            Case::Uplink4g => uplink_frame(rng.u32(..sessions), false),
+            Case::Downlink | Case::DownlinkFib => downlink_frame(rng.u32(..sessions)),
+            Case::Uplink5gQer => uplink_frame(METERED + rng.u32(..sessions), true),
+            Case::DownlinkQer => downlink_frame(METERED + rng.u32(..sessions)),
+            Case::Echo => echo_frame(rng.u16(..)),
+            Case::UnknownTeid => unknown_teid_frame(UNKNOWN_TEID_BASE + rng.u32(..1 << 30)),
         }
     }
 }
@@ -760,7 +744,7 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
     );
     let empty = Desired::default();
 
-    let mut rng = Rng(config.seed | 1);
+    let mut rng = fastrand::Rng::with_seed(config.seed);
     let mut rows = Vec::new();
     let mut installed = 0u32;
     for &n in &config.sessions {

@@ -49,70 +49,59 @@ fn inputs(target: &str) -> (Vec<(PathBuf, Vec<u8>)>, usize) {
     (corpus, reproducers)
 }
 
-/// xorshift64*: deterministic, so a failing mutant is the same on every run.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
+/// Uniform in `0..n`, 0 when `n` is 0.
+fn below(rng: &mut fastrand::Rng, n: usize) -> usize {
+    rng.usize(..n.max(1))
 }
 
 const INTERESTING: [u8; 8] = [0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff, 0x10, 0x40];
 
 /// One to four mutations of a corpus input, some spliced with another.
-fn mutate(rng: &mut Rng, corpus: &[(PathBuf, Vec<u8>)]) -> Vec<u8> {
-    let mut b = corpus[rng.below(corpus.len())].1.clone();
-    for _ in 0..=rng.below(4) {
+fn mutate(rng: &mut fastrand::Rng, corpus: &[(PathBuf, Vec<u8>)]) -> Vec<u8> {
+    let mut b = corpus[below(rng, corpus.len())].1.clone();
+    for _ in 0..=below(rng, 4) {
         let len = b.len();
-        match rng.below(7) {
+        match below(rng, 7) {
             0 if len > 0 => {
-                let i = rng.below(len);
-                b[i] ^= 1 << rng.below(8);
+                let i = below(rng, len);
+                b[i] ^= 1 << below(rng, 8);
             }
             1 if len > 0 => {
-                let i = rng.below(len);
-                b[i] = INTERESTING[rng.below(INTERESTING.len())];
+                let i = below(rng, len);
+                b[i] = INTERESTING[below(rng, INTERESTING.len())];
             }
             2 => {
-                let i = rng.below(len + 1);
-                let n = 1 + rng.below(8);
-                let fill: Vec<u8> = (0..n).map(|_| rng.next() as u8).collect();
+                let i = below(rng, len + 1);
+                let n = 1 + below(rng, 8);
+                let fill: Vec<u8> = (0..n).map(|_| rng.u8(..)).collect();
                 b.splice(i..i, fill);
             }
             3 if len > 0 => {
-                let i = rng.below(len);
-                let n = 1 + rng.below((len - i).min(16));
+                let i = below(rng, len);
+                let n = 1 + below(rng, (len - i).min(16));
                 b.drain(i..i + n);
             }
-            4 => b.truncate(rng.below(len + 1)),
+            4 => b.truncate(below(rng, len + 1)),
             5 => {
-                let other = &corpus[rng.below(corpus.len())].1;
-                let cut = rng.below(len + 1);
-                let from = rng.below(other.len() + 1);
+                let other = &corpus[below(rng, corpus.len())].1;
+                let cut = below(rng, len + 1);
+                let from = below(rng, other.len() + 1);
                 b.truncate(cut);
                 b.extend_from_slice(&other[from..]);
             }
             _ if len > 1 => {
                 // Copy a chunk of the input over another place in it.
-                let src = rng.below(len);
-                let n = 1 + rng.below((len - src).min(32));
+                let src = below(rng, len);
+                let n = 1 + below(rng, (len - src).min(32));
                 let chunk = b[src..src + n].to_vec();
-                let dst = rng.below(len);
+                let dst = below(rng, len);
                 for (k, v) in chunk.into_iter().enumerate() {
                     if let Some(x) = b.get_mut(dst + k) {
                         *x = v;
                     }
                 }
             }
-            _ => b.push(rng.next() as u8),
+            _ => b.push(rng.u8(..)),
         }
     }
     b.truncate(MAX_LEN);
@@ -136,7 +125,8 @@ fn smoke(target: &str, min_corpus: usize, mutants: usize, run: impl Fn(&[u8])) {
             fails(path.display().to_string(), bytes);
         }
     }
-    let mut rng = Rng(0x6d76_6e6f_2d75_7066 ^ target.len() as u64);
+    // Seeded: a failing mutant is the same on every run.
+    let mut rng = fastrand::Rng::with_seed(0x6d76_6e6f_2d75_7066 ^ target.len() as u64);
     for i in 0..mutants {
         let m = mutate(&mut rng, &corpus);
         if catch_unwind(AssertUnwindSafe(|| run(&m))).is_err() {

@@ -15,7 +15,8 @@ use upf_pfcp::header::{set_length, Header};
 use upf_pfcp::ie::{types, IeValue};
 use upf_pfcp::Pdu;
 
-struct Rng(u64);
+/// fastrand, seeded (`UPF_PFCP_FUZZ_SEED` replays another run).
+struct Rng(fastrand::Rng);
 
 impl Rng {
     fn new() -> Rng {
@@ -23,27 +24,20 @@ impl Rng {
             .ok()
             .and_then(|s| s.parse().ok())
             .unwrap_or(0x9e37_79b9_7f4a_7c15u64);
-        Rng(seed | 1)
+        Rng(fastrand::Rng::with_seed(seed))
     }
 
     fn next(&mut self) -> u64 {
-        // xorshift64*
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        self.0.u64(..)
     }
 
+    /// Uniform in `0..n`, 0 when `n` is 0.
     fn below(&mut self, n: usize) -> usize {
-        if n == 0 {
-            0
-        } else {
-            (self.next() % n as u64) as usize
-        }
+        self.0.usize(..n.max(1))
     }
 
     fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
+        (0..n).map(|_| self.0.u8(..)).collect()
     }
 }
 
