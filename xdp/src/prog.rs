@@ -13,8 +13,8 @@ use upf_abi::{
     PortCounters, RuleSet, SessionCounters, UplinkEntry, UplinkKey, ACT_5G, ACT_DROP, ACT_FORWARD,
     ACT_GATE_CLOSED, ACT_QUOTA_EXHAUSTED, DEFAULT_MAX_METERS, DEFAULT_MAX_RULE_SETS,
     DEFAULT_MAX_SESSIONS, FLAG_FIB_ONLY, FLAG_NO_ANTI_SPOOFING, FLAG_PEER_FILTER, GTPU_PORT,
-    MAX_GTPU_PEERS, MAX_NEXTHOPS, MAX_NH_NEIGH, MAX_NH_ROUTES, MAX_PORTS, M_QFI, NH_ONLINK,
-    NH_VALID, ROLE_N3, ROLE_N6,
+    MAX_NEXTHOPS, MAX_NH_NEIGH, MAX_NH_ROUTES, MAX_PORTS, M_QFI, NH_ONLINK, NH_VALID, ROLE_N3,
+    ROLE_N6,
 };
 use upf_fastpath::{
     eth::{self, L2},
@@ -300,31 +300,22 @@ fn gtp(
 }
 
 /// True when `src_be` is inside one of the GTP-U peer prefixes
-/// ([`GtpuPeers::contains`], reading the frozen global word by word: the
-/// compiler must not fold the zeroed initial value, nor copy the table to
-/// the stack).
+/// ([`GtpuPeers::scan`] over the frozen global, read volatile).
 #[inline(always)]
 fn gtpu_peer_known(src_be: u32) -> bool {
-    // SAFETY: plain reads of our own frozen .rodata.
-    let n = unsafe { core::ptr::read_volatile(&UPF_GTPU_PEERS.num) } as usize;
-    let mut i = 0;
-    while i < MAX_GTPU_PEERS as usize {
-        if i >= n {
-            return false;
-        }
-        // SAFETY: as above; i is in bounds.
-        let (net, mask) = unsafe {
+    // SAFETY: a plain read of our own frozen .rodata.
+    let num = unsafe { core::ptr::read_volatile(&UPF_GTPU_PEERS.num) };
+    GtpuPeers::scan(num, src_be, |i| {
+        // SAFETY: as above; `scan` keeps i below MAX_GTPU_PEERS, the
+        // arrays' length (unchecked: the closure alone cannot prove it, and
+        // a bounds-check panic path is no valid BPF).
+        unsafe {
             (
-                core::ptr::read_volatile(&UPF_GTPU_PEERS.net_be[i]),
-                core::ptr::read_volatile(&UPF_GTPU_PEERS.mask_be[i]),
+                core::ptr::read_volatile(UPF_GTPU_PEERS.net_be.get_unchecked(i)),
+                core::ptr::read_volatile(UPF_GTPU_PEERS.mask_be.get_unchecked(i)),
             )
-        };
-        if src_be & mask == net {
-            return true;
         }
-        i += 1;
-    }
-    false
+    })
 }
 
 #[inline(always)]

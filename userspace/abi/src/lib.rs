@@ -135,13 +135,24 @@ impl GtpuPeers {
     /// True when `src_be` is inside one of the prefixes.
     #[inline(always)]
     pub fn contains(&self, src_be: u32) -> bool {
-        let n = self.num as usize;
+        Self::scan(self.num, src_be, |i| (self.net_be[i], self.mask_be[i]))
+    }
+
+    /// The scan behind [`GtpuPeers::contains`], reading entry `i < num` as
+    /// `(net_be, mask_be)` through `entry` (i is always below
+    /// [`MAX_GTPU_PEERS`]): the XDP program reads its frozen global with
+    /// volatile loads, so the compiler neither folds the zeroed initial
+    /// value nor copies the table to the stack.
+    #[inline(always)]
+    pub fn scan(num: u32, src_be: u32, entry: impl Fn(usize) -> (u32, u32)) -> bool {
+        let n = num as usize;
         let mut i = 0;
         while i < MAX_GTPU_PEERS as usize {
             if i >= n {
                 return false;
             }
-            if src_be & self.mask_be[i] == self.net_be[i] {
+            let (net_be, mask_be) = entry(i);
+            if src_be & mask_be == net_be {
                 return true;
             }
             i += 1;
