@@ -107,17 +107,8 @@ fn full_reset(cfg: &Config) -> anyhow::Result<()> {
         );
     }
     if let Some(p) = &cfg.pfcp {
-        let db = p.state_dir.join(upfd::pfcp::store::FILE_NAME);
-        for f in [
-            db.clone(),
-            db.with_extension("db-wal"),
-            db.with_extension("db-shm"),
-        ] {
-            match std::fs::remove_file(&f) {
-                Ok(()) => println!("{}: removed", f.display()),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e).with_context(|| format!("removing {}", f.display())),
-            }
+        for f in upfd::pfcp::store::SessionStore::remove(&p.state_dir)? {
+            println!("{}: removed", f.display());
         }
         let ts = RecoveryStore::reset(&p.state_dir).with_context(|| {
             format!(
@@ -151,14 +142,11 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     }
     // GTP-U only from the host network: the configured prefixes, else the
     // POIs' peers.
-    let gtpu_peers: Option<Vec<(std::net::Ipv4Addr, u8)>> = match &g.gtpu_peers {
-        Some(list) => Some(list.iter().map(|n| (n.addr, n.len)).collect()),
-        None if !qos.pois.is_empty() => Some(
-            qos.pois
-                .iter()
-                .flat_map(|p| p.peers.iter().map(|n| (n.addr, n.len)))
-                .collect(),
-        ),
+    let gtpu_peers = match &g.gtpu_peers {
+        Some(list) => Some(list.clone()),
+        None if !qos.pois.is_empty() => {
+            Some(qos.pois.iter().flat_map(|p| p.peers.clone()).collect())
+        }
         None => None,
     };
     match &gtpu_peers {

@@ -35,6 +35,7 @@ use upf_abi::{
 };
 use upfd::datapath::bpf::{ifindex, BpfDatapath, LoadOptions, Port};
 use upfd::datapath::Datapath;
+use upfd::pfcp::pool::Ipv4Net;
 use upfd::session::{Generation, SessionError, SessionManager, SessionSpec};
 
 // ---- the namespace's fixed addressing ----
@@ -641,7 +642,7 @@ impl Env {
     /// anti-spoofing on or off.
     fn with_options(
         max_sessions: u32,
-        gtpu_peers: Option<Vec<(Ipv4Addr, u8)>>,
+        gtpu_peers: Option<Vec<Ipv4Net>>,
         anti_spoofing: bool,
     ) -> Env {
         require_root();
@@ -2123,7 +2124,10 @@ fn fixture_table() {
 fn gtpu_from_outside_the_peer_prefixes_is_dropped_and_counted() {
     use Ingress::N3;
     // GNB (10.100.0.2) and GNB2 (10.100.0.3) are the host network's.
-    let peers = vec![(Ipv4Addr::new(10, 100, 0, 0), 30)];
+    let peers = vec![Ipv4Net {
+        addr: Ipv4Addr::new(10, 100, 0, 0),
+        len: 30,
+    }];
     let mut env = Env::with_options(1024, Some(peers), true);
     run_table(&mut env, &uplink_rows());
     let stranger: V4 = [10, 100, 0, 9];

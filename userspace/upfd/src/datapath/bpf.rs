@@ -22,6 +22,7 @@ use upf_abi::{
 };
 
 use crate::nexthop::NexthopMaps;
+use crate::pfcp::pool::Ipv4Net;
 
 use super::{
     roles_name, Capacity, CpuStats, Datapath, DatapathError, FastpathStats, MeterConfig, PortStats,
@@ -99,9 +100,9 @@ pub struct LoadOptions {
     pub nexthop_cache: bool,
     /// Rate meters (`METERS`: QER MBRs, session caps, POI capacities).
     pub meters: u32,
-    /// GTP-U accepted only from these prefixes (address, length); others
-    /// are dropped in XDP as `unknown_gtpu_peer`. `None`: from anyone.
-    pub gtpu_peers: Option<Vec<(Ipv4Addr, u8)>>,
+    /// GTP-U accepted only from these prefixes; others are dropped in XDP
+    /// as `unknown_gtpu_peer`. `None`: from anyone.
+    pub gtpu_peers: Option<Vec<Ipv4Net>>,
     /// Uplink anti-spoofing: an inner source other than the session's UE
     /// address is dropped as `spoofed_source` (`gateway.anti_spoofing`).
     pub anti_spoofing: bool,
@@ -259,14 +260,9 @@ impl BpfDatapath {
                     peers.len()
                 )));
             }
-            for (i, (addr, len)) in peers.iter().enumerate() {
-                let mask = if *len == 0 {
-                    0
-                } else {
-                    u32::MAX << (32 - u32::from(*len).min(32))
-                };
-                gtpu_peers.net_be[i] = (u32::from(*addr) & mask).to_be();
-                gtpu_peers.mask_be[i] = mask.to_be();
+            for (i, net) in peers.iter().enumerate() {
+                gtpu_peers.net_be[i] = (u32::from(net.addr) & net.mask()).to_be();
+                gtpu_peers.mask_be[i] = net.mask().to_be();
             }
             gtpu_peers.num = peers.len() as u32;
             g.flags |= FLAG_PEER_FILTER;

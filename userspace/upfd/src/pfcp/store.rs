@@ -59,14 +59,22 @@ impl SessionStore {
     /// sessions it held went with a datapath that is gone; after a host
     /// crash the file may not even be readable).
     pub fn recreate(dir: &Path) -> Result<Self, StoreError> {
+        Self::remove(dir)?;
+        Self::open(dir)
+    }
+
+    /// Deletes `dir/sessions.db` with its WAL and shared-memory files;
+    /// returns the files that were there (a full reset).
+    pub fn remove(dir: &Path) -> Result<Vec<PathBuf>, StoreError> {
         let path = dir.join(FILE_NAME);
+        let mut removed = Vec::new();
         for f in [
             path.clone(),
             path.with_extension("db-wal"),
             path.with_extension("db-shm"),
         ] {
             match std::fs::remove_file(&f) {
-                Ok(()) => {}
+                Ok(()) => removed.push(f),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => {
                     return Err(StoreError {
@@ -76,7 +84,7 @@ impl SessionStore {
                 }
             }
         }
-        Self::open(dir)
+        Ok(removed)
     }
 
     /// Opens (creating if needed) `dir/sessions.db`.
@@ -246,7 +254,6 @@ impl SessionStore {
 mod tests {
     use super::*;
     use crate::datapath::fake::FakeDatapath;
-    use crate::pfcp::node::SavedNodeId;
     use crate::pfcp::sessions::{Sessions, SessionsConfig};
     use upf_pfcp::message::SessionEstablishmentRequest;
 
@@ -303,7 +310,7 @@ mod tests {
         .unwrap();
         let assoc = vec![SavedAssociation {
             addr: "10.0.0.9".parse().unwrap(),
-            node_id: SavedNodeId::Fqdn("smf.example".into()),
+            node_id: upf_pfcp::ie::NodeId::Fqdn("smf.example".into()),
             recovery: 7,
         }];
         s.save_associations(&assoc).unwrap();
