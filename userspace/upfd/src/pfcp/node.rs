@@ -384,39 +384,9 @@ pub struct SavedAssociation {
     /// The peer's address.
     pub addr: IpAddr,
     /// Its Node ID.
-    pub node_id: SavedNodeId,
+    pub node_id: NodeId,
     /// Its Recovery Time Stamp (a different one later means it restarted).
     pub recovery: u32,
-}
-
-/// A Node ID in the session store.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SavedNodeId {
-    /// IPv4 address.
-    Ipv4(std::net::Ipv4Addr),
-    /// IPv6 address.
-    Ipv6(std::net::Ipv6Addr),
-    /// FQDN.
-    Fqdn(String),
-}
-
-impl SavedNodeId {
-    fn of(n: &NodeId) -> Self {
-        match n {
-            NodeId::Ipv4(a) => SavedNodeId::Ipv4(*a),
-            NodeId::Ipv6(a) => SavedNodeId::Ipv6(*a),
-            NodeId::Fqdn(f) => SavedNodeId::Fqdn(f.clone()),
-        }
-    }
-
-    fn node_id(&self) -> NodeId {
-        match self {
-            SavedNodeId::Ipv4(a) => NodeId::Ipv4(*a),
-            SavedNodeId::Ipv6(a) => NodeId::Ipv6(*a),
-            SavedNodeId::Fqdn(f) => NodeId::Fqdn(f.clone()),
-        }
-    }
 }
 
 /// The PFCP node of the UP function.
@@ -823,7 +793,7 @@ impl Node {
             .filter_map(|(ip, p)| {
                 Some(SavedAssociation {
                     addr: *ip,
-                    node_id: SavedNodeId::of(p.node_id.as_ref()?),
+                    node_id: p.node_id.clone()?,
                     recovery: p.recovery?.0,
                 })
             })
@@ -850,7 +820,7 @@ impl Node {
                 .peers
                 .entry(ip)
                 .or_insert_with(|| Peer::new(ip, initiate));
-            p.node_id = Some(a.node_id.node_id());
+            p.node_id = Some(a.node_id.clone());
             p.recovery = Some(RecoveryTimeStamp(a.recovery));
             p.state = PeerState::Associated;
             p.last_heard = Some(now);
