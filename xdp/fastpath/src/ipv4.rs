@@ -168,6 +168,8 @@ pub unsafe fn ttl(p: usize, end: usize) -> Option<u8> {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use etherparse::{IpNumber, Ipv4Header};
 
     #[test]
     fn options_past_the_frame_are_truncated() {
@@ -180,9 +182,6 @@ mod tests {
         let got = unsafe { parse(fr.start, fr.end) };
         assert_eq!(got.err(), Some(DropReason::Truncated));
     }
-
-    use super::*;
-    use etherparse::{IpNumber, Ipv4Header};
 
     fn header(ttl: u8) -> [u8; 20] {
         let mut h =
