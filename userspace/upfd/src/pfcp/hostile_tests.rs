@@ -479,9 +479,47 @@ use Expect::*;
 
 const RULE_FAIL: Cause = Cause::RULE_CREATION_MODIFICATION_FAILURE;
 
+/// Flow Descriptions the SDF filter parser must refuse (PDR 2 carries
+/// them): each is a Rule creation/modification failure naming PDR 2.
+const BAD_SDF_FILTERS: [(&str, &str); 8] = [
+    ("SDF filter: empty flow description", ""),
+    ("SDF filter: deny", "deny out ip from any to assigned"),
+    (
+        "SDF filter: prefix /33",
+        "permit out ip from 10.0.0.0/33 to assigned",
+    ),
+    (
+        "SDF filter: port 65536",
+        "permit out 17 from any 65536 to assigned",
+    ),
+    (
+        "SDF filter: reversed port range",
+        "permit out 6 from any 443-80 to assigned",
+    ),
+    (
+        "SDF filter: protocol 256",
+        "permit out 256 from any to assigned",
+    ),
+    (
+        "SDF filter: IPv6 on an IPv4 session",
+        "permit out 17 from 2001:db8::1 to assigned",
+    ),
+    (
+        "SDF filter: trailing garbage",
+        "permit out ip from any to assigned \u{0}\u{ffff} junk",
+    ),
+];
+
 fn cases() -> Vec<Case> {
     use FailedRuleId as F;
-    vec![
+    let sdf = BAD_SDF_FILTERS.map(|(name, flow)| {
+        est_case(
+            name,
+            move || with_sdf(flow),
+            Refuse(RULE_FAIL, None, Some((F::PDR, 2))),
+        )
+    });
+    let mut cases = vec![
         // ---- framing ----
         case(
             "zero-byte datagram",
@@ -695,47 +733,7 @@ fn cases() -> Vec<Case> {
             },
             AcceptSession { reports: 1 },
         ),
-        // ---- SDF filters ----
-        est_case(
-            "SDF filter: empty flow description",
-            || with_sdf(""),
-            Refuse(RULE_FAIL, None, Some((F::PDR, 2))),
-        ),
-        est_case(
-            "SDF filter: deny",
-            || with_sdf("deny out ip from any to assigned"),
-            Refuse(RULE_FAIL, None, Some((F::PDR, 2))),
-        ),
-        est_case(
-            "SDF filter: prefix /33",
-            || with_sdf("permit out ip from 10.0.0.0/33 to assigned"),
-            Refuse(RULE_FAIL, None, Some((F::PDR, 2))),
-        ),
-        est_case(
-            "SDF filter: port 65536",
-            || with_sdf("permit out 17 from any 65536 to assigned"),
-            Refuse(RULE_FAIL, None, Some((F::PDR, 2))),
-        ),
-        est_case(
-            "SDF filter: reversed port range",
-            || with_sdf("permit out 6 from any 443-80 to assigned"),
-            Refuse(RULE_FAIL, None, Some((F::PDR, 2))),
-        ),
-        est_case(
-            "SDF filter: protocol 256",
-            || with_sdf("permit out 256 from any to assigned"),
-            Refuse(RULE_FAIL, None, Some((F::PDR, 2))),
-        ),
-        est_case(
-            "SDF filter: IPv6 on an IPv4 session",
-            || with_sdf("permit out 17 from 2001:db8::1 to assigned"),
-            Refuse(RULE_FAIL, None, Some((F::PDR, 2))),
-        ),
-        est_case(
-            "SDF filter: trailing garbage",
-            || with_sdf("permit out ip from any to assigned \u{0}\u{ffff} junk"),
-            Refuse(RULE_FAIL, None, Some((F::PDR, 2))),
-        ),
+        // ---- SDF filters (and BAD_SDF_FILTERS) ----
         est_case(
             "SDF filter IE of zero length",
             || {
@@ -978,7 +976,9 @@ fn cases() -> Vec<Case> {
             || est(BASE_CP_SEID),
             Refuse(Cause::REQUEST_REJECTED, Some(types::F_SEID), None),
         ),
-    ]
+    ];
+    cases.extend(sdf);
+    cases
 }
 
 #[test]
