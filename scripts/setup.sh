@@ -53,9 +53,10 @@ if ! linker_ok; then
   linker_ok || die "bpf-linker installed but does not run (ldd $(command -v bpf-linker))"
 fi
 
-# 3. Debian tools used by the lab and the tests (chromium: the HTML report test renders its page headless).
+# 3. Debian tools used by the lab and the tests (chromium: the HTML report test renders its page headless;
+#    g++: libfuzzer-sys builds libFuzzer for the fuzz smoke).
 need_pkgs=()
-for pair in tshark:tshark tcpdump:tcpdump ethtool:ethtool ip:iproute2 python3:python3 iperf3:iperf3 chromium:chromium; do
+for pair in tshark:tshark tcpdump:tcpdump ethtool:ethtool ip:iproute2 python3:python3 iperf3:iperf3 chromium:chromium c++:g++; do
   bin=${pair%%:*}; pkg=${pair#*:}
   command -v "$bin" >/dev/null 2>&1 || need_pkgs+=("$pkg")
 done
@@ -85,6 +86,6 @@ if [ "$(fuzz_version)" != "$CARGO_FUZZ_VERSION" ]; then
   [ "$(fuzz_version)" = "$CARGO_FUZZ_VERSION" ] \
     || die "cargo-fuzz $CARGO_FUZZ_VERSION installed but 'cargo fuzz --version' says '$(fuzz_version)'"
 fi
-command -v c++ >/dev/null || die "no C++ compiler (c++): libfuzzer-sys needs one (apt-get install g++)"
+command -v c++ >/dev/null || die "no C++ compiler (c++) after installing g++: libfuzzer-sys needs one"
 
 log "ok: nightly $(rustup run nightly rustc --version | cut -d' ' -f2), $(bpf-linker --version), tshark $(tshark --version 2>/dev/null | head -n1 | awk '{print $3}'), cargo-fuzz $(fuzz_version)"
