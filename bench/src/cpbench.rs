@@ -28,8 +28,8 @@ use upf_pfcp::header::{Header, MsgType};
 use upf_pfcp::ie::{NodeId, RecoveryTimeStamp};
 use upf_pfcp::message::{AssociationSetupRequest, HeartbeatResponse};
 use upf_pfcp::{Cause, Message, Pdu};
-use upfd::datapath::bpf::{BpfDatapath, LoadOptions, Port};
-use upfd::datapath::Datapath;
+use upf_session::datapath::Datapath;
+use upfd::bpf::{BpfDatapath, LoadOptions, Port};
 
 use crate::{check_interrupt, machine, require_root, run_cmd, setns};
 
@@ -800,7 +800,7 @@ impl CpReport {
             CACHE_SECS,
             c.fill_entries,
             c.fill_entries,
-            upfd::datapath::bpf::BATCH_CHUNK
+            upfd::bpf::BATCH_CHUNK
         );
         let _ = writeln!(
             s,

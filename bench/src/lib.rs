@@ -31,8 +31,8 @@ use etherparse::{EtherType, Ethernet2Header, IpNumber, Ipv4Header, UdpHeader};
 use upf_abi::{
     names, xdp_action, DownlinkEntry, PdrAction, UplinkEntry, ACT_5G, ACT_FORWARD, ROLE_N3, ROLE_N6,
 };
-use upfd::datapath::bpf::{BpfDatapath, LoadOptions, Port};
-use upfd::datapath::Datapath;
+use upf_session::datapath::Datapath;
+use upfd::bpf::{BpfDatapath, LoadOptions, Port};
 use upfd::nexthop::{compute, Cache, Desired, Snapshot};
 
 pub mod cpbench;
@@ -632,7 +632,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 /// and its metered twin `METERED + i`.
 fn install(dp: &mut BpfDatapath, i: u32) -> Result<()> {
     install_one(dp, i, 0)?;
-    let cfg = upfd::datapath::MeterConfig {
+    let cfg = upf_session::datapath::MeterConfig {
         rate_bps: METERED_BPS,
         tau_ns: 1_000_000_000,
         parent: 0,

@@ -18,13 +18,13 @@ use arbitrary::Arbitrary;
 use upf_pfcp::header::{Header, MsgType};
 use upf_pfcp::ie::*;
 use upf_pfcp::message::*;
+use upf_pfcp::node::{Node, NodeConfig, PeerConfig, RateLimit};
 use upf_pfcp::{Message, Pdu};
-use upfd::datapath::fake::FakeDatapath;
+use upf_session::datapath::fake::FakeDatapath;
+use upf_session::handler::Identity;
+use upf_session::manager::SessionManager;
+use upf_session::sessions::{QosParams, SessionsConfig};
 use upfd::pfcp::glue::Glue;
-use upfd::pfcp::handler::Identity;
-use upfd::pfcp::node::{Node, NodeConfig, PeerConfig, RateLimit};
-use upfd::pfcp::sessions::{QosParams, SessionsConfig};
-use upfd::session::SessionManager;
 
 #[path = "../../../userspace/pfcp/benches/common/mod.rs"]
 mod msgs;

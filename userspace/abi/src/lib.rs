@@ -739,31 +739,68 @@ pub mod xdp_action {
     pub const REDIRECT: u32 = 4;
 }
 
-#[cfg(feature = "user")]
-mod pod {
-    // SAFETY (for every impl below): each type is #[repr(C)], Copy, made only
-    // of integers and arrays of integers, with all padding explicit, so every
-    // bit pattern is a valid value and the bytes hold no uninitialised padding.
-    #[allow(clippy::undocumented_unsafe_blocks)]
-    mod impls {
-        use crate::*;
-        unsafe impl aya::Pod for Globals {}
-        unsafe impl aya::Pod for Spread {}
-        unsafe impl aya::Pod for GtpuPeers {}
-        unsafe impl aya::Pod for UplinkKey {}
-        unsafe impl aya::Pod for UplinkEntry {}
-        unsafe impl aya::Pod for DownlinkKey {}
-        unsafe impl aya::Pod for DownlinkEntry {}
-        unsafe impl aya::Pod for PdrAction {}
-        unsafe impl aya::Pod for SdfMatch {}
-        unsafe impl aya::Pod for Rule {}
-        unsafe impl aya::Pod for RuleSet {}
-        unsafe impl aya::Pod for SessionCounters {}
-        unsafe impl aya::Pod for PortCounters {}
-        unsafe impl aya::Pod for NextHop {}
-        unsafe impl aya::Pod for Meter {}
+/// Plain old data: a map key or value whose bytes are the value, so it
+/// can be copied to and from a byte buffer (the session store keeps
+/// compiled rules this way) without a BPF library.
+///
+/// # Safety
+///
+/// Implement only for `#[repr(C)]` `Copy` types made of integers and arrays
+/// of integers with all padding explicit: every bit pattern is then a valid
+/// value and every byte is initialised.
+pub unsafe trait Plain: Copy + 'static {
+    /// The value's bytes.
+    fn to_bytes(&self) -> &[u8] {
+        // SAFETY: Plain types have no uninitialised bytes (see the trait).
+        unsafe { core::slice::from_raw_parts(self as *const Self as *const u8, size_of::<Self>()) }
+    }
+
+    /// A value from exactly `size_of::<Self>()` bytes; `None` for another length.
+    fn from_bytes(b: &[u8]) -> Option<Self> {
+        if b.len() != size_of::<Self>() {
+            return None;
+        }
+        // SAFETY: `b` holds exactly size_of::<Self>() bytes and every bit
+        // pattern is a valid value (see the trait); read_unaligned needs no
+        // alignment.
+        Some(unsafe { core::ptr::read_unaligned(b.as_ptr() as *const Self) })
     }
 }
+
+/// One list of the plain types: `Plain` always, `aya::Pod` for userspace.
+macro_rules! plain {
+    ($($t:ty),* $(,)?) => {
+        // SAFETY (for every impl): each type is #[repr(C)], Copy, made only
+        // of integers and arrays of integers, with all padding explicit, so
+        // every bit pattern is a valid value and the bytes hold no
+        // uninitialised padding.
+        $(
+            #[allow(clippy::undocumented_unsafe_blocks)]
+            unsafe impl Plain for $t {}
+            #[cfg(feature = "user")]
+            #[allow(clippy::undocumented_unsafe_blocks)]
+            unsafe impl aya::Pod for $t {}
+        )*
+    };
+}
+
+plain!(
+    Globals,
+    Spread,
+    GtpuPeers,
+    UplinkKey,
+    UplinkEntry,
+    DownlinkKey,
+    DownlinkEntry,
+    PdrAction,
+    SdfMatch,
+    Rule,
+    RuleSet,
+    SessionCounters,
+    PortCounters,
+    NextHop,
+    Meter,
+);
 
 #[cfg(test)]
 mod tests {

@@ -4,7 +4,10 @@
 //! - [`header`]: the message header (§7.2.2) as a checked view and a [`Header`] repr;
 //! - [`ie`]: the IE TLV framing (§8.1.1, with the enterprise bit), an
 //!   iterator over IEs that checks every length, and a typed repr per IE;
-//! - [`message`]: typed messages that know which IEs are mandatory.
+//! - [`message`]: typed messages that know which IEs are mandatory;
+//! - [`node`]: the PFCP node of a UP function (associations, heartbeats,
+//!   retransmission, the response cache), sans-IO in quinn-proto's shape:
+//!   datagrams and time are arguments, sessions go to a handler.
 //!
 //! Parsing never panics on any input and never trusts a length field; an IE
 //! type we do not model is carried through as a [`RawIe`] and re-emitted as it
@@ -20,6 +23,7 @@ pub mod flow;
 pub mod header;
 pub mod ie;
 pub mod message;
+pub mod node;
 
 pub use cause::Cause;
 pub use header::{Header, HeaderError, MsgType};

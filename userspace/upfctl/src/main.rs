@@ -4,9 +4,9 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
+use upfd::bpf::{self, AttachMode};
 use upfd::config::SessionsFile;
 use upfd::control::{self, Request, Response, SessionStats, Stats};
-use upfd::datapath::bpf::{self, AttachMode};
 
 mod meter_cmd;
 
@@ -369,8 +369,8 @@ fn print_sessions(s: &[SessionStats]) {
     for x in s {
         let sp = &x.info.spec;
         let gen = match sp.generation {
-            upfd::session::Generation::Lte => "4g",
-            upfd::session::Generation::Nr => "5g",
+            upf_session::static_sessions::Generation::Lte => "4g",
+            upf_session::static_sessions::Generation::Nr => "5g",
         };
         println!(
             "{:>8} {:>#10x} {:>15} {:>15} {:>#10x} {:>3} {:>4} {:>10} {:>12} {:>10} {:>12}",
@@ -584,7 +584,7 @@ fn opt_mbps(bps: Option<u64>) -> String {
     bps.map_or("-".into(), mbps)
 }
 
-fn print_qos(q: &upfd::qos_control::QosView) {
+fn print_qos(q: &upf_session::qos::control::QosView) {
     if q.pois.is_empty() {
         println!("no POI capacity guard configured ([[poi]])");
     } else {

@@ -16,9 +16,9 @@ use std::sync::atomic::{AtomicIsize, Ordering};
 
 use criterion::{BatchSize, Criterion};
 use upf_abi::{DownlinkEntry, UplinkEntry};
-use upfd::datapath::fake::FakeDatapath;
-use upfd::datapath::{Capacity, Datapath};
-use upfd::pfcp::sessions::{Sessions, SessionsConfig};
+use upf_session::datapath::fake::FakeDatapath;
+use upf_session::datapath::{Capacity, Datapath};
+use upf_session::sessions::{Sessions, SessionsConfig};
 use upfd::pfcp::store::SessionStore;
 
 #[path = "../../pfcp/benches/common/mod.rs"]

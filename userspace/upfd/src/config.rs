@@ -11,8 +11,8 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use upf_abi::{MAX_PORTS, ROLE_N3, ROLE_N6};
 
-use crate::datapath::bpf::AttachMode;
-use crate::session::SessionSpec;
+use crate::bpf::AttachMode;
+use upf_session::static_sessions::SessionSpec;
 
 /// Largest session table the loader accepts (kernel memory grows with it: about 200 B per session and map).
 pub const MAX_SESSIONS_LIMIT: u32 = 16_000_000;
@@ -35,13 +35,13 @@ pub struct Config {
     pub pfcp: Option<crate::pfcp::config::PfcpConfig>,
     /// Rate meters and the control loop (docs/qos.md).
     #[serde(default)]
-    pub qos: crate::qos_config::QosConfig,
+    pub qos: upf_session::qos::config::QosConfig,
     /// Points of interface with the host network and their capacity.
     #[serde(rename = "poi", default)]
-    pub pois: Vec<crate::qos_config::PoiConfig>,
+    pub pois: Vec<upf_session::qos::config::PoiConfig>,
     /// MVNO plans sessions activate by name.
     #[serde(rename = "plan", default)]
-    pub plans: Vec<crate::qos_config::PlanConfig>,
+    pub plans: Vec<upf_session::qos::config::PlanConfig>,
     /// The peak-hour meter and its store.
     #[serde(default)]
     pub meter: crate::meter_config::MeterConfig,
@@ -114,7 +114,7 @@ pub struct Gateway {
     /// (logged at start as a warning). `["0.0.0.0/0"]` accepts anyone on
     /// purpose.
     #[serde(default)]
-    pub gtpu_peers: Option<Vec<crate::pfcp::pool::Ipv4Net>>,
+    pub gtpu_peers: Option<Vec<upf_session::types::Ipv4Net>>,
     /// Uplink anti-spoofing: a G-PDU whose inner source is not its
     /// session's UE address is dropped (`spoofed_source`). false only for
     /// sessions that route whole networks (framed routes).
@@ -445,9 +445,9 @@ impl Config {
         }
     }
 
-    /// The QoS sections, checked and built (see [`crate::qos_config::build`]).
-    pub fn qos_setup(&self) -> Result<crate::qos_config::QosSetup, (String, String)> {
-        crate::qos_config::build(&self.qos, &self.pois, &self.plans)
+    /// The QoS sections, checked and built (see [`upf_session::qos::config::build`]).
+    pub fn qos_setup(&self) -> Result<upf_session::qos::config::QosSetup, (String, String)> {
+        upf_session::qos::config::build(&self.qos, &self.pois, &self.plans)
     }
 }
 

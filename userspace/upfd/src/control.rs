@@ -12,8 +12,9 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 use upf_abi::SessionCounters;
 
-use crate::datapath::{Datapath, FastpathStats};
-use crate::session::{SessionInfo, SessionManager, SessionSpec, UpdateOutcome};
+use upf_session::datapath::{Datapath, FastpathStats};
+use upf_session::manager::SessionManager;
+use upf_session::static_sessions::{SessionInfo, SessionSpec, UpdateOutcome};
 
 /// A request from `upfctl`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -122,13 +123,13 @@ pub struct SessionView {
     /// UE addresses in use.
     pub ue_addresses: Vec<std::net::Ipv4Addr>,
     /// The rules.
-    pub rules: crate::pfcp::rules::Rules,
+    pub rules: upf_session::rules::Rules,
     /// Counters per PDR ID (a PDR counts its own direction).
     pub counters: BTreeMap<u16, SessionCountersView>,
 }
 
 impl SessionView {
-    fn of<D: Datapath>(m: &SessionManager<D>, s: &crate::pfcp::sessions::Session) -> SessionView {
+    fn of<D: Datapath>(m: &SessionManager<D>, s: &upf_session::sessions::Session) -> SessionView {
         let counters = s
             .rules
             .pdrs
@@ -136,12 +137,12 @@ impl SessionView {
             .map(|p| {
                 let c = m.sessions().pdr_counters(p);
                 let v = match p.direction {
-                    crate::pfcp::rules::Direction::Uplink => SessionCountersView {
+                    upf_session::rules::Direction::Uplink => SessionCountersView {
                         ul_packets: c.ul_packets,
                         ul_bytes: c.ul_bytes,
                         ..Default::default()
                     },
-                    crate::pfcp::rules::Direction::Downlink => SessionCountersView {
+                    upf_session::rules::Direction::Downlink => SessionCountersView {
                         dl_packets: c.dl_packets,
                         dl_bytes: c.dl_bytes,
                         ..Default::default()
@@ -364,8 +365,8 @@ pub fn call(socket: &Path, req: &Request) -> anyhow::Result<Response> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datapath::fake::FakeDatapath;
-    use crate::session::Generation;
+    use upf_session::datapath::fake::FakeDatapath;
+    use upf_session::static_sessions::Generation;
 
     fn manager() -> SessionManager<FakeDatapath> {
         SessionManager::new(FakeDatapath::new(4), "10.100.0.1".parse().unwrap())

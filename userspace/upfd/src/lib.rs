@@ -4,15 +4,12 @@
 //! -> the XDP fast path -> per-CPU counters -> statistics.
 #![warn(missing_docs)]
 
+pub mod bpf;
 pub mod config;
 pub mod control;
-pub mod datapath;
 pub mod gtpu_path;
 pub mod meter;
 pub mod meter_config;
 pub mod metrics;
 pub mod nexthop;
 pub mod pfcp;
-pub mod qos_config;
-pub mod qos_control;
-pub mod session;

@@ -18,20 +18,20 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::sync::{mpsc, watch};
 
+use upf_pfcp::node::Node;
+use upf_session::datapath::Datapath;
+use upf_session::handler::Identity;
+use upf_session::manager::SessionManager;
+use upf_session::qos::control::QosControl;
+use upfd::bpf::{BpfDatapath, LoadOptions, Port};
 use upfd::config::{Config, SessionsFile};
 use upfd::control::{self, Effects, Request};
-use upfd::datapath::bpf::{BpfDatapath, LoadOptions, Port};
-use upfd::datapath::Datapath;
 use upfd::gtpu_path::{self, GtpuPath};
 use upfd::meter::{PoiTable, TrafficMeter, Writer};
 use upfd::pfcp::config::PfcpConfig;
 use upfd::pfcp::glue::{self, Glue};
-use upfd::pfcp::handler::Identity;
-use upfd::pfcp::node::Node;
 use upfd::pfcp::recovery::RecoveryStore;
 use upfd::pfcp::server;
-use upfd::qos_control::QosControl;
-use upfd::session::SessionManager;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -97,7 +97,7 @@ fn main() -> anyhow::Result<()> {
 /// `upfd --reset`: what a restart must not re-adopt is removed.
 fn full_reset(cfg: &Config) -> anyhow::Result<()> {
     if let Some(dir) = &cfg.gateway.pin_dir {
-        let removed = upfd::datapath::bpf::remove_pins(dir)
+        let removed = upfd::bpf::remove_pins(dir)
             .with_context(|| format!("removing the pins in {} (gateway.pin_dir)", dir.display()))?;
         println!(
             "{}: removed {} pins ({})",
@@ -129,7 +129,10 @@ fn unsafe_is_not_root() -> bool {
     unsafe { libc::geteuid() != 0 }
 }
 
-async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::Result<()> {
+async fn run(
+    cfg: Config,
+    statics: Vec<upf_session::static_sessions::SessionSpec>,
+) -> anyhow::Result<()> {
     let g = &cfg.gateway;
     let qos = cfg
         .qos_setup()
@@ -192,7 +195,7 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
     );
     dp.attach(g.attach_mode)?;
     for p in dp.ports() {
-        tracing::info!(iface = %p.name, ifindex = p.ifindex, roles = upfd::datapath::roles_name(p.roles), mode = g.attach_mode.name(), "XDP attached");
+        tracing::info!(iface = %p.name, ifindex = p.ifindex, roles = upf_session::datapath::roles_name(p.roles), mode = g.attach_mode.name(), "XDP attached");
     }
     let manager: Manager = Arc::new(Mutex::new(SessionManager::with_config(
         dp,
@@ -300,7 +303,7 @@ async fn run(cfg: Config, statics: Vec<upfd::session::SessionSpec>) -> anyhow::R
             .store_mut()
             .map(|s| s.associations())
             .transpose()
-            .context("reading the saved PFCP associations")?
+            .map_err(|e| anyhow::anyhow!("reading the saved PFCP associations: {e}"))?
             .unwrap_or_default();
         let k = n.borrow_mut().restore_associations(&saved, Instant::now());
         tracing::info!(associations = k, "PFCP associations re-adopted");
@@ -610,7 +613,7 @@ async fn poll_usage(
 ) {
     let pending = {
         let mut m = lock(manager);
-        let p = m.sessions_mut().poll_usage(glue::now_ntp());
+        let p = m.sessions_mut().poll_usage(upf_session::types::now_ntp());
         m.persist();
         p
     };
@@ -636,7 +639,7 @@ async fn qos_tick(
         (Some(n), Some(r)) => send_reports(pending, n, r).await,
         _ => {
             for p in pending {
-                upfd::pfcp::node::log_lost_usage(&p.peer, p.cp_seid, &p.request, "no PFCP");
+                upf_pfcp::node::log_lost_usage(&p.peer, p.cp_seid, &p.request, "no PFCP");
             }
         }
     }
@@ -644,13 +647,13 @@ async fn qos_tick(
 
 /// Hands Session Report Requests to the PFCP node.
 async fn send_reports(
-    pending: Vec<upfd::pfcp::sessions::PendingReport>,
+    pending: Vec<upf_session::sessions::PendingReport>,
     node: &Rc<RefCell<Node>>,
     reports: &mpsc::Sender<server::ReportRequest>,
 ) {
     for p in pending {
         let Some(peer) = glue::report_target(&node.borrow(), &p) else {
-            upfd::pfcp::node::log_lost_usage(
+            upf_pfcp::node::log_lost_usage(
                 &p.peer,
                 p.cp_seid,
                 &p.request,
@@ -666,7 +669,7 @@ async fn send_reports(
         };
         if let Err(e) = reports.send(req).await {
             if let server::ReportRequest::Session { peer, cp_seid, req } = e.0 {
-                upfd::pfcp::node::log_lost_usage(
+                upf_pfcp::node::log_lost_usage(
                     &peer.addr.to_string(),
                     cp_seid,
                     &req,
@@ -715,7 +718,7 @@ async fn start_pfcp(
         node_id: p.node_id(),
         f_seid_ipv4: p.address,
     };
-    let handler: Rc<RefCell<dyn upfd::pfcp::node::SessionHandler>> =
+    let handler: Rc<RefCell<dyn upf_pfcp::node::SessionHandler>> =
         Rc::new(RefCell::new(Glue::new(manager.clone(), me, effects)));
     // Path failure reports and Session Report Requests (usage reports).
     let (reports_tx, reports_rx) = mpsc::channel(64);
@@ -745,7 +748,7 @@ async fn start_pfcp(
 fn save_associations(
     manager: &Manager,
     node: Option<&Rc<RefCell<Node>>>,
-    last: &mut Vec<upfd::pfcp::node::SavedAssociation>,
+    last: &mut Vec<upf_pfcp::node::SavedAssociation>,
 ) {
     let Some(n) = node else {
         return;
@@ -825,7 +828,7 @@ fn open_session_store(
         )
     };
     store.set_datapath(&meta).with_context(field)?;
-    lock(manager).set_store(store);
+    lock(manager).set_store(Box::new(store));
     Ok(restored)
 }
 

@@ -20,9 +20,9 @@ use upf_abi::SessionCounters;
 use upf_meter::store::{Retention, Store};
 use upf_meter::{Dir, SecondSample};
 
-use crate::datapath::{Datapath, DatapathError};
-use crate::pfcp::pool::Ipv4Net;
-use crate::pfcp::sessions::Sessions;
+use upf_session::datapath::{Datapath, DatapathError};
+use upf_session::sessions::Sessions;
+use upf_session::types::Ipv4Net;
 
 /// The POI name of traffic whose session peer is in no configured POI.
 pub const UNASSIGNED: &str = "unassigned";

@@ -16,9 +16,9 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
-use crate::datapath::FastpathStats;
 use crate::meter::Totals;
-use crate::qos_control::QosView;
+use upf_session::datapath::FastpathStats;
+use upf_session::qos::control::QosView;
 
 /// Everything one scrape shows, gathered under the daemon's locks.
 #[derive(Clone, Debug, Default)]
@@ -327,8 +327,8 @@ pub fn respond(request_line: &str, body: impl FnOnce() -> String) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datapath::PortStats;
-    use crate::qos_control::{Episode, PoiView};
+    use upf_session::datapath::PortStats;
+    use upf_session::qos::control::{Episode, PoiView};
 
     fn value(text: &str, series: &str) -> Option<f64> {
         text.lines()

@@ -14,7 +14,7 @@ use std::process::Command;
 
 use aya::programs::{TestRun, TestRunOptions};
 use upf_abi::{spread_slot, xdp_action, Counter, DropReason, ROLE_N3, ROLE_N6};
-use upfd::datapath::bpf::{BpfDatapath, LoadOptions, Port};
+use upfd::bpf::{BpfDatapath, LoadOptions, Port};
 
 const N3_ADDR: [u8; 4] = [10, 98, 0, 1];
 const PEER: [u8; 4] = [10, 98, 0, 2];
@@ -212,7 +212,7 @@ impl Env {
             .return_value
     }
 
-    fn per_cpu(&self, cpu: usize) -> upfd::datapath::CpuStats {
+    fn per_cpu(&self, cpu: usize) -> upf_session::datapath::CpuStats {
         self.dp.per_cpu_counters().expect("reading COUNTERS")[cpu].clone()
     }
 

@@ -33,10 +33,11 @@ use upf_abi::{
     SdfMatch, SessionCounters, UplinkEntry, ACT_5G, ACT_DROP, ACT_FORWARD, MAX_RULES, M_PORTS,
     M_PROTO, M_QFI, ROLE_N3, ROLE_N6,
 };
-use upfd::datapath::bpf::{ifindex, BpfDatapath, LoadOptions, Port};
-use upfd::datapath::Datapath;
-use upfd::pfcp::pool::Ipv4Net;
-use upfd::session::{Generation, SessionError, SessionManager, SessionSpec};
+use upf_session::datapath::Datapath;
+use upf_session::manager::SessionManager;
+use upf_session::static_sessions::{Generation, SessionError, SessionSpec};
+use upf_session::types::Ipv4Net;
+use upfd::bpf::{ifindex, BpfDatapath, LoadOptions, Port};
 
 // ---- the namespace's fixed addressing ----
 
@@ -2458,7 +2459,7 @@ fn batch_written_entries_are_found_by_the_program() {
     let already = env.manager.len() as u32 + PDR_UPLINKS;
     // More than one BATCH_CHUNK, so the chunking is exercised too.
     let n = MAX - already;
-    assert!(n as usize > upfd::datapath::bpf::BATCH_CHUNK);
+    assert!(n as usize > upfd::bpf::BATCH_CHUNK);
     let teid = |i: u32| 0x0030_0000 + i;
     let ue = |i: u32| Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 80, 0, 0)) + i);
     let ul: Vec<(u32, UplinkEntry)> = (0..n)
@@ -2514,7 +2515,9 @@ fn batch_written_entries_are_found_by_the_program() {
     // The table is full now: one more is refused as Full, not as a map error.
     let extra = [(teid(n), ul[0].1)];
     match env.manager.datapath_mut().put_uplink_batch(&extra) {
-        Err(upfd::datapath::DatapathError::Full { capacity, .. }) => assert_eq!(capacity, MAX),
+        Err(upf_session::datapath::DatapathError::Full { capacity, .. }) => {
+            assert_eq!(capacity, MAX)
+        }
         other => panic!("a batch into a full map: {other:?}"),
     }
     // Replacing existing entries in a full map works (BPF_ANY).
@@ -2691,9 +2694,14 @@ fn nexthop_cache_hit_miss_and_stale_entry() {
 /// A meter at `bps` whose burst tolerance lets exactly `n + 0.5` packets of
 /// `len` bytes through at once (the half keeps the boundary away from the
 /// few microseconds the test frames take).
-fn meter_for_packets(bps: u64, len: u64, n: u64, parent: u32) -> upfd::datapath::MeterConfig {
+fn meter_for_packets(
+    bps: u64,
+    len: u64,
+    n: u64,
+    parent: u32,
+) -> upf_session::datapath::MeterConfig {
     let per_packet = upf_abi::Meter::cost_ns(upf_abi::Meter::cost_for_bps(bps), len);
-    upfd::datapath::MeterConfig {
+    upf_session::datapath::MeterConfig {
         rate_bps: bps,
         tau_ns: per_packet * (n - 1) + per_packet / 2,
         parent,
@@ -2753,7 +2761,7 @@ fn rate_meters_pass_the_burst_then_drop_and_chain() {
 
     // No rate: everything passes and is counted.
     let dp = env.manager.datapath_mut();
-    dp.set_meter(0, &upfd::datapath::MeterConfig::default())
+    dp.set_meter(0, &upf_session::datapath::MeterConfig::default())
         .expect("meter 0 unlimited");
     for _ in 0..4 {
         assert_eq!(env.run(Ingress::N3, &up).0, xdp_action::REDIRECT);
@@ -2765,7 +2773,7 @@ fn rate_meters_pass_the_burst_then_drop_and_chain() {
     dp.reset_meter(0).unwrap();
     dp.set_meter(
         0,
-        &upfd::datapath::MeterConfig {
+        &upf_session::datapath::MeterConfig {
             rate_bps: 80_000,
             tau_ns: 1_000_000_000,
             parent: 2,

@@ -8,6 +8,9 @@
 //! minute rows and hour rows ([`Row`]) rolled up from them. Each has its own
 //! retention ([`Retention`]). Import writes minute rows directly.
 
+// The URL parsing and row helpers serve the backends only.
+#![cfg_attr(not(feature = "backends"), allow(dead_code))]
+
 use crate::{Dir, Gap, Row, SecondSample};
 
 /// A store failed: the database said no, or the URL or data are unusable.
@@ -141,6 +144,7 @@ pub trait Store: Send {
 /// is absolute) or a bare path; the parent directories are created. A
 /// key=value string is recognised by its first word (`host=`, `port=`,
 /// `user=`, `dbname=`, `password=`, ...).
+#[cfg(feature = "backends")]
 pub fn open(url: &str) -> Result<Box<dyn Store>, StoreError> {
     match parse_url(url)? {
         Target::Sqlite(path) => Ok(Box::new(sqlite::SqliteStore::open(path)?)),
@@ -298,7 +302,9 @@ pub(crate) fn to_i64(what: &str, v: u64) -> Result<i64, StoreError> {
 /// The schema version this build writes (`meta.schema_version`).
 pub const SCHEMA_VERSION: i64 = 1;
 
+#[cfg(feature = "backends")]
 pub mod postgres;
+#[cfg(feature = "backends")]
 pub mod sqlite;
 
 #[cfg(test)]

@@ -1,8 +1,9 @@
 //! The meter against the fake datapath, with static sessions behind two POIs.
 
 use super::*;
-use crate::datapath::fake::FakeDatapath;
-use crate::session::{Generation, SessionManager, SessionSpec};
+use upf_session::datapath::fake::FakeDatapath;
+use upf_session::manager::SessionManager;
+use upf_session::static_sessions::{Generation, SessionSpec};
 
 fn spec(id: u64, peer: [u8; 4]) -> SessionSpec {
     SessionSpec {
@@ -39,7 +40,7 @@ fn add(m: &mut SessionManager<FakeDatapath>, id: u64, ul: (u64, u64), dl: (u64, 
         .sessions()
         .get(
             m.sessions()
-                .find(crate::pfcp::static_sessions::STATIC_PEER, id)
+                .find(upf_session::static_sessions::STATIC_PEER, id)
                 .unwrap(),
         )
         .unwrap()

@@ -27,7 +27,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
-use super::pool::Ipv4Net;
+use upf_session::types::Ipv4Net;
 
 /// `[pfcp]`
 #[derive(Clone, Debug, Deserialize)]

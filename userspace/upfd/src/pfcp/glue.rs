@@ -14,26 +14,19 @@ use upf_pfcp::message::{Message, SessionReportResponse};
 use upf_pfcp::Cause;
 
 use super::config::{OnPeerLoss, PfcpConfig};
-use super::handler::{self, Identity};
-use super::node::{
+use crate::control::{Effects, PeerView, PfcpStats};
+use upf_pfcp::node::{
     Node, NodeConfig, PeerConfig, PeerId, PeerLossPolicy, PeerState, SessionHandler,
 };
-use super::sessions::{PendingReport, SessionsConfig};
-use crate::control::{Effects, PeerView, PfcpStats};
-use crate::datapath::Datapath;
-use crate::session::SessionManager;
+use upf_session::datapath::Datapath;
+use upf_session::handler::{self, Identity};
+use upf_session::manager::SessionManager;
+use upf_session::sessions::{PendingReport, SessionsConfig};
+use upf_session::types::now_ntp;
 
 /// UP Function Features we advertise (§8.2.25): FTUP (octet 5 bit 5: we
 /// allocate F-TEIDs) and EMPU (octet 6 bit 1: we send End Markers).
 pub const UP_FUNCTION_FEATURES: [u8; 2] = [0x10, 0x01];
-
-/// NTP seconds now.
-pub fn now_ntp() -> u32 {
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    (unix + 2_208_988_800) as u32
-}
 
 /// The name sessions of a peer are filed under: its Node ID.
 pub fn peer_name(p: &PeerId) -> String {
@@ -66,7 +59,7 @@ pub fn node_config(p: &PfcpConfig) -> NodeConfig {
     c.t1 = Duration::from_millis(p.t1_ms);
     c.n1 = p.n1;
     c.response_cache_ttl = Duration::from_secs(p.response_cache_secs);
-    c.rate_limit = (p.rate_limit_per_peer > 0).then_some(super::node::RateLimit {
+    c.rate_limit = (p.rate_limit_per_peer > 0).then_some(upf_pfcp::node::RateLimit {
         per_sec: p.rate_limit_per_peer,
         burst: p.rate_limit_burst,
     });
@@ -81,7 +74,7 @@ pub fn node_config(p: &PfcpConfig) -> NodeConfig {
 pub fn sessions_config(
     n3: Ipv4Addr,
     p: Option<&PfcpConfig>,
-    qos: crate::pfcp::sessions::QosParams,
+    qos: upf_session::sessions::QosParams,
 ) -> SessionsConfig {
     SessionsConfig {
         qos,

@@ -28,12 +28,12 @@ use upf_pfcp::message::*;
 use upf_pfcp::{Cause, Pdu, PFCP_PORT};
 
 use super::glue::Glue;
-use super::handler::Identity;
-use super::node::{DropReason, Node, NodeConfig, PeerConfig};
-use super::sessions::SessionsConfig;
-use crate::datapath::fake::FakeDatapath;
-use crate::datapath::Capacity;
-use crate::session::SessionManager;
+use upf_pfcp::node::{DropReason, Node, NodeConfig, PeerConfig};
+use upf_session::datapath::fake::FakeDatapath;
+use upf_session::datapath::Capacity;
+use upf_session::handler::Identity;
+use upf_session::manager::SessionManager;
+use upf_session::sessions::SessionsConfig;
 
 const UPF_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const SMF_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);

@@ -21,8 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use upf_pfcp::ie::RecoveryTimeStamp;
 
-/// Seconds from 1900-01-01 (NTP epoch) to 1970-01-01 (Unix epoch).
-pub const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+pub use upf_session::types::NTP_UNIX_OFFSET;
 
 /// The file name inside the state directory.
 pub const FILE_NAME: &str = "recovery-time-stamp";

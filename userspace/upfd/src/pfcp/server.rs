@@ -20,7 +20,7 @@ use std::net::Ipv4Addr;
 use upf_pfcp::ie::RemoteGtpuPeer;
 use upf_pfcp::message::SessionReportRequest;
 
-use super::node::{Event, Node, PeerId, PeerState, SessionHandler};
+use upf_pfcp::node::{Event, Node, PeerId, PeerState, SessionHandler};
 
 /// A request the daemon asks the node to send (with T1/N1).
 #[derive(Clone, Debug)]
@@ -191,10 +191,10 @@ fn is_transient(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pfcp::node::{NodeConfig, PeerConfig};
     use std::net::{IpAddr, Ipv4Addr};
     use upf_pfcp::ie::{NodeId, RecoveryTimeStamp};
     use upf_pfcp::message::{HeartbeatRequest, HeartbeatResponse};
+    use upf_pfcp::node::{NodeConfig, PeerConfig};
     use upf_pfcp::{Header, Message, MsgType, Pdu};
 
     struct NoSessions;

@@ -21,8 +21,9 @@ use std::path::{Path, PathBuf};
 
 use rusqlite::{params, Connection, OptionalExtension};
 
-use super::node::SavedAssociation;
-use super::sessions::Record;
+use upf_pfcp::node::SavedAssociation;
+use upf_session::manager::Persistence;
+use upf_session::sessions::Record;
 
 /// The file name inside `pfcp.state_dir`.
 pub const FILE_NAME: &str = "sessions.db";
@@ -250,12 +251,27 @@ impl SessionStore {
     }
 }
 
+/// The session core saves through this (before each PFCP response leaves).
+impl Persistence for SessionStore {
+    fn save(&mut self, changes: &[(u64, Option<Record>)]) -> Result<(), String> {
+        SessionStore::save(self, changes).map_err(|e| e.to_string())
+    }
+
+    fn save_associations(&mut self, a: &[SavedAssociation]) -> Result<(), String> {
+        SessionStore::save_associations(self, a).map_err(|e| e.to_string())
+    }
+
+    fn associations(&self) -> Result<Vec<SavedAssociation>, String> {
+        SessionStore::associations(self).map_err(|e| e.to_string())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::datapath::fake::FakeDatapath;
-    use crate::pfcp::sessions::{Sessions, SessionsConfig};
     use upf_pfcp::message::SessionEstablishmentRequest;
+    use upf_session::datapath::fake::FakeDatapath;
+    use upf_session::sessions::{Sessions, SessionsConfig};
 
     fn records() -> Vec<Record> {
         use upf_pfcp::ie::*;

@@ -18,180 +18,43 @@
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
-use serde::{Deserialize, Serialize};
 use upf_abi::SessionCounters;
+use upf_pfcp::node::SavedAssociation;
 use upf_pfcp::Cause;
 
-use crate::datapath::{Datapath, DatapathError};
-use crate::pfcp::rules::Reject;
-use crate::pfcp::sessions::{Sessions, SessionsConfig};
-use crate::pfcp::static_sessions::{self, STATIC_PEER};
+use crate::datapath::Datapath;
+use crate::rules::Reject;
+use crate::sessions::{Sessions, SessionsConfig};
+use crate::static_sessions::{
+    self, SessionError, SessionInfo, SessionSpec, UpdateOutcome, STATIC_PEER,
+};
+use crate::types::now_ntp;
 
-/// Which access the session's tunnel serves.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Generation {
-    /// 4G: S5/S8-U or S1-U, plain GTP-U.
-    #[serde(rename = "4g")]
-    Lte,
-    /// 5G: N3/N9, GTP-U with the PDU Session Container (TS 38.415).
-    #[serde(rename = "5g")]
-    Nr,
-}
-
-/// Everything the fast path needs for one session.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SessionSpec {
-    /// Caller-chosen session identifier (the PFCP issue will use the local SEID).
-    pub id: u64,
-    /// TEID we allocated: uplink G-PDUs arrive with it.
-    pub local_teid: u32,
-    /// The UE's IPv4 address.
-    pub ue_ipv4: Ipv4Addr,
-    /// The peer GTP-U endpoint (gNB, SGW-U, I-UPF).
-    pub peer_ipv4: Ipv4Addr,
-    /// The peer's TEID for the downlink.
-    pub remote_teid: u32,
-    /// QoS flow identifier for the downlink PDU Session Container (5G; 1..=63).
-    #[serde(default)]
-    pub qfi: u8,
-    /// 4G or 5G.
-    pub generation: Generation,
-}
-
-/// Why a session operation was refused. Nothing was changed when one is returned.
-#[derive(Debug, thiserror::Error)]
-pub enum SessionError {
-    /// A field has a value the datapath cannot use.
-    #[error("session {id}: field {field}: {reason}")]
-    Invalid {
-        /// Session id.
-        id: u64,
-        /// The field.
-        field: &'static str,
-        /// Why.
-        reason: &'static str,
-    },
-    /// Install of an id that exists.
-    #[error("session {0} already exists")]
-    Exists(u64),
-    /// Update or remove of an id that does not exist.
-    #[error("session {0} does not exist")]
-    NotFound(u64),
-    /// The local TEID belongs to another session.
-    #[error("local TEID {teid:#x} is already used by session {by}")]
-    TeidInUse {
-        /// The TEID.
-        teid: u32,
-        /// The session holding it.
-        by: u64,
-    },
-    /// The UE address belongs to another session.
-    #[error("UE address {ue} is already used by session {by}")]
-    UeInUse {
-        /// The address.
-        ue: Ipv4Addr,
-        /// The session holding it.
-        by: u64,
-    },
-    /// The tables are full (the PFCP layer answers "No resources available").
-    #[error("no resources: all {capacity} session slots are in use")]
-    Full {
-        /// The configured capacity.
-        capacity: u32,
-    },
-    /// The session manager refused it (the PFCP cause and reason).
-    #[error("refused: {0}")]
-    Refused(String),
-    /// The datapath refused a write.
-    #[error(transparent)]
-    Datapath(#[from] DatapathError),
-}
-
-impl SessionSpec {
-    /// Checks the fields the datapath depends on.
-    pub fn validate(&self) -> Result<(), SessionError> {
-        let bad = |field, reason| {
-            Err(SessionError::Invalid {
-                id: self.id,
-                field,
-                reason,
-            })
-        };
-        if self.local_teid == 0 {
-            return bad(
-                "local_teid",
-                "TEID 0 is reserved for path signalling (TS 29.281 §5.1)",
-            );
-        }
-        if self.remote_teid == 0 {
-            return bad(
-                "remote_teid",
-                "TEID 0 is reserved for path signalling (TS 29.281 §5.1)",
-            );
-        }
-        if self.ue_ipv4.is_unspecified()
-            || self.ue_ipv4.is_broadcast()
-            || self.ue_ipv4.is_multicast()
-        {
-            return bad("ue_ipv4", "must be a unicast address");
-        }
-        if self.peer_ipv4.is_unspecified()
-            || self.peer_ipv4.is_broadcast()
-            || self.peer_ipv4.is_multicast()
-        {
-            return bad("peer_ipv4", "must be a unicast address");
-        }
-        if self.qfi > 63 {
-            return bad("qfi", "a QFI has 6 bits (0..=63)");
-        }
-        if self.generation == Generation::Nr && self.qfi == 0 {
-            return bad(
-                "qfi",
-                "a 5G session needs a QFI in 1..=63 for the PDU Session Container",
-            );
-        }
-        Ok(())
-    }
-}
-
-/// A session as listed, with its counter slot.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionInfo {
-    /// The spec it was installed (or last updated) with.
-    #[serde(flatten)]
-    pub spec: SessionSpec,
-    /// Its per-CPU counter slot (shared by its uplink and downlink PDR).
-    pub slot: u32,
-}
-
-/// What an update changed that the caller must act on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct UpdateOutcome {
-    /// The downlink tunnel was moved (path switch): `(old peer, old remote TEID)`.
-    /// TS 29.281 §7.3.2: send an End Marker on the old tunnel.
-    pub old_tunnel: Option<(Ipv4Addr, u32)>,
+/// Where the manager saves PFCP sessions and the node's associations, so
+/// that a restarted daemon re-adopts them (the daemon's SQLite store; the
+/// core itself does no I/O). Errors are the store's own words.
+pub trait Persistence: Send {
+    /// Saves `changes` (a session's record, or `None`: it is gone) in one
+    /// transaction.
+    fn save(&mut self, changes: &[(u64, Option<crate::sessions::Record>)]) -> Result<(), String>;
+    /// Replaces the saved associations.
+    fn save_associations(&mut self, a: &[SavedAssociation]) -> Result<(), String>;
+    /// The saved associations.
+    fn associations(&self) -> Result<Vec<SavedAssociation>, String>;
 }
 
 /// Every session, static and PFCP, over one datapath: static sessions are
 /// turned into the PFCP requests an SMF would send
-/// ([`crate::pfcp::static_sessions`]) and filed under the peer "static" with
+/// ([`crate::static_sessions`]) and filed under the peer "static" with
 /// their id as CP SEID, so both kinds share the pools and tables.
 pub struct SessionManager<D: Datapath> {
     inner: Sessions<D>,
     n3: Ipv4Addr,
     specs: BTreeMap<u64, SessionSpec>,
-    qos: Option<crate::qos_control::QosControl>,
-    store: Option<crate::pfcp::store::SessionStore>,
+    qos: Option<crate::qos::control::QosControl>,
+    store: Option<Box<dyn Persistence>>,
     /// Saves that failed (logged; `upfctl stats` and /metrics could show it).
     store_errors: u64,
-}
-
-fn now_ntp() -> u32 {
-    let unix = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    (unix + 2_208_988_800) as u32
 }
 
 impl<D: Datapath> SessionManager<D> {
@@ -224,14 +87,14 @@ impl<D: Datapath> SessionManager<D> {
     /// Saves every PFCP session change from now on in `store` (see
     /// [`SessionManager::persist`]). Static sessions are not saved: the
     /// sessions file installs them again at every start.
-    pub fn set_store(&mut self, store: crate::pfcp::store::SessionStore) {
+    pub fn set_store(&mut self, store: Box<dyn Persistence>) {
         self.inner.track_dirty();
         self.store = Some(store);
     }
 
     /// The session store, if sessions are persisted.
-    pub fn store_mut(&mut self) -> Option<&mut crate::pfcp::store::SessionStore> {
-        self.store.as_mut()
+    pub fn store_mut(&mut self) -> Option<&mut (dyn Persistence + 'static)> {
+        self.store.as_deref_mut()
     }
 
     /// Saves the sessions changed since the last call in one transaction
@@ -261,7 +124,7 @@ impl<D: Datapath> SessionManager<D> {
 
     /// Starts the QoS control loop's state: configures the POI meters and
     /// tells the session manager which POI a peer belongs to.
-    pub fn set_qos(&mut self, q: crate::qos_control::QosControl) -> Result<(), String> {
+    pub fn set_qos(&mut self, q: crate::qos::control::QosControl) -> Result<(), String> {
         q.install(&mut self.inner)?;
         self.qos = Some(q);
         Ok(())
@@ -274,12 +137,12 @@ impl<D: Datapath> SessionManager<D> {
         &mut self,
         now: std::time::Instant,
         unix: u64,
-    ) -> Vec<crate::pfcp::sessions::PendingReport> {
+    ) -> Vec<crate::sessions::PendingReport> {
         let Some(q) = self.qos.as_mut() else {
             return Vec::new();
         };
         let out = q.tick(&mut self.inner, now, unix);
-        let now_ntp = (unix + 2_208_988_800) as u32;
+        let now_ntp = crate::types::ntp_from_unix(unix);
         out.exhausted
             .into_iter()
             .filter_map(|seid| {
@@ -290,10 +153,10 @@ impl<D: Datapath> SessionManager<D> {
     }
 
     /// What `upfctl qos` shows.
-    pub fn qos_view(&self) -> crate::qos_control::QosView {
+    pub fn qos_view(&self) -> crate::qos::control::QosView {
         match &self.qos {
             Some(q) => q.view(&self.inner),
-            None => crate::qos_control::QosView::default(),
+            None => crate::qos::control::QosView::default(),
         }
     }
 

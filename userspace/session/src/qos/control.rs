@@ -17,21 +17,10 @@ use serde::Serialize;
 use upf_abi::Meter;
 
 use crate::datapath::{Datapath, MeterConfig};
-use crate::pfcp::pool::Ipv4Net;
-use crate::pfcp::rules::{Direction, MeterKey};
-use crate::pfcp::sessions::{QosParams, Sessions};
-use crate::qos_config::{GuardSpec, Period, QosSetup, QuotaSpec};
-
-/// A POI as the control loop knows it.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct PoiSpec {
-    /// Its name.
-    pub name: String,
-    /// The host network's GTP-U peers behind it.
-    pub peers: Vec<Ipv4Net>,
-    /// Contracted capacity per direction (uplink, downlink), bit/s.
-    pub capacity_bps: [u64; 2],
-}
+use crate::qos::config::{GuardSpec, Period, PoiSpec, QosSetup, QuotaSpec};
+use crate::rules::{Direction, MeterKey};
+use crate::sessions::{QosParams, Sessions};
+use crate::types::Ipv4Net;
 
 /// The meter index of POI `i` in direction `d` (0 uplink, 1 downlink):
 /// POI meters take the first `2 x POIs` indices.
@@ -283,11 +272,6 @@ impl QosControl {
             samples: HashMap::new(),
             rates: HashMap::new(),
         }
-    }
-
-    /// Meters the POIs need (reserve them in `QosParams::reserved_meters`).
-    pub fn reserved_meters(n_pois: usize) -> u32 {
-        2 * n_pois as u32
     }
 
     /// Configures the POI meters at their capacity and tells the session
@@ -749,7 +733,7 @@ pub struct MeterView {
 mod tests {
     use super::*;
     use crate::datapath::fake::FakeDatapath;
-    use crate::pfcp::sessions::SessionsConfig;
+    use crate::sessions::SessionsConfig;
     use std::time::Duration;
 
     fn net(s: &str) -> Ipv4Net {
@@ -868,9 +852,10 @@ mod tests {
     /// recorded.
     #[test]
     fn the_guard_caps_heavy_sessions_fairly_and_lifts_the_caps() {
-        use crate::session::{Generation, SessionManager, SessionSpec};
-        let setup = crate::qos_config::build(
-            &crate::qos_config::QosConfig::default(),
+        use crate::manager::SessionManager;
+        use crate::static_sessions::{Generation, SessionSpec};
+        let setup = crate::qos::config::build(
+            &crate::qos::config::QosConfig::default(),
             &[toml::from_str(
                 r#"name = "poi-a"
 peers = ["10.100.0.0/24"]
@@ -986,7 +971,7 @@ release_hold_ms = 500"#,
     #[test]
     fn poi_meters_are_configured_and_rates_come_from_counter_deltas() {
         let params = QosParams {
-            reserved_meters: QosControl::reserved_meters(1),
+            reserved_meters: crate::qos::config::reserved_meters(1),
             ..QosParams::default()
         };
         let mut s = Sessions::new(

@@ -5,8 +5,8 @@ use super::*;
 
 use std::net::Ipv4Addr;
 
-use upf_pfcp::ie::*;
-use upf_pfcp::message::*;
+use crate::ie::*;
+use crate::message::*;
 
 const UPF_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const SMF_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -805,7 +805,7 @@ fn association_requests_with_bad_node_id() {
     let mut raw = Vec::new();
     Header::node(MsgType::ASSOCIATION_SETUP_REQUEST, 3).emit(&mut raw);
     SMF_TS.emit(&mut raw);
-    upf_pfcp::header::set_length(&mut raw);
+    crate::header::set_length(&mut raw);
     let out = sim.direct(smf_addr(), &raw);
     let rsp = parse(&out[0].bytes);
     assert_eq!(rsp.header.sequence, 3);
@@ -1248,7 +1248,7 @@ fn unknown_type_and_unexpected_messages_are_dropped() {
     sim.associate();
     let mut raw = Vec::new();
     Header::node(MsgType(42), 1).emit(&mut raw);
-    upf_pfcp::header::set_length(&mut raw);
+    crate::header::set_length(&mut raw);
     assert!(sim.direct(smf_addr(), &raw).is_empty());
     assert_eq!(sim.node.stats().dropped(DropReason::UnknownType), 1);
     // A response nobody asked for.
@@ -1281,7 +1281,7 @@ fn malformed_response_is_dropped_and_request_kept() {
     // A Heartbeat Response without its Recovery Time Stamp.
     let mut raw = Vec::new();
     Header::node(MsgType::HEARTBEAT_RESPONSE, seq).emit(&mut raw);
-    upf_pfcp::header::set_length(&mut raw);
+    crate::header::set_length(&mut raw);
     assert!(sim.direct(smf_addr(), &raw).is_empty());
     assert_eq!(sim.node.stats().dropped(DropReason::MalformedResponse), 1);
     assert_eq!(sim.node.outstanding.len(), 1);
@@ -1346,7 +1346,7 @@ fn malformed_session_requests_get_cause_and_offending_ie() {
     let mut raw = Vec::new();
     Header::session(MsgType::SESSION_MODIFICATION_REQUEST, 0x1001, 21).emit(&mut raw);
     raw.extend_from_slice(&[0, 15, 0, 10, 0, 56]); // Remove PDR claiming 10 octets
-    upf_pfcp::header::set_length(&mut raw);
+    crate::header::set_length(&mut raw);
     let out = sim.direct(smf_addr(), &raw);
     let rsp = parse(&out[0].bytes);
     assert_eq!(
@@ -1369,7 +1369,7 @@ fn unsupported_node_requests_answered() {
     sim.associate();
     let mut raw = Vec::new();
     Header::node(MsgType::PFD_MANAGEMENT_REQUEST, 30).emit(&mut raw);
-    upf_pfcp::header::set_length(&mut raw);
+    crate::header::set_length(&mut raw);
     let out = sim.direct(smf_addr(), &raw);
     let rsp = parse(&out[0].bytes);
     assert_eq!(rsp.header.message_type, MsgType::PFD_MANAGEMENT_RESPONSE);
@@ -1570,6 +1570,8 @@ fn the_rate_limit_never_drops_responses_to_our_requests() {
     assert_eq!(node.stats().dropped(DropReason::RateLimited), 0);
 }
 
+// With serde (the workspace build, where upfd's store enables it).
+#[cfg(feature = "serde")]
 #[test]
 fn a_restarted_node_re_adopts_saved_associations() {
     let now = Instant::now();

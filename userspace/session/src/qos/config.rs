@@ -6,10 +6,26 @@ use std::net::Ipv4Addr;
 
 use serde::Deserialize;
 
-use crate::pfcp::pool::Ipv4Net;
-use crate::pfcp::rules::MbrLimits;
-use crate::pfcp::sessions::{PlanRates, QosParams};
-use crate::qos_control::{PoiSpec, QosControl};
+use crate::rules::MbrLimits;
+use crate::sessions::{PlanRates, QosParams};
+use crate::types::Ipv4Net;
+
+/// A POI as the control loop knows it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PoiSpec {
+    /// Its name.
+    pub name: String,
+    /// The host network's GTP-U peers behind it.
+    pub peers: Vec<Ipv4Net>,
+    /// Contracted capacity per direction (uplink, downlink), bit/s.
+    pub capacity_bps: [u64; 2],
+}
+
+/// Meters `0..reserved_meters(n)` are the POI meters of `n` POIs (one per
+/// direction); sessions' meters come after them.
+pub fn reserved_meters(n_pois: usize) -> u32 {
+    2 * n_pois as u32
+}
 
 /// `[qos]`
 #[derive(Clone, Debug, Deserialize)]
@@ -249,7 +265,7 @@ pub fn build(q: &QosConfig, pois: &[PoiConfig], plans: &[PlanConfig]) -> Result<
     if !(100..=1000).contains(&q.control_interval_ms) {
         return bad("qos.control_interval_ms", "must be 100..=1000".into());
     }
-    let reserved = QosControl::reserved_meters(pois.len());
+    let reserved = reserved_meters(pois.len());
     if q.max_meters <= reserved {
         return bad(
             "qos.max_meters",

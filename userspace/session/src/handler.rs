@@ -10,9 +10,9 @@ use upf_pfcp::ie::{Fseid, NodeId, OffendingIe};
 use upf_pfcp::message::*;
 use upf_pfcp::Cause;
 
-use super::rules::{Reject, Tunnel};
-use super::sessions::Sessions;
 use crate::datapath::Datapath;
+use crate::rules::{Reject, Tunnel};
+use crate::sessions::Sessions;
 
 /// Our identity in responses.
 #[derive(Clone, Debug)]
@@ -178,9 +178,9 @@ pub fn session_request<D: Datapath>(
 mod tests {
     use super::*;
     use crate::datapath::fake::FakeDatapath;
-    use crate::pfcp::sessions::SessionsConfig;
-    use crate::pfcp::static_sessions;
-    use crate::session::{Generation, SessionSpec};
+    use crate::sessions::SessionsConfig;
+    use crate::static_sessions;
+    use crate::static_sessions::{Generation, SessionSpec};
     use upf_pfcp::ie::{FailedRuleId, PdrId, RemovePdr, UsageReportTrigger};
     use upf_pfcp::MsgType;
 

@@ -36,7 +36,7 @@ use upf_abi::SessionCounters;
 use upf_pfcp::ie::{self, types, FailedRuleId, ReportingTriggers as Rt, UsageReportTrigger as Urt};
 use upf_pfcp::Cause;
 
-use super::rules::{Direction, Reject};
+use crate::types::{Direction, Reject};
 
 /// Usage counted for a URR: inner IP packets and octets per direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -7,7 +7,157 @@
 use upf_pfcp::ie::*;
 use upf_pfcp::message::{SessionEstablishmentRequest, SessionModificationRequest};
 
-use crate::session::{Generation, SessionSpec};
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::datapath::DatapathError;
+
+/// Which access the session's tunnel serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Generation {
+    /// 4G: S5/S8-U or S1-U, plain GTP-U.
+    #[serde(rename = "4g")]
+    Lte,
+    /// 5G: N3/N9, GTP-U with the PDU Session Container (TS 38.415).
+    #[serde(rename = "5g")]
+    Nr,
+}
+
+/// Everything the fast path needs for one session.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionSpec {
+    /// Caller-chosen session identifier (the PFCP issue will use the local SEID).
+    pub id: u64,
+    /// TEID we allocated: uplink G-PDUs arrive with it.
+    pub local_teid: u32,
+    /// The UE's IPv4 address.
+    pub ue_ipv4: Ipv4Addr,
+    /// The peer GTP-U endpoint (gNB, SGW-U, I-UPF).
+    pub peer_ipv4: Ipv4Addr,
+    /// The peer's TEID for the downlink.
+    pub remote_teid: u32,
+    /// QoS flow identifier for the downlink PDU Session Container (5G; 1..=63).
+    #[serde(default)]
+    pub qfi: u8,
+    /// 4G or 5G.
+    pub generation: Generation,
+}
+
+/// Why a session operation was refused. Nothing was changed when one is returned.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// A field has a value the datapath cannot use.
+    #[error("session {id}: field {field}: {reason}")]
+    Invalid {
+        /// Session id.
+        id: u64,
+        /// The field.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+    /// Install of an id that exists.
+    #[error("session {0} already exists")]
+    Exists(u64),
+    /// Update or remove of an id that does not exist.
+    #[error("session {0} does not exist")]
+    NotFound(u64),
+    /// The local TEID belongs to another session.
+    #[error("local TEID {teid:#x} is already used by session {by}")]
+    TeidInUse {
+        /// The TEID.
+        teid: u32,
+        /// The session holding it.
+        by: u64,
+    },
+    /// The UE address belongs to another session.
+    #[error("UE address {ue} is already used by session {by}")]
+    UeInUse {
+        /// The address.
+        ue: Ipv4Addr,
+        /// The session holding it.
+        by: u64,
+    },
+    /// The tables are full (the PFCP layer answers "No resources available").
+    #[error("no resources: all {capacity} session slots are in use")]
+    Full {
+        /// The configured capacity.
+        capacity: u32,
+    },
+    /// The session manager refused it (the PFCP cause and reason).
+    #[error("refused: {0}")]
+    Refused(String),
+    /// The datapath refused a write.
+    #[error(transparent)]
+    Datapath(#[from] DatapathError),
+}
+
+impl SessionSpec {
+    /// Checks the fields the datapath depends on.
+    pub fn validate(&self) -> Result<(), SessionError> {
+        let bad = |field, reason| {
+            Err(SessionError::Invalid {
+                id: self.id,
+                field,
+                reason,
+            })
+        };
+        if self.local_teid == 0 {
+            return bad(
+                "local_teid",
+                "TEID 0 is reserved for path signalling (TS 29.281 §5.1)",
+            );
+        }
+        if self.remote_teid == 0 {
+            return bad(
+                "remote_teid",
+                "TEID 0 is reserved for path signalling (TS 29.281 §5.1)",
+            );
+        }
+        if self.ue_ipv4.is_unspecified()
+            || self.ue_ipv4.is_broadcast()
+            || self.ue_ipv4.is_multicast()
+        {
+            return bad("ue_ipv4", "must be a unicast address");
+        }
+        if self.peer_ipv4.is_unspecified()
+            || self.peer_ipv4.is_broadcast()
+            || self.peer_ipv4.is_multicast()
+        {
+            return bad("peer_ipv4", "must be a unicast address");
+        }
+        if self.qfi > 63 {
+            return bad("qfi", "a QFI has 6 bits (0..=63)");
+        }
+        if self.generation == Generation::Nr && self.qfi == 0 {
+            return bad(
+                "qfi",
+                "a 5G session needs a QFI in 1..=63 for the PDU Session Container",
+            );
+        }
+        Ok(())
+    }
+}
+
+/// A session as listed, with its counter slot.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionInfo {
+    /// The spec it was installed (or last updated) with.
+    #[serde(flatten)]
+    pub spec: SessionSpec,
+    /// Its per-CPU counter slot (shared by its uplink and downlink PDR).
+    pub slot: u32,
+}
+
+/// What an update changed that the caller must act on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UpdateOutcome {
+    /// The downlink tunnel was moved (path switch): `(old peer, old remote TEID)`.
+    /// TS 29.281 §7.3.2: send an End Marker on the old tunnel.
+    pub old_tunnel: Option<(Ipv4Addr, u32)>,
+}
 
 /// The peer name static sessions are filed under.
 pub const STATIC_PEER: &str = "static";
@@ -45,7 +195,7 @@ fn qer(spec: &SessionSpec) -> Vec<CreateQer> {
 }
 
 /// The Session Establishment Request for a static session (CP SEID = its id).
-pub fn establishment(spec: &SessionSpec, n3: std::net::Ipv4Addr) -> SessionEstablishmentRequest {
+pub fn establishment(spec: &SessionSpec, n3: Ipv4Addr) -> SessionEstablishmentRequest {
     let qer_ids = if spec.generation == Generation::Nr {
         vec![QerId(QER)]
     } else {
@@ -170,7 +320,7 @@ pub fn establishment(spec: &SessionSpec, n3: std::net::Ipv4Addr) -> SessionEstab
 pub fn modification(
     old: &SessionSpec,
     new: &SessionSpec,
-    n3: std::net::Ipv4Addr,
+    n3: Ipv4Addr,
 ) -> SessionModificationRequest {
     let est = establishment(new, n3);
     let mut m = SessionModificationRequest::default();

@@ -22,9 +22,9 @@ use upf_abi::{
 };
 
 use crate::nexthop::NexthopMaps;
-use crate::pfcp::pool::Ipv4Net;
+use upf_session::types::Ipv4Net;
 
-use super::{
+use upf_session::datapath::{
     roles_name, Capacity, CpuStats, Datapath, DatapathError, FastpathStats, MeterConfig, PortStats,
 };
 
@@ -170,7 +170,11 @@ fn link_pin(dir: &Path, iface: &str) -> PathBuf {
 }
 
 fn map_err(map: &'static str, op: &'static str) -> impl Fn(MapError) -> DatapathError {
-    move |source| DatapathError::Map { map, op, source }
+    move |source| DatapathError::Map {
+        map,
+        op,
+        source: source.into(),
+    }
 }
 
 fn take<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, DatapathError>
@@ -814,7 +818,7 @@ fn batch_err(
             DatapathError::Map {
                 map,
                 op: "update batch",
-                source: MapError::IoError(e),
+                source: MapError::IoError(e).into(),
             }
         }
     }
@@ -845,7 +849,11 @@ fn write_err(
         if is_full(&e) {
             DatapathError::Full { map, capacity }
         } else {
-            DatapathError::Map { map, op, source: e }
+            DatapathError::Map {
+                map,
+                op,
+                source: e.into(),
+            }
         }
     }
 }
@@ -922,7 +930,7 @@ impl Datapath for BpfDatapath {
             Err(e) => Err(DatapathError::Map {
                 map: names::UPLINK,
                 op: "remove",
-                source: e,
+                source: e.into(),
             }),
         }
     }
@@ -949,7 +957,7 @@ impl Datapath for BpfDatapath {
             Err(e) => Err(DatapathError::Map {
                 map: names::DOWNLINK,
                 op: "remove",
-                source: e,
+                source: e.into(),
             }),
         }
     }
@@ -1079,7 +1087,11 @@ fn absent_ok(
     move |e| match e {
         MapError::KeyNotFound => Ok(()),
         MapError::SyscallError(s) if s.io_error.raw_os_error() == Some(libc::ENOENT) => Ok(()),
-        e => Err(DatapathError::Map { map, op, source: e }),
+        e => Err(DatapathError::Map {
+            map,
+            op,
+            source: e.into(),
+        }),
     }
 }
 

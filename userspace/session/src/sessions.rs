@@ -21,13 +21,14 @@ use upf_pfcp::message::{
 };
 use upf_pfcp::Cause;
 
-use super::pool::{Ipv4Net, RangePool, UePool};
-use super::rules::{
+use crate::datapath::{Datapath, DatapathError, MeterConfig};
+use crate::pool::{RangePool, UePool};
+use crate::rules::{
     Compiled, Desired, Direction, Far, MbrLimits, MeterKey, Pdr, Qer, Reject, Rules, TeidSpec,
     Tunnel, UeSpec, Urr,
 };
-use super::vecmap::VecMap;
-use crate::datapath::{Datapath, DatapathError, MeterConfig};
+use crate::types::Ipv4Net;
+use crate::vecmap::VecMap;
 use upf_abi::{DownlinkEntry, Meter, RuleSet, UplinkEntry};
 
 /// What the session manager needs to know of the gateway.
@@ -157,7 +158,7 @@ fn dir_index(d: Direction) -> usize {
     }
 }
 
-pub use super::urr::Usage;
+pub use crate::urr::Usage;
 
 /// What one key holds in the datapath.
 #[derive(Clone, Debug, PartialEq, Eq)]

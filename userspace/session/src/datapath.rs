@@ -1,11 +1,11 @@
 //! The datapath: where sessions become map entries.
 //!
-//! [`Datapath`] is the one seam between the session manager and the kernel.
-//! [`bpf::BpfDatapath`] is the real one (the only code in userspace that knows
-//! map names or writes `unsafe`); [`fake::FakeDatapath`] keeps the same
-//! entries in memory for tests of everything above it.
+//! [`Datapath`] is the one seam between the session core and the kernel.
+//! The daemon's `upfd::bpf::BpfDatapath` is the real one (the only code in
+//! userspace that knows map names or writes `unsafe`);
+//! [`fake::FakeDatapath`] keeps the same entries in memory for tests of
+//! everything above it.
 
-pub mod bpf;
 pub mod fake;
 
 use std::net::Ipv4Addr;
@@ -31,9 +31,9 @@ pub enum DatapathError {
         map: &'static str,
         /// What was attempted.
         op: &'static str,
-        /// The underlying error.
+        /// The underlying error (the BPF library's).
         #[source]
-        source: aya::maps::MapError,
+        source: Box<dyn std::error::Error + Send + Sync>,
     },
     /// The BPF object could not be loaded (verifier, map creation, ...).
     #[error("loading the XDP program failed: {0}")]

@@ -18,17 +18,17 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use upf_pfcp::ie::{
+use crate::ie::{
     types, NodeId, NodeReportType, OffendingIe, RawIe, RecoveryTimeStamp, UpFunctionFeatures,
     UserPlaneIpResourceInformation,
 };
-use upf_pfcp::message::{
+use crate::message::{
     AssociationReleaseResponse, AssociationSetupRequest, AssociationSetupResponse,
     AssociationUpdateResponse, HeartbeatRequest, HeartbeatResponse, NodeReportRequest,
     SessionDeletionResponse, SessionEstablishmentResponse, SessionModificationResponse,
     SessionReportRequest,
 };
-use upf_pfcp::{Cause, Header, HeaderError, IeError, Message, MsgType, Pdu, PFCP_PORT};
+use crate::{Cause, Header, HeaderError, IeError, Message, MsgType, Pdu, PFCP_PORT};
 
 #[cfg(test)]
 mod tests;
@@ -219,7 +219,6 @@ pub struct Transmit {
 
 /// Something that happened to a peer, for logs and metrics.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
 pub enum Event {
     /// An association was set up (either side initiated) or came back after
     /// a loss.
@@ -263,7 +262,6 @@ pub struct PeerStatus {
 
 /// Why a message was dropped without an answer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
-#[non_exhaustive]
 pub enum DropReason {
     /// The source address is not a configured peer.
     NotAPeer,
@@ -379,7 +377,8 @@ pub fn log_lost_usage(peer: &str, cp_seid: u64, req: &SessionReportRequest, why:
 }
 
 /// An association as the session store keeps it across a restart.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 pub struct SavedAssociation {
     /// The peer's address.
     pub addr: IpAddr,
@@ -771,12 +770,12 @@ impl Node {
     /// given GTP-U peers, ready for [`Node::send_node_report`].
     pub fn path_failure_report(
         &self,
-        remote_peers: Vec<upf_pfcp::ie::RemoteGtpuPeer>,
+        remote_peers: Vec<crate::ie::RemoteGtpuPeer>,
     ) -> NodeReportRequest {
         NodeReportRequest {
             node_id: self.cfg.node_id.clone(),
             node_report_type: NodeReportType(1),
-            user_plane_path_failure_report: Some(upf_pfcp::ie::UserPlanePathFailureReport {
+            user_plane_path_failure_report: Some(crate::ie::UserPlanePathFailureReport {
                 remote_peers,
             }),
             unknown: Vec::new(),

@@ -17,13 +17,13 @@ use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
-use upf_abi::{PdrAction, Rule, SessionCounters};
+use upf_abi::{PdrAction, Plain, Rule, SessionCounters};
 
 use super::{rule_set, uplink_entry, Sessions, Written, NO_COUNTER};
 use crate::datapath::{Datapath, DatapathError};
-use crate::pfcp::rules::{Compiled, MeterKey, TeidSpec};
-use crate::pfcp::sessions::{MeterSlot, Session, Usage};
-use crate::pfcp::vecmap::VecMap;
+use crate::rules::{Compiled, MeterKey, TeidSpec};
+use crate::sessions::{MeterSlot, Session, Usage};
+use crate::vecmap::VecMap;
 use upf_abi::DownlinkEntry;
 
 /// One session as the store keeps it (serde: postcard in the store).
@@ -62,23 +62,18 @@ pub struct Restored {
     pub entries: usize,
 }
 
-fn pod_bytes<T: aya::Pod>(v: &T) -> Vec<u8> {
-    // SAFETY: `T: Pod` is plain old data (the ABI's repr(C) structs with
-    // explicit padding), so all size_of::<T>() bytes are initialized.
-    unsafe { std::slice::from_raw_parts(v as *const T as *const u8, size_of::<T>()) }.to_vec()
+fn pod_bytes<T: Plain>(v: &T) -> Vec<u8> {
+    v.to_bytes().to_vec()
 }
 
-fn from_pod_bytes<T: aya::Pod>(b: &[u8]) -> Result<T, String> {
-    if b.len() != size_of::<T>() {
-        return Err(format!(
+fn from_pod_bytes<T: Plain>(b: &[u8]) -> Result<T, String> {
+    T::from_bytes(b).ok_or_else(|| {
+        format!(
             "{} bytes where {} were expected (another ABI)",
             b.len(),
             size_of::<T>()
-        ));
-    }
-    // SAFETY: `b` holds exactly size_of::<T>() bytes and every bit pattern
-    // is a valid `T` (Pod); read_unaligned needs no alignment.
-    Ok(unsafe { std::ptr::read_unaligned(b.as_ptr() as *const T) })
+        )
+    })
 }
 
 impl WrittenRecord {

@@ -28,7 +28,6 @@
 
 use std::collections::BTreeMap;
 
-use super::vecmap::VecMap;
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -36,73 +35,14 @@ use upf_pfcp::flow::{FlowAddress, FlowDescription};
 use upf_pfcp::ie::{self, types, FailedRuleId};
 use upf_pfcp::Cause;
 
+use crate::vecmap::VecMap;
 use upf_abi::{
     PdrAction, Rule, SdfMatch, ACT_5G, ACT_DROP, ACT_FORWARD, ACT_GATE_CLOSED, MAX_RULES, M_PORTS,
     M_PROTO, M_QFI,
 };
 
-pub use super::urr::{Urr, VolumeLimit};
-
-/// Why a request is refused: the cause and what to name in the response.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Reject {
-    /// The cause.
-    pub cause: Cause,
-    /// Offending IE, for causes about an IE.
-    pub offending_ie: Option<u16>,
-    /// Failed Rule ID, with Rule creation/modification failure.
-    pub failed_rule: Option<FailedRuleId>,
-    /// For the log and `upfctl`.
-    pub reason: String,
-}
-
-impl Reject {
-    /// Rule creation/modification failure naming the rule.
-    pub fn rule(rule_type: u8, id: u32, reason: impl Into<String>) -> Reject {
-        Reject {
-            cause: Cause::RULE_CREATION_MODIFICATION_FAILURE,
-            offending_ie: None,
-            failed_rule: Some(FailedRuleId { rule_type, id }),
-            reason: reason.into(),
-        }
-    }
-
-    /// A cause with an offending IE.
-    pub fn ie(cause: Cause, ie_type: u16, reason: impl Into<String>) -> Reject {
-        Reject {
-            cause,
-            offending_ie: Some(ie_type),
-            failed_rule: None,
-            reason: reason.into(),
-        }
-    }
-
-    /// A cause alone.
-    pub fn cause(cause: Cause, reason: impl Into<String>) -> Reject {
-        Reject {
-            cause,
-            offending_ie: None,
-            failed_rule: None,
-            reason: reason.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for Reject {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}: {}", self.cause, self.reason)?;
-        if let Some(r) = self.failed_rule {
-            let kind = ["PDR", "FAR", "QER", "URR", "BAR"]
-                .get(usize::from(r.rule_type))
-                .unwrap_or(&"rule");
-            write!(f, " ({kind} {})", r.id)?;
-        }
-        if let Some(ie) = self.offending_ie {
-            write!(f, " (IE {ie} {})", types::name(ie))?;
-        }
-        Ok(())
-    }
-}
+pub use crate::types::{Direction, Reject};
+pub use crate::urr::{Urr, VolumeLimit};
 
 fn pdr_fail(id: u16, reason: impl Into<String>) -> Reject {
     Reject::rule(FailedRuleId::PDR, u32::from(id), reason)
@@ -130,16 +70,6 @@ pub enum UeSpec {
     Fixed(Ipv4Addr),
     /// The UP function allocates it from its pools.
     Choose,
-}
-
-/// Traffic direction of a PDR, from its Source Interface.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Direction {
-    /// From ACCESS: G-PDUs to decapsulate.
-    Uplink,
-    /// From CORE / SGi-LAN: packets for a UE to encapsulate.
-    Downlink,
 }
 
 /// A Packet Detection Rule.

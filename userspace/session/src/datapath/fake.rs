@@ -10,7 +10,6 @@
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
 
-use aya::maps::MapError;
 use upf_abi::{DownlinkEntry, Meter, RuleSet, SessionCounters, UplinkEntry};
 
 use super::{Capacity, Datapath, DatapathError, FastpathStats, MeterConfig};
@@ -76,7 +75,7 @@ impl FakeDatapath {
                 Err(DatapathError::Map {
                     map,
                     op: "write",
-                    source: MapError::IoError(std::io::Error::other("injected failure")),
+                    source: std::io::Error::other("injected failure").into(),
                 })
             }
             Some(n) => {
@@ -136,7 +135,7 @@ impl Datapath for FakeDatapath {
             return Err(DatapathError::Map {
                 map: "RULES",
                 op: "write",
-                source: MapError::IoError(std::io::Error::other("injected failure")),
+                source: std::io::Error::other("injected failure").into(),
             });
         }
         if index >= self.capacity.rule_sets {

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::datapath::fake::FakeDatapath;
+use crate::static_sessions::Generation;
 use upf_abi::{ACT_5G, ACT_FORWARD};
 
 fn spec(id: u64) -> SessionSpec {

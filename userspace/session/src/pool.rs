@@ -10,6 +10,8 @@
 use std::collections::{HashSet, VecDeque};
 use std::net::Ipv4Addr;
 
+use crate::types::Ipv4Net;
+
 /// A range of u32 values handed out one at a time.
 #[derive(Debug, Clone)]
 pub struct RangePool {
@@ -99,74 +101,6 @@ impl RangePool {
     /// True when `v` was handed out by this pool and not returned.
     pub fn owns(&self, v: u32) -> bool {
         self.used.contains(&v)
-    }
-}
-
-/// An IPv4 prefix, `a.b.c.d/len`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct Ipv4Net {
-    /// The network address.
-    pub addr: Ipv4Addr,
-    /// Prefix length, 0..=32.
-    pub len: u8,
-}
-
-impl Ipv4Net {
-    /// The mask.
-    pub fn mask(self) -> u32 {
-        if self.len == 0 {
-            0
-        } else {
-            u32::MAX << (32 - u32::from(self.len))
-        }
-    }
-
-    /// True when `a` is inside.
-    pub fn contains(self, a: Ipv4Addr) -> bool {
-        u32::from(a) & self.mask() == u32::from(self.addr) & self.mask()
-    }
-}
-
-impl TryFrom<String> for Ipv4Net {
-    type Error = String;
-    fn try_from(s: String) -> Result<Self, String> {
-        s.parse()
-    }
-}
-
-impl From<Ipv4Net> for String {
-    fn from(n: Ipv4Net) -> String {
-        n.to_string()
-    }
-}
-
-impl std::str::FromStr for Ipv4Net {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (a, l) = s.split_once('/').unwrap_or((s, "32"));
-        let addr: Ipv4Addr = a
-            .parse()
-            .map_err(|_| format!("{s:?} is not an IPv4 prefix (a.b.c.d/len)"))?;
-        let len: u8 = l
-            .parse()
-            .ok()
-            .filter(|l| *l <= 32)
-            .ok_or_else(|| format!("{s:?}: prefix length must be 0..=32"))?;
-        let n = Ipv4Net { addr, len };
-        if u32::from(addr) & !n.mask() != 0 {
-            return Err(format!(
-                "{s:?}: host bits set (did you mean {}/{len}?)",
-                Ipv4Addr::from(u32::from(addr) & n.mask())
-            ));
-        }
-        Ok(n)
-    }
-}
-
-impl std::fmt::Display for Ipv4Net {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{}/{}", self.addr, self.len)
     }
 }
 
@@ -296,22 +230,5 @@ mod tests {
         p.release(Ipv4Addr::new(10, 45, 0, 2));
         assert!(!p.owns(Ipv4Addr::new(10, 45, 0, 2)));
         assert_eq!(p.in_use(), 1);
-    }
-
-    #[test]
-    fn prefixes_parse_with_reasons() {
-        assert!("10.45.0.0/16".parse::<Ipv4Net>().is_ok());
-        assert!("10.45.0.1/16"
-            .parse::<Ipv4Net>()
-            .unwrap_err()
-            .contains("host bits"));
-        assert!("10.45.0.0/33"
-            .parse::<Ipv4Net>()
-            .unwrap_err()
-            .contains("0..=32"));
-        assert!("x"
-            .parse::<Ipv4Net>()
-            .unwrap_err()
-            .contains("not an IPv4 prefix"));
     }
 }
