@@ -34,7 +34,7 @@ cleanup() {
 trap cleanup EXIT
 
 echo "== lab: $RAN_NS (RAN 10.100.0.2) -- $GW_NS (gateway, XDP $mode) -- $DN_NS (DN host 10.200.0.2)"
-UPFCTL=$bin/upfctl bash scripts/lab.sh up $id "$mode"
+MUPF_LAB=$bin/mupf-lab bash scripts/lab.sh up $id "$mode"
 work=$(mktemp -d /tmp/mvno-upf-demo.XXXXXX)
 sed -e "s/@ID@/$id/g; s/@MODE@/$mode/; s|@SESSIONS@|$here/configs/sessions.toml|; s|@METER_DB@|$work/meter.db|" configs/lab.toml > "$work/upf.toml"
 sock=/run/mvno-upf/$id.sock

@@ -11,7 +11,7 @@
 # ID: 1-6 characters [a-z0-9]; interface names are mu<ID>{r0,n3,n6,d0}.
 # In native mode the veth peers get a pass-everything XDP program (veth drops
 # XDP_TX/REDIRECT frames toward a peer without one), attached with
-# `upfctl xdp-pass` and pinned under /sys/fs/bpf/mvno-upf-lab/ID.
+# `mupf-lab xdp-pass` and pinned under /sys/fs/bpf/mvno-upf-lab/ID.
 set -euo pipefail
 
 cmd=${1:-}; id=${2:-}
@@ -20,7 +20,7 @@ ran="mupf-$id-ran"; gw="mupf-$id-gw"; dn="mupf-$id-dn"
 r0="mu${id}r0"; n3="mu${id}n3"; n6="mu${id}n6"; d0="mu${id}d0"
 pins="/sys/fs/bpf/mvno-upf-lab/$id"
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-upfctl=${UPFCTL:-$here/target/debug/upfctl}
+lab_tool=${MUPF_LAB:-$here/target/debug/mupf-lab}
 
 down() {
   rm -rf "$pins" 2>/dev/null || true
@@ -77,11 +77,11 @@ case "$cmd" in
     ip netns exec "$ran" ethtool -K "$r0" tx off >/dev/null
     ip netns exec "$dn" ethtool -K "$d0" tx off >/dev/null
     if [ "$mode" = native ]; then
-      [ -x "$upfctl" ] || { echo "lab.sh: $upfctl not built (cargo build)" >&2; exit 1; }
+      [ -x "$lab_tool" ] || { echo "lab.sh: $lab_tool not built (cargo build --workspace --bins)" >&2; exit 1; }
       mount | grep -q ' /sys/fs/bpf type bpf' || mount -t bpf bpf /sys/fs/bpf
       mkdir -p "$pins"
-      nsenter --net="/run/netns/$ran" "$upfctl" xdp-pass --iface "$r0" --pin "$pins/r0" >/dev/null
-      nsenter --net="/run/netns/$dn" "$upfctl" xdp-pass --iface "$d0" --pin "$pins/d0" >/dev/null
+      nsenter --net="/run/netns/$ran" "$lab_tool" xdp-pass --iface "$r0" --pin "$pins/r0" >/dev/null
+      nsenter --net="/run/netns/$dn" "$lab_tool" xdp-pass --iface "$d0" --pin "$pins/d0" >/dev/null
     fi
     trap - ERR
     ;;

@@ -39,7 +39,7 @@ if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
 echo "== fuzz smoke (libFuzzer)"
 fuzz_scratch=$(mktemp -d /tmp/mvno-upf-fuzz.XXXXXX)
 trap 'rm -rf "$log" "$fuzz_scratch"' EXIT
-fuzz_rc=0
+extra_rc=0
 if cargo +nightly fuzz build --fuzz-dir tests/fuzz gtpu_frame >"$fuzz_scratch/build.log" 2>&1 \
   && cargo +nightly fuzz build --fuzz-dir tests/fuzz pfcp_codec >>"$fuzz_scratch/build.log" 2>&1; then
   for t in gtpu_frame pfcp_codec; do
@@ -51,15 +51,29 @@ if cargo +nightly fuzz build --fuzz-dir tests/fuzz gtpu_frame >"$fuzz_scratch/bu
     else
       tail -n 40 "$fuzz_scratch/$t.log"
       echo "fuzz smoke: $t FAILED (its input is in tests/fuzz/artifacts/$t/; docs/fuzzing.md says how to replay it)" >&2
-      failed=$((failed + 1)); fuzz_rc=1
+      failed=$((failed + 1)); extra_rc=1
     fi
   done
 else
   tail -n 40 "$fuzz_scratch/build.log"
   echo "fuzz smoke: building the fuzz targets FAILED" >&2
-  failed=$((failed + 1)); fuzz_rc=1
+  failed=$((failed + 1)); extra_rc=1
 fi
+
+# The planner's CLI and the session core build without a BPF library
+# (docs/ARCHITECTURE.md): nothing in their dependency trees may pull aya.
+echo "== no aya below upfctl and upf-session"
+for crate in upfctl upf-session upf-config upf-control; do
+  if cargo tree -q -p "$crate" -e normal,build --prefix none | grep -q '^aya'; then
+    cargo tree -q -p "$crate" -e normal,build -i aya >&2 || true
+    echo "dependency check: $crate depends on aya (see the path above)" >&2
+    failed=$((failed + 1)); extra_rc=1
+  else
+    echo "dependency check: $crate: no aya"
+    passed=$((passed + 1))
+  fi
+done
 
 echo "$passed passed, $failed failed"
 [ "$rc" = 0 ] || exit "$rc"
-exit "$fuzz_rc"
+exit "$extra_rc"

@@ -594,7 +594,7 @@ fn process_maps(pid: u32) -> Result<Vec<MapRow>> {
 
 /// Loads the datapath here (not attached) with upfd's map sizes.
 fn load_datapath(max_sessions: u32) -> Result<BpfDatapath> {
-    let cfg = upfd::config::Config::parse(
+    let cfg = upf_config::Config::parse(
         &format!(
             "[gateway]\nn3_address = \"10.100.0.1\"\nmax_sessions = {max_sessions}\n\
              [[interface]]\nname = \"mucpn3\"\nroles = [\"n3\", \"n6\"]\n"
@@ -1026,7 +1026,7 @@ fn status_kb(pid: u32, field: &str) -> Result<u64> {
 
 fn churn_sample(lab: &Lab, pid: u32, cycles: u64) -> Result<ChurnSample> {
     let sock = lab.dir.join("upfd.sock");
-    let r = upfd::control::call(&sock, &upfd::control::Request::Stats)?;
+    let r = upf_control::call(&sock, &upf_control::Request::Stats)?;
     ensure!(r.ok, "upfctl stats: {:?}", r.error);
     let p = &r.data["pfcp"];
     let n = |v: &serde_json::Value| v.as_u64().context("a number in upfctl stats");

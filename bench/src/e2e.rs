@@ -1200,14 +1200,14 @@ impl Lab {
                 // hides the bpffs the pin goes to.
                 let out = Command::new("nsenter")
                     .arg(format!("--net=/run/netns/{ns}"))
-                    .arg(self.bins.join("upfctl"))
+                    .arg(self.bins.join("mupf-lab"))
                     .args(["xdp-pass", "--iface", ifc, "--pin"])
                     .arg(self.pins.join(pin))
                     .output()
-                    .context("running upfctl xdp-pass")?;
+                    .context("running mupf-lab xdp-pass")?;
                 ensure!(
                     out.status.success(),
-                    "upfctl xdp-pass on {ifc} failed: {}",
+                    "mupf-lab xdp-pass on {ifc} failed: {}",
                     String::from_utf8_lossy(&out.stderr)
                 );
             }

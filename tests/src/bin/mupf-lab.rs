@@ -59,6 +59,43 @@ enum Command {
     /// delivered inner IP rate after a warm-up, packets, loss and per-bin
     /// rates as JSON.
     Rate(RateArgs),
+    /// Attach a pass-everything XDP program to an interface and pin its link
+    /// (for veth peers in native-mode labs; remove the pin to detach).
+    XdpPass(XdpPassArgs),
+}
+
+#[derive(Args, Debug)]
+struct XdpPassArgs {
+    /// Interface name.
+    #[arg(long)]
+    iface: String,
+    /// Where to pin the link in bpffs.
+    #[arg(long)]
+    pin: std::path::PathBuf,
+    /// native or generic.
+    #[arg(long, value_enum, default_value_t = PassMode::Native)]
+    mode: PassMode,
+}
+
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+enum PassMode {
+    Native,
+    Generic,
+}
+
+fn xdp_pass(a: XdpPassArgs) -> anyhow::Result<ExitCode> {
+    let mode = match a.mode {
+        PassMode::Native => upf_config::AttachMode::Native,
+        PassMode::Generic => upf_config::AttachMode::Generic,
+    };
+    upfd::bpf::attach_pass_pinned(&a.iface, mode, &a.pin)?;
+    println!(
+        "pass program attached to {} ({}), link pinned at {}",
+        a.iface,
+        mode.name(),
+        a.pin.display()
+    );
+    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(Args, Debug)]
@@ -551,6 +588,7 @@ fn main() -> ExitCode {
         Command::Ue(args) => ue(args),
         Command::Pace(args) => pace(args),
         Command::Rate(args) => rate_report(args),
+        Command::XdpPass(args) => xdp_pass(args),
     };
     result.unwrap_or_else(|e| {
         eprintln!("mupf-lab: error: {e:#}");

@@ -148,7 +148,7 @@ impl Lab {
             Command::new("bash")
                 .arg(root().join("scripts/lab.sh"))
                 .args(["up", &lab.id, mode.name()])
-                .env("UPFCTL", bin("upfctl")),
+                .env("MUPF_LAB", bin("mupf-lab")),
         );
         let template = std::fs::read_to_string(root().join("configs/lab.toml")).unwrap();
         let dir = lab.dir.clone();

@@ -4,9 +4,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use clap::{Parser, Subcommand};
-use upfd::bpf::{self, AttachMode};
-use upfd::config::SessionsFile;
-use upfd::control::{self, Request, Response, SessionStats, Stats};
+use upf_config::SessionsFile;
+use upf_control::{self as control, Request, Response, SessionStats, Stats};
 
 mod meter_cmd;
 
@@ -129,19 +128,6 @@ enum Cmd {
         /// Write the import CSV here instead of into the store.
         #[arg(long)]
         csv: Option<PathBuf>,
-    },
-    /// Attach a pass-everything XDP program to an interface and pin its link
-    /// (for veth peers in native-mode labs; remove the pin to detach).
-    XdpPass {
-        /// Interface name.
-        #[arg(long)]
-        iface: String,
-        /// Where to pin the link in bpffs.
-        #[arg(long)]
-        pin: PathBuf,
-        /// native or generic.
-        #[arg(long, default_value = "native")]
-        mode: String,
     },
 }
 
@@ -293,20 +279,6 @@ fn main() -> anyhow::Result<()> {
             } else {
                 print_qos(&serde_json::from_value(r.data)?);
             }
-            Ok(())
-        }
-        Cmd::XdpPass { iface, pin, mode } => {
-            let mode = match mode.as_str() {
-                "native" => AttachMode::Native,
-                "generic" => AttachMode::Generic,
-                m => bail!("--mode {m}: expected native or generic"),
-            };
-            bpf::attach_pass_pinned(&iface, mode, &pin)?;
-            println!(
-                "pass program attached to {iface} ({}), link pinned at {}",
-                mode.name(),
-                pin.display()
-            );
             Ok(())
         }
     }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use chrono::NaiveDate;
+use upf_config::Config;
 use upf_meter::calendar::Calendar;
 use upf_meter::charges::{ChargeTable, PoiPlan, ReportSettings};
 use upf_meter::import::ImportSeries;
@@ -17,7 +18,6 @@ use upf_meter::render::{render, Format};
 use upf_meter::report::{build, ReportInput, StoreSource};
 use upf_meter::store::{self, Store};
 use upf_meter::{Dir, Row};
-use upfd::config::Config;
 
 /// What the commands need from the configuration.
 pub struct Setup {
@@ -56,8 +56,8 @@ impl Setup {
                 }
             }
             None => Setup {
-                store: upfd::meter_config::MeterConfig::default().store,
-                gateway: upfd::meter_config::host_name(),
+                store: upf_config::meter::MeterConfig::default().store,
+                gateway: upf_config::meter::host_name(),
                 settings: ReportSettings::default(),
                 charges: ChargeTable::shipped(),
                 pois: Vec::new(),
@@ -158,7 +158,7 @@ pub fn report(setup: &Setup, a: &ReportArgs<'_>) -> anyhow::Result<()> {
     let format = Format::parse(a.format)
         .with_context(|| format!("--format {}: expected table, csv, json or html", a.format))?;
     let cal = setup.calendar()?;
-    let now = upfd::meter::unix_now();
+    let now = chrono::Utc::now().timestamp();
     let (from, to) = period(&cal, a.from, a.to, a.fy, now)?;
     let mut st = setup.open()?;
     let known = st.pois()?;

@@ -22,6 +22,7 @@ use upf_abi::{
 };
 
 use crate::nexthop::NexthopMaps;
+pub use upf_config::AttachMode;
 use upf_session::types::Ipv4Net;
 
 use upf_session::datapath::{
@@ -56,29 +57,11 @@ impl Port {
     }
 }
 
-/// XDP attach mode.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AttachMode {
-    /// In the driver (fast; needs driver support; veth needs an XDP program on the peer).
-    Native,
-    /// On the generic SKB path (works everywhere, slower).
-    Generic,
-}
-
-impl AttachMode {
-    /// The mode's name as in the configuration.
-    pub fn name(self) -> &'static str {
-        match self {
-            AttachMode::Native => "native",
-            AttachMode::Generic => "generic",
-        }
-    }
-    fn flags(self) -> XdpMode {
-        match self {
-            AttachMode::Native => XdpMode::Driver,
-            AttachMode::Generic => XdpMode::Skb,
-        }
+/// The kernel's attach flags for a configured mode.
+fn xdp_mode(mode: AttachMode) -> XdpMode {
+    match mode {
+        AttachMode::Native => XdpMode::Driver,
+        AttachMode::Generic => XdpMode::Skb,
     }
 }
 
@@ -393,7 +376,7 @@ impl BpfDatapath {
                 Some(dir) => self.attach_pinned(&port, mode, &dir),
                 None => self
                     .program()
-                    .attach_to_if_index(port.ifindex, mode.flags())
+                    .attach_to_if_index(port.ifindex, xdp_mode(mode))
                     .map(|id| self.links.push((port.name.clone(), id)))
                     .map_err(|e| attach_reason(&e, mode)),
             };
@@ -429,7 +412,7 @@ impl BpfDatapath {
         }
         let p = self.program();
         let id = p
-            .attach_to_if_index(port.ifindex, mode.flags())
+            .attach_to_if_index(port.ifindex, xdp_mode(mode))
             .map_err(|e| attach_reason(&e, mode))?;
         let link: FdLink = p
             .take_link(id)
@@ -1275,7 +1258,7 @@ pub fn attach_pass_pinned(iface: &str, mode: AttachMode, pin: &Path) -> Result<(
         reason,
     };
     let id = p
-        .attach_to_if_index(idx, mode.flags())
+        .attach_to_if_index(idx, xdp_mode(mode))
         .map_err(|e| attach_err(attach_reason(&e, mode)))?;
     let link = p.take_link(id).map_err(|e| attach_err(format!("{e}")))?;
     let fd: FdLink = link

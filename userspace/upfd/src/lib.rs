@@ -5,11 +5,9 @@
 #![warn(missing_docs)]
 
 pub mod bpf;
-pub mod config;
 pub mod control;
 pub mod gtpu_path;
 pub mod meter;
-pub mod meter_config;
 pub mod metrics;
 pub mod nexthop;
 pub mod pfcp;

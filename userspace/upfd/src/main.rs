@@ -18,17 +18,18 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::Mutex as AsyncMutex;
 use tokio::sync::{mpsc, watch};
 
+use upf_config::pfcp::PfcpConfig;
+use upf_config::{Config, SessionsFile};
+use upf_control::Request;
 use upf_pfcp::node::Node;
 use upf_session::datapath::Datapath;
 use upf_session::handler::Identity;
 use upf_session::manager::SessionManager;
 use upf_session::qos::control::QosControl;
 use upfd::bpf::{BpfDatapath, LoadOptions, Port};
-use upfd::config::{Config, SessionsFile};
-use upfd::control::{self, Effects, Request};
+use upfd::control::{self, Effects};
 use upfd::gtpu_path::{self, GtpuPath};
 use upfd::meter::{PoiTable, TrafficMeter, Writer};
-use upfd::pfcp::config::PfcpConfig;
 use upfd::pfcp::glue::{self, Glue};
 use upfd::pfcp::recovery::RecoveryStore;
 use upfd::pfcp::server;
@@ -441,11 +442,11 @@ async fn run(
     lock(&manager).persist();
     save_associations(&manager, node.as_ref(), &mut saved_assoc);
     match g.exit_policy() {
-        upfd::config::OnExit::Keep => {
+        upf_config::OnExit::Keep => {
             lock(&manager).datapath_mut().keep_forwarding();
             tracing::info!("the fast path keeps forwarding (gateway.on_exit = \"keep\"); the next daemon re-adopts it");
         }
-        upfd::config::OnExit::Detach => lock(&manager).datapath_mut().detach(),
+        upf_config::OnExit::Detach => lock(&manager).datapath_mut().detach(),
     }
     let _ = std::fs::remove_file(&g.control_socket);
     tracing::info!("stopped");
@@ -841,7 +842,7 @@ async fn serve(
     let (r, mut w) = stream.into_split();
     let mut lines = BufReader::new(r).lines();
     while let Some(line) = lines.next_line().await? {
-        let (resp, fx) = match control::parse_request(&line) {
+        let (resp, fx) = match upf_control::parse_request(&line) {
             Ok(req) => {
                 let pfcp = node
                     .as_ref()

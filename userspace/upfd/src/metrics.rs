@@ -68,8 +68,8 @@ pub fn snake(name: &str) -> String {
     out.trim_end_matches('_').to_string()
 }
 
-impl From<&crate::control::PfcpStats> for PfcpSnapshot {
-    fn from(p: &crate::control::PfcpStats) -> Self {
+impl From<&upf_control::PfcpStats> for PfcpSnapshot {
+    fn from(p: &upf_control::PfcpStats) -> Self {
         let named = |m: &std::collections::BTreeMap<String, u64>| {
             m.iter().map(|(k, v)| (snake(k), *v)).collect::<Vec<_>>()
         };

@@ -13,8 +13,9 @@ use upf_pfcp::ie::NodeId;
 use upf_pfcp::message::{Message, SessionReportResponse};
 use upf_pfcp::Cause;
 
-use super::config::{OnPeerLoss, PfcpConfig};
-use crate::control::{Effects, PeerView, PfcpStats};
+use crate::control::Effects;
+use upf_config::pfcp::{OnPeerLoss, PfcpConfig};
+use upf_control::{PeerView, PfcpStats};
 use upf_pfcp::node::{
     Node, NodeConfig, PeerConfig, PeerId, PeerLossPolicy, PeerState, SessionHandler,
 };

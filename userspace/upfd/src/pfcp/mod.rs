@@ -6,9 +6,7 @@
 //! - [`glue`]: the node's session handler over the session core.
 //! - [`recovery`]: the Recovery Time Stamp, kept stable across restarts.
 //! - [`store`]: the session store (SQLite) a restarted daemon re-adopts from.
-//! - [`config`]: the `[pfcp]` configuration section.
 
-pub mod config;
 pub mod glue;
 pub mod recovery;
 pub mod server;

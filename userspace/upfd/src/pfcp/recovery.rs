@@ -21,7 +21,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use upf_pfcp::ie::RecoveryTimeStamp;
 
-pub use upf_session::types::NTP_UNIX_OFFSET;
+use upf_session::types::NTP_UNIX_OFFSET;
 
 /// The file name inside the state directory.
 pub const FILE_NAME: &str = "recovery-time-stamp";

@@ -1,4 +1,5 @@
-//! The daemon's configuration file (TOML), checked at start.
+//! The daemon's configuration file (TOML), checked at start; `upfctl`
+//! reads the same file for the meter's store and the report's plans.
 //!
 //! Every error names the field and the reason: syntax and type errors come
 //! from the TOML parser with the key and line; the rules below add the
@@ -11,8 +12,30 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use upf_abi::{MAX_PORTS, ROLE_N3, ROLE_N6};
 
-use crate::bpf::AttachMode;
 use upf_session::static_sessions::SessionSpec;
+
+pub mod meter;
+pub mod pfcp;
+
+/// XDP attach mode.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AttachMode {
+    /// In the driver (fast; needs driver support; veth needs an XDP program on the peer).
+    Native,
+    /// On the generic SKB path (works everywhere, slower).
+    Generic,
+}
+
+impl AttachMode {
+    /// The mode's name as in the configuration.
+    pub fn name(self) -> &'static str {
+        match self {
+            AttachMode::Native => "native",
+            AttachMode::Generic => "generic",
+        }
+    }
+}
 
 /// Largest session table the loader accepts (kernel memory grows with it: about 200 B per session and map).
 pub const MAX_SESSIONS_LIMIT: u32 = 16_000_000;
@@ -32,7 +55,7 @@ pub struct Config {
     pub interfaces: Vec<Interface>,
     /// PFCP (N4/Sx); without it only static sessions are served.
     #[serde(default)]
-    pub pfcp: Option<crate::pfcp::config::PfcpConfig>,
+    pub pfcp: Option<pfcp::PfcpConfig>,
     /// Rate meters and the control loop (docs/qos.md).
     #[serde(default)]
     pub qos: upf_session::qos::config::QosConfig,
@@ -44,10 +67,10 @@ pub struct Config {
     pub plans: Vec<upf_session::qos::config::PlanConfig>,
     /// The peak-hour meter and its store.
     #[serde(default)]
-    pub meter: crate::meter_config::MeterConfig,
+    pub meter: meter::MeterConfig,
     /// The Prometheus endpoint (absent: off).
     #[serde(default)]
-    pub metrics: Option<crate::meter_config::MetricsConfig>,
+    pub metrics: Option<meter::MetricsConfig>,
     /// `upfctl report`'s time zone, headroom and charge table.
     #[serde(default)]
     pub report: upf_meter::charges::ReportSettings,
