@@ -287,6 +287,8 @@ impl PendingReport {
 enum Undo {
     Uplink(u32, Option<UplinkEntry>),
     Downlink(Ipv4Addr, Option<DownlinkEntry>),
+    /// A kept meter's configuration before the request.
+    Meter(u32, MeterConfig),
 }
 
 /// Resources taken for a request, returned if it fails.
@@ -971,7 +973,7 @@ impl<D: Datapath> Sessions<D> {
         match res {
             Ok(created) => {
                 self.settle(old, &mut new, &taken.counters);
-                self.settle_meters(old, &mut new, &taken.meters);
+                self.settle_meters(old, &new);
                 Ok((new, created))
             }
             Err(e) => {
@@ -1139,7 +1141,9 @@ impl<D: Datapath> Sessions<D> {
         taken: &mut Taken,
     ) -> Result<(), Reject> {
         let mut undo: Vec<Undo> = Vec::new();
-        let res = self.write_inner(old, new, desired, taken, &mut undo);
+        let res = self
+            .write_inner(old, new, desired, taken, &mut undo)
+            .and_then(|()| self.reconfigure_meters(old, new, &taken.meters, &mut undo));
         if res.is_err() {
             for u in undo.into_iter().rev() {
                 // Best effort: restoring an entry that existed cannot hit a
@@ -1149,6 +1153,7 @@ impl<D: Datapath> Sessions<D> {
                     Undo::Uplink(k, None) => self.dp.del_uplink(k),
                     Undo::Downlink(k, Some(v)) => self.dp.put_downlink(k, &v),
                     Undo::Downlink(k, None) => self.dp.del_downlink(k),
+                    Undo::Meter(i, cfg) => self.dp.set_meter(i, &cfg),
                 };
             }
         }
@@ -1469,8 +1474,13 @@ impl<D: Datapath> Sessions<D> {
     /// report; the measurement restarts). `None` when the session is gone;
     /// a request with no usage report when it has no URR.
     pub fn plan_exhausted(&mut self, up_seid: u64, now_ntp: u32) -> Option<PendingReport> {
-        if !self.set_throttled(up_seid, true) {
-            return None;
+        match self.set_throttled(up_seid, true) {
+            Ok(true) => {}
+            Ok(false) => return None,
+            Err(e) => {
+                tracing::error!(up_seid, error = %e, "plan quota used up but the throttle could not be written: the session stays at full speed");
+                return None;
+            }
         }
         let mut s = self.sessions.remove(&up_seid)?;
         let urrs: Vec<Urr> = s.rules.urrs.values().cloned().collect();
@@ -1487,13 +1497,15 @@ impl<D: Datapath> Sessions<D> {
     }
 
     /// Throttles (or lifts the throttle on) a session's plan, at once.
-    pub fn set_throttled(&mut self, up_seid: u64, throttled: bool) -> bool {
+    /// `Ok(false)` when the session is gone or lacks the meter (see
+    /// [`Sessions::set_limits`]).
+    pub fn set_throttled(&mut self, up_seid: u64, throttled: bool) -> Result<bool, DatapathError> {
         let plans_applied = |l: &mut SessionLimits, this: &Self| {
             l.throttled = throttled;
             this.apply_plan(l);
         };
         let Some(mut limits) = self.sessions.get(&up_seid).map(|s| s.limits) else {
-            return false;
+            return Ok(false);
         };
         plans_applied(&mut limits, self);
         self.set_limits(up_seid, |l| *l = limits)
@@ -1522,9 +1534,17 @@ impl<D: Datapath> Sessions<D> {
         }
     }
 
-    /// After a successful write: kept meters get their new configuration,
-    /// meters the session no longer has go back to the pool.
-    fn settle_meters(&mut self, old: &Session, new: &mut Session, fresh: &[u32]) {
+    /// The last writes of a request: meters the session keeps get their
+    /// new configuration (after the entries, which may now point at new
+    /// parents), each remembered in `undo`, so a failure undoes them with
+    /// the entries and the request is refused like any failed write.
+    fn reconfigure_meters(
+        &mut self,
+        old: &Session,
+        new: &mut Session,
+        fresh: &[u32],
+        undo: &mut Vec<Undo>,
+    ) -> Result<(), Reject> {
         let keys: Vec<MeterKey> = new.meters.keys().copied().collect();
         for k in keys {
             let m = new.meters[&k];
@@ -1533,10 +1553,20 @@ impl<D: Datapath> Sessions<D> {
             }
             let cfg = self.meter_config(new, k, m.config.parent);
             let prev = old.meters.get(&k).map(|o| o.config);
-            if prev != Some(cfg) && self.dp.set_meter(m.index, &cfg).is_ok() {
-                new.meters.get_mut(&k).expect("listed").config = cfg;
+            if prev != Some(cfg) {
+                self.dp.set_meter(m.index, &cfg).map_err(dp_reject)?;
+                if let Some(p) = prev {
+                    undo.push(Undo::Meter(m.index, p));
+                }
             }
+            new.meters.get_mut(&k).expect("listed").config = cfg;
         }
+        Ok(())
+    }
+
+    /// After a successful request: meters the session no longer has go
+    /// back to the pool.
+    fn settle_meters(&mut self, old: &Session, new: &Session) {
         let keep: Vec<u32> = new.meters.values().map(|m| m.index).collect();
         for m in old.meters.values() {
             if !keep.contains(&m.index) {
@@ -1548,21 +1578,43 @@ impl<D: Datapath> Sessions<D> {
     /// Changes a session's local rate policy (plan rate, fair-share cap) and
     /// rewrites its session meters in place. A change that needs a meter
     /// the session does not have yet (a plan on a session without one)
-    /// takes effect at its next modification; `false` then.
-    pub fn set_limits(&mut self, up_seid: u64, f: impl FnOnce(&mut SessionLimits)) -> bool {
+    /// takes effect at its next modification; `Ok(false)` then. `Ok(false)`
+    /// too when the session is gone. A failed meter write leaves the
+    /// session's limits and meters as they were (the meters written before
+    /// it are set back) and returns the error, so the caller can say so
+    /// and try again.
+    pub fn set_limits(
+        &mut self,
+        up_seid: u64,
+        f: impl FnOnce(&mut SessionLimits),
+    ) -> Result<bool, DatapathError> {
         let Some(mut s) = self.sessions.remove(&up_seid) else {
-            return false;
+            return Ok(false);
         };
         let before = s.limits.wants_session_meter();
         let limits_before = s.limits;
         f(&mut s.limits);
         let keys: Vec<MeterKey> = s.meters.keys().copied().collect();
+        let mut written: Vec<(MeterKey, MeterConfig)> = Vec::new();
         for k in keys {
             let m = s.meters[&k];
             let cfg = self.meter_config(&s, k, m.config.parent);
-            if cfg != m.config && self.dp.set_meter(m.index, &cfg).is_ok() {
-                s.meters.get_mut(&k).expect("listed").config = cfg;
+            if cfg == m.config {
+                continue;
             }
+            if let Err(e) = self.dp.set_meter(m.index, &cfg) {
+                for (k, prev) in written.into_iter().rev() {
+                    let m = s.meters.get_mut(&k).expect("listed");
+                    // Best effort, like every undo: the index was just written.
+                    let _ = self.dp.set_meter(m.index, &prev);
+                    m.config = prev;
+                }
+                s.limits = limits_before;
+                self.sessions.insert(up_seid, s);
+                return Err(e);
+            }
+            written.push((k, m.config));
+            s.meters.get_mut(&k).expect("listed").config = cfg;
         }
         let complete = [0, 1].iter().all(|&d| {
             let want = s.limits.wants_session_meter()[d] && !before[d];
@@ -1577,7 +1629,7 @@ impl<D: Datapath> Sessions<D> {
             self.mark_dirty(up_seid);
         }
         self.sessions.insert(up_seid, s);
-        complete
+        Ok(complete)
     }
 
     /// A session's meters with what the fast path counted on each.

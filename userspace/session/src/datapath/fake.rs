@@ -1,8 +1,8 @@
 //! An in-memory datapath with the same contract as the BPF one, for tests.
 //!
-//! Failure injection, for rollback tests: `fail_next_downlink` and
-//! `fail_next_rules` fail the next write of that kind; `fail_after = Some(n)`
-//! lets `n` more writes succeed and fails the one after (then clears itself).
+//! Failure injection, for rollback tests: `fail_next_downlink`,
+//! `fail_next_rules` and `fail_next_meter` fail the next write of that
+//! kind; `fail_after = Some(n)` lets `n` more writes succeed and fails the one after (then clears itself).
 //! A "write" is any `put_*` or `reset_counters` call; deletes never fail, so
 //! an undo always succeeds. `writes` counts the writes that succeeded, so a
 //! test can learn how many writes an operation makes and fail each in turn.
@@ -33,6 +33,9 @@ pub struct FakeDatapath {
     pub fail_next_downlink: bool,
     /// When set, the next put_rules fails (to test rollback).
     pub fail_next_rules: bool,
+    /// When set, the next set_meter fails (a meter rewrite after the
+    /// entries, or a QoS cap).
+    pub fail_next_meter: bool,
     /// When `Some(n)`: `n` more writes succeed, the next one fails, and this clears.
     pub fail_after: Option<usize>,
     /// Writes that succeeded so far.
@@ -62,6 +65,7 @@ impl FakeDatapath {
             capacity,
             fail_next_downlink: false,
             fail_next_rules: false,
+            fail_next_meter: false,
             fail_after: None,
             writes: 0,
         }
@@ -161,6 +165,13 @@ impl Datapath for FakeDatapath {
         Ok(self.counters.get(&slot).copied().unwrap_or_default())
     }
     fn set_meter(&mut self, index: u32, cfg: &MeterConfig) -> Result<(), DatapathError> {
+        if std::mem::take(&mut self.fail_next_meter) {
+            return Err(DatapathError::Map {
+                map: "METERS",
+                op: "update",
+                source: std::io::Error::other("injected failure").into(),
+            });
+        }
         if index >= self.capacity.meters {
             return Err(Self::full("METERS", self.capacity.meters));
         }

@@ -472,7 +472,10 @@ impl QosControl {
         for ((seid, _, _), c) in members.iter().zip(caps) {
             let now_cap = sessions.get(*seid).and_then(|s| s.limits.cap_bps[d]);
             if now_cap != c {
-                sessions.set_limits(*seid, |l| l.cap_bps[d] = c);
+                if let Err(e) = sessions.set_limits(*seid, |l| l.cap_bps[d] = c) {
+                    // The cap is not recorded either: the next tick tries again.
+                    tracing::warn!(seid, error = %e, "writing a fair-share cap failed");
+                }
             }
         }
         if let Some(e) = &ended {
@@ -520,7 +523,9 @@ impl QosControl {
         self.usage.retain(|k, _| seen.binary_search(k).is_ok());
         for seid in lift {
             tracing::info!(seid, "plan quota: new period, full speed again");
-            sessions.set_throttled(seid, false);
+            if let Err(e) = sessions.set_throttled(seid, false) {
+                tracing::warn!(seid, error = %e, "lifting a plan's throttle failed");
+            }
         }
         exhausted
     }

@@ -862,6 +862,84 @@ fn update_qer_rewrites_the_meter_in_place_and_remove_frees_it() {
 }
 
 #[test]
+fn a_meter_rewrite_that_fails_refuses_the_request_and_undoes_it() {
+    let mut m = manager();
+    let e = m
+        .establish(
+            PEER,
+            &est_with_qers(1, 0x100, vec![mbr_qer(1, 10_000, 10_000)], &[1], &[]),
+            0,
+        )
+        .unwrap();
+    let idx = m.datapath().uplink[&0x100].default.meter - 1;
+    let before = snapshot(&m);
+    let slower = SessionModificationRequest {
+        update_qer: vec![UpdateQer {
+            qer_id: QerId(1),
+            qer_correlation_id: None,
+            gate_status: None,
+            mbr: Some(Mbr(Bitrate {
+                ul: 2_000,
+                dl: 2_000,
+            })),
+            gbr: None,
+            qfi: None,
+            rqi: None,
+            unknown: Vec::new(),
+        }],
+        ..SessionModificationRequest::default()
+    };
+    // The kept meter's rewrite is the request's last write: its failure is
+    // the SMF's answer, and nothing of the request stays.
+    m.datapath_mut().fail_next_meter = true;
+    let r = m.modify(e.up_seid, &slower, 0).unwrap_err();
+    assert_eq!(r.cause, Cause::SYSTEM_FAILURE, "{}", r.reason);
+    assert!(r.reason.contains("METERS"), "{}", r.reason);
+    assert_eq!(snapshot(&m), before);
+    assert_eq!(
+        m.datapath().meter(idx).unwrap().cost_ns_q16,
+        Meter::cost_for_bps(10_000_000),
+        "the meter keeps its rate"
+    );
+    m.modify(e.up_seid, &slower, 0).unwrap();
+    assert_eq!(
+        m.datapath().meter(idx).unwrap().cost_ns_q16,
+        Meter::cost_for_bps(2_000_000)
+    );
+}
+
+#[test]
+fn a_cap_that_cannot_be_written_is_not_recorded_so_it_is_tried_again() {
+    let mut m = manager();
+    let e = m
+        .establish(
+            PEER,
+            &est_with_qers(1, 0x100, vec![mbr_qer(1, 10_000, 10_000)], &[1], &[1]),
+            0,
+        )
+        .unwrap();
+    let idx = m.datapath().downlink[&UE].default.meter - 1;
+    m.datapath_mut().fail_next_meter = true;
+    let err = m
+        .set_limits(e.up_seid, |l| l.cap_bps[1] = Some(4_000_000))
+        .unwrap_err();
+    assert!(err.to_string().contains("METERS"), "{err}");
+    assert_eq!(m.get(e.up_seid).unwrap().limits.cap_bps[1], None);
+    assert_eq!(
+        m.datapath().meter(idx).unwrap().cost_ns_q16,
+        Meter::cost_for_bps(10_000_000)
+    );
+    assert!(m
+        .set_limits(e.up_seid, |l| l.cap_bps[1] = Some(4_000_000))
+        .unwrap());
+    assert_eq!(m.get(e.up_seid).unwrap().limits.cap_bps[1], Some(4_000_000));
+    assert_eq!(
+        m.datapath().meter(idx).unwrap().cost_ns_q16,
+        Meter::cost_for_bps(4_000_000)
+    );
+}
+
+#[test]
 fn a_closed_gate_drops_with_its_own_reason() {
     let mut m = manager();
     let mut q = mbr_qer(1, 10_000, 10_000);
@@ -916,12 +994,14 @@ fn session_limits_take_the_lowest_rate_and_caps_lift() {
         )
         .unwrap();
     let idx = m.datapath().downlink[&UE].default.meter - 1;
-    assert!(m.set_limits(e.up_seid, |l| l.cap_bps[1] = Some(4_000_000)));
+    assert!(m
+        .set_limits(e.up_seid, |l| l.cap_bps[1] = Some(4_000_000))
+        .unwrap());
     assert_eq!(
         m.datapath().meter(idx).unwrap().cost_ns_q16,
         Meter::cost_for_bps(4_000_000)
     );
-    assert!(m.set_limits(e.up_seid, |l| l.cap_bps[1] = None));
+    assert!(m.set_limits(e.up_seid, |l| l.cap_bps[1] = None).unwrap());
     assert_eq!(
         m.datapath().meter(idx).unwrap().cost_ns_q16,
         Meter::cost_for_bps(10_000_000)
@@ -961,12 +1041,12 @@ fn a_plan_named_by_activate_predefined_rules_limits_the_session_and_throttles() 
     assert_eq!(dl.cost_ns_q16, Meter::cost_for_bps(3_000_000));
     let ul = meter_of(&m, &m.datapath().uplink[&0x100].default);
     assert_eq!(ul.cost_ns_q16, Meter::cost_for_bps(1_000_000));
-    assert!(m.set_throttled(e.up_seid, true));
+    assert!(m.set_throttled(e.up_seid, true).unwrap());
     let dl = meter_of(&m, &m.datapath().downlink[&UE].default);
     assert_eq!(dl.cost_ns_q16, Meter::cost_for_bps(200_000));
     // The burst allowance: 100 kB at 200 kbit/s = 4 s.
     assert_eq!(dl.tau_ns, 4_000_000_000);
-    assert!(m.set_throttled(e.up_seid, false));
+    assert!(m.set_throttled(e.up_seid, false).unwrap());
     let dl = meter_of(&m, &m.datapath().downlink[&UE].default);
     assert_eq!(dl.cost_ns_q16, Meter::cost_for_bps(3_000_000));
 }
