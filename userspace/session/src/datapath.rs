@@ -12,6 +12,8 @@ use std::net::Ipv4Addr;
 
 use upf_abi::{DownlinkEntry, Meter, RuleSet, SessionCounters, UplinkEntry};
 
+use crate::plan::{ApplyError, Plan};
+
 /// A failure to write or read the datapath's tables.
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
@@ -125,6 +127,13 @@ pub trait Datapath {
     fn reset_meter(&mut self, index: u32) -> Result<(), DatapathError>;
     /// Reads meter `index`: configuration, state and counters.
     fn meter(&self, index: u32) -> Result<Meter, DatapathError>;
+    /// Applies a whole plan of writes or, at the first failure, undoes
+    /// the writes already made and says which one failed
+    /// ([`crate::plan`]). The default applies write by write; a datapath
+    /// may batch.
+    fn apply(&mut self, plan: &Plan) -> Result<(), ApplyError> {
+        crate::plan::apply_each(self, plan)
+    }
     /// The tables' sizes.
     fn capacity(&self) -> Capacity;
     /// The fast path's global, drop and per-port counters.

@@ -14,6 +14,8 @@
 //! - [`pool`]: TEID, UE address and slot allocators.
 //! - [`sessions`]: the PFCP session manager: requests applied to the
 //!   datapath entirely or not at all, usage reports, re-adoption.
+//! - [`plan`]: the writes a request decides, applied by the datapath all
+//!   or nothing.
 //! - [`handler`]: PFCP session requests in, responses (cause, offending IE,
 //!   failed rule) out.
 //! - [`static_sessions`]: sessions from a file, as the requests an SMF would send.
@@ -27,6 +29,7 @@
 pub mod datapath;
 pub mod handler;
 pub mod manager;
+pub mod plan;
 pub mod pool;
 pub mod qos;
 pub mod rules;

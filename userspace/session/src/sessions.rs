@@ -3,12 +3,14 @@
 //!
 //! A request is first applied to a copy of the session's rules and checked;
 //! then the resources it needs are taken (local TEIDs for CHOOSE, UE
-//! addresses, counter slots, rule sets); then the compiled entries are
-//! written: new rule sets before the entries that point at them, entries of
-//! kept keys replaced in place (one atomic map update each, so traffic never
-//! sees half a rule), stale keys removed last. Any failure undoes the writes
-//! made so far in reverse and returns every resource taken, so the datapath
-//! and the pools are exactly as before and the SMF gets the cause.
+//! addresses, counter slots, rule sets, meters) and its writes decided as
+//! one [`Plan`] (new rule sets before the entries that point at them,
+//! entries of kept keys replaced in place, stale keys removed last, kept
+//! meters reconfigured after the entries). The manager never writes a map
+//! itself: the datapath applies the whole plan or undoes all of it
+//! ([`Datapath::apply`]); on failure every resource taken goes back to its
+//! pool, so the datapath and the pools are exactly as before and the SMF
+//! gets the cause (a full map: No resources available).
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::Ipv4Addr;
@@ -22,6 +24,7 @@ use upf_pfcp::message::{
 use upf_pfcp::Cause;
 
 use crate::datapath::{Datapath, DatapathError, MeterConfig};
+use crate::plan::{ApplyError, Plan, Write};
 use crate::pool::{RangePool, UePool};
 use crate::rules::{
     Compiled, Desired, Direction, Far, MbrLimits, MeterKey, Pdr, Qer, Reject, Rules, TeidSpec,
@@ -283,15 +286,8 @@ impl PendingReport {
     }
 }
 
-/// One write, remembered to undo it.
-enum Undo {
-    Uplink(u32, Option<UplinkEntry>),
-    Downlink(Ipv4Addr, Option<DownlinkEntry>),
-    /// A kept meter's configuration before the request.
-    Meter(u32, MeterConfig),
-}
-
-/// Resources taken for a request, returned if it fails.
+/// What a request takes: resources, returned if it fails, and the plan of
+/// writes it decided (applied by the datapath once everything is decided).
 #[derive(Default)]
 struct Taken {
     teids: Vec<u32>,
@@ -299,6 +295,7 @@ struct Taken {
     counters: Vec<u32>,
     rule_sets: Vec<u32>,
     meters: Vec<u32>,
+    plan: Plan,
 }
 
 /// Counter values per (URR ID, PDR ID) link, to measure the next report from.
@@ -348,16 +345,26 @@ fn resources(reason: impl Into<String>) -> Reject {
     Reject::cause(Cause::NO_RESOURCES_AVAILABLE, reason)
 }
 
-fn dp_reject(e: DatapathError) -> Reject {
-    match e {
+/// A plan the datapath refused: a full map is No resources available,
+/// anything else a System failure; nothing of it stays.
+fn apply_reject(e: ApplyError) -> Reject {
+    match e.error {
         DatapathError::Full { .. } => resources(e.to_string()),
-        e => Reject::cause(Cause::SYSTEM_FAILURE, e.to_string()),
+        _ => Reject::cause(Cause::SYSTEM_FAILURE, e.to_string()),
     }
 }
 
 fn uplink_entry(c: &Compiled, rule_set: Option<u32>) -> UplinkEntry {
     UplinkEntry {
         ue_ipv4_be: c.ue_ipv4.map_or(0, |u| u32::from(u).to_be()),
+        rules: rule_set.map_or(0, |r| r + 1),
+        default: c.default,
+    }
+}
+
+fn downlink_entry(n3_be: u32, c: &Compiled, rule_set: Option<u32>) -> DownlinkEntry {
+    DownlinkEntry {
+        local_ipv4_be: n3_be,
         rules: rule_set.map_or(0, |r| r + 1),
         default: c.default,
     }
@@ -479,7 +486,16 @@ impl<D: Datapath> Sessions<D> {
 
     /// A PDR's counters, summed over CPUs.
     pub fn pdr_counters(&self, pdr: &Pdr) -> SessionCounters {
-        self.dp.counters(pdr.counter).unwrap_or_default()
+        self.slot_counters(pdr.counter)
+    }
+
+    /// A counter slot's values; a slot the datapath cannot read (only a
+    /// broken map can fail) reads as zero and is logged, never silently.
+    fn slot_counters(&self, slot: u32) -> SessionCounters {
+        self.dp.counters(slot).unwrap_or_else(|e| {
+            tracing::error!(slot, error = %e, "reading a counter slot failed: its usage reads as 0");
+            SessionCounters::default()
+        })
     }
 
     /// Our SEID of the session `peer` knows as `cp_seid`.
@@ -1094,7 +1110,7 @@ impl<D: Datapath> Sessions<D> {
                             resources("all counter slots (gateway.max_pdrs) are in use")
                         })?;
                         taken.counters.push(slot);
-                        self.dp.reset_counters(slot).map_err(dp_reject)?;
+                        taken.plan.push(Write::ResetCounters(slot));
                         half_free.push((dir, slot));
                         slot
                     }
@@ -1132,7 +1148,8 @@ impl<D: Datapath> Sessions<D> {
         Ok(())
     }
 
-    /// Writes `desired` over what `old` wrote; undoes on failure.
+    /// Plans `desired` over what `old` wrote, then has the datapath apply
+    /// the request's whole plan (or undo all of it).
     fn write(
         &mut self,
         old: &Session,
@@ -1140,33 +1157,20 @@ impl<D: Datapath> Sessions<D> {
         desired: Desired,
         taken: &mut Taken,
     ) -> Result<(), Reject> {
-        let mut undo: Vec<Undo> = Vec::new();
-        let res = self
-            .write_inner(old, new, desired, taken, &mut undo)
-            .and_then(|()| self.reconfigure_meters(old, new, &taken.meters, &mut undo));
-        if res.is_err() {
-            for u in undo.into_iter().rev() {
-                // Best effort: restoring an entry that existed cannot hit a
-                // full map (its key is still allocated).
-                let _ = match u {
-                    Undo::Uplink(k, Some(v)) => self.dp.put_uplink(k, &v),
-                    Undo::Uplink(k, None) => self.dp.del_uplink(k),
-                    Undo::Downlink(k, Some(v)) => self.dp.put_downlink(k, &v),
-                    Undo::Downlink(k, None) => self.dp.del_downlink(k),
-                    Undo::Meter(i, cfg) => self.dp.set_meter(i, &cfg),
-                };
-            }
-        }
-        res
+        self.plan_entries(old, new, desired, taken)?;
+        self.plan_meter_changes(old, new, taken);
+        let plan = std::mem::take(&mut taken.plan);
+        self.dp.apply(&plan).map_err(apply_reject)
     }
 
-    fn write_inner(
+    /// The entry writes: a fresh rule set before the entry naming it,
+    /// entries of kept keys replaced in place, stale keys deleted last.
+    fn plan_entries(
         &mut self,
         old: &Session,
         new: &mut Session,
         desired: Desired,
         taken: &mut Taken,
-        undo: &mut Vec<Undo>,
     ) -> Result<(), Reject> {
         let n3_be = u32::from(self.cfg.n3).to_be();
         new.written_ul.clear();
@@ -1178,11 +1182,11 @@ impl<D: Datapath> Sessions<D> {
                 continue;
             }
             let rs = self.put_rule_set(&c, taken)?;
-            let prev_entry = prev.map(|p| uplink_entry(&p.compiled, p.rule_set));
-            self.dp
-                .put_uplink(teid, &uplink_entry(&c, rs))
-                .map_err(dp_reject)?;
-            undo.push(Undo::Uplink(teid, prev_entry));
+            taken.plan.push(Write::PutUplink {
+                teid,
+                entry: uplink_entry(&c, rs),
+                prev: prev.map(|p| uplink_entry(&p.compiled, p.rule_set)),
+            });
             new.written_ul.insert(
                 teid,
                 Written {
@@ -1198,16 +1202,11 @@ impl<D: Datapath> Sessions<D> {
                 continue;
             }
             let rs = self.put_rule_set(&c, taken)?;
-            let entry = |c: &Compiled, rs: Option<u32>| DownlinkEntry {
-                local_ipv4_be: n3_be,
-                rules: rs.map_or(0, |r| r + 1),
-                default: c.default,
-            };
-            let prev_entry = prev.map(|p| entry(&p.compiled, p.rule_set));
-            self.dp
-                .put_downlink(ue, &entry(&c, rs))
-                .map_err(dp_reject)?;
-            undo.push(Undo::Downlink(ue, prev_entry));
+            taken.plan.push(Write::PutDownlink {
+                ue,
+                entry: downlink_entry(n3_be, &c, rs),
+                prev: prev.map(|p| downlink_entry(n3_be, &p.compiled, p.rule_set)),
+            });
             new.written_dl.insert(
                 ue,
                 Written {
@@ -1218,24 +1217,18 @@ impl<D: Datapath> Sessions<D> {
         }
         for (teid, p) in &old.written_ul {
             if !new.written_ul.contains_key(teid) {
-                self.dp.del_uplink(*teid).map_err(dp_reject)?;
-                undo.push(Undo::Uplink(
-                    *teid,
-                    Some(uplink_entry(&p.compiled, p.rule_set)),
-                ));
+                taken.plan.push(Write::DelUplink {
+                    teid: *teid,
+                    prev: Some(uplink_entry(&p.compiled, p.rule_set)),
+                });
             }
         }
         for (ue, p) in &old.written_dl {
             if !new.written_dl.contains_key(ue) {
-                self.dp.del_downlink(*ue).map_err(dp_reject)?;
-                undo.push(Undo::Downlink(
-                    *ue,
-                    Some(DownlinkEntry {
-                        local_ipv4_be: n3_be,
-                        rules: p.rule_set.map_or(0, |r| r + 1),
-                        default: p.compiled.default,
-                    }),
-                ));
+                taken.plan.push(Write::DelDownlink {
+                    ue: *ue,
+                    prev: Some(downlink_entry(n3_be, &p.compiled, p.rule_set)),
+                });
             }
         }
         Ok(())
@@ -1250,7 +1243,7 @@ impl<D: Datapath> Sessions<D> {
             .alloc(|_| false)
             .ok_or_else(|| resources("all rule sets (gateway.max_rule_sets) are in use"))?;
         taken.rule_sets.push(idx);
-        self.dp.put_rules(idx, &rule_set(c)).map_err(dp_reject)?;
+        taken.plan.push(Write::PutRules(idx, Box::new(rule_set(c))));
         Ok(Some(idx))
     }
 
@@ -1301,7 +1294,7 @@ impl<D: Datapath> Sessions<D> {
         let new_links = links(&new.rules);
         for (&(urr, pdr), &(dir, slot)) in &old_links {
             if new_links.get(&(urr, pdr)).map(|x| x.1) != Some(slot) {
-                let now = self.dp.counters(slot).unwrap_or_default();
+                let now = self.slot_counters(slot);
                 let base = new.baselines.remove(&(urr, pdr)).unwrap_or_default();
                 if new.rules.urrs.contains_key(&urr) {
                     new.carried
@@ -1316,7 +1309,7 @@ impl<D: Datapath> Sessions<D> {
                 let now = if fresh.contains(&slot) {
                     SessionCounters::default()
                 } else {
-                    self.dp.counters(slot).unwrap_or_default()
+                    self.slot_counters(slot)
                 };
                 new.baselines.insert((urr, pdr), now);
             }
@@ -1363,7 +1356,7 @@ impl<D: Datapath> Sessions<D> {
                         .alloc(|_| false)
                         .ok_or_else(|| resources("all rate meters (qos.max_meters) are in use"))?;
                     taken.meters.push(index);
-                    self.dp.reset_meter(index).map_err(dp_reject)?;
+                    taken.plan.push(Write::ResetMeter(index));
                     MeterSlot {
                         index,
                         qer_bps,
@@ -1385,7 +1378,11 @@ impl<D: Datapath> Sessions<D> {
             let cfg = self.meter_config(s, *k, parent);
             let m = s.meters.get_mut(k).expect("just inserted");
             if taken.meters.contains(&m.index) {
-                self.dp.set_meter(m.index, &cfg).map_err(dp_reject)?;
+                taken.plan.push(Write::SetMeter {
+                    index: m.index,
+                    config: cfg,
+                    prev: None,
+                });
                 m.config = cfg;
             } else {
                 // Written in settle_meters: `config` still says what the
@@ -1499,7 +1496,7 @@ impl<D: Datapath> Sessions<D> {
     /// Throttles (or lifts the throttle on) a session's plan, at once.
     /// `Ok(false)` when the session is gone or lacks the meter (see
     /// [`Sessions::set_limits`]).
-    pub fn set_throttled(&mut self, up_seid: u64, throttled: bool) -> Result<bool, DatapathError> {
+    pub fn set_throttled(&mut self, up_seid: u64, throttled: bool) -> Result<bool, ApplyError> {
         let plans_applied = |l: &mut SessionLimits, this: &Self| {
             l.throttled = throttled;
             this.apply_plan(l);
@@ -1536,32 +1533,25 @@ impl<D: Datapath> Sessions<D> {
 
     /// The last writes of a request: meters the session keeps get their
     /// new configuration (after the entries, which may now point at new
-    /// parents), each remembered in `undo`, so a failure undoes them with
-    /// the entries and the request is refused like any failed write.
-    fn reconfigure_meters(
-        &mut self,
-        old: &Session,
-        new: &mut Session,
-        fresh: &[u32],
-        undo: &mut Vec<Undo>,
-    ) -> Result<(), Reject> {
+    /// parents); the undo restores the old one.
+    fn plan_meter_changes(&self, old: &Session, new: &mut Session, taken: &mut Taken) {
         let keys: Vec<MeterKey> = new.meters.keys().copied().collect();
         for k in keys {
             let m = new.meters[&k];
-            if fresh.contains(&m.index) {
+            if taken.meters.contains(&m.index) {
                 continue;
             }
             let cfg = self.meter_config(new, k, m.config.parent);
             let prev = old.meters.get(&k).map(|o| o.config);
             if prev != Some(cfg) {
-                self.dp.set_meter(m.index, &cfg).map_err(dp_reject)?;
-                if let Some(p) = prev {
-                    undo.push(Undo::Meter(m.index, p));
-                }
+                taken.plan.push(Write::SetMeter {
+                    index: m.index,
+                    config: cfg,
+                    prev,
+                });
             }
             new.meters.get_mut(&k).expect("listed").config = cfg;
         }
-        Ok(())
     }
 
     /// After a successful request: meters the session no longer has go
@@ -1580,40 +1570,41 @@ impl<D: Datapath> Sessions<D> {
     /// the session does not have yet (a plan on a session without one)
     /// takes effect at its next modification; `Ok(false)` then. `Ok(false)`
     /// too when the session is gone. A failed meter write leaves the
-    /// session's limits and meters as they were (the meters written before
-    /// it are set back) and returns the error, so the caller can say so
-    /// and try again.
+    /// session's limits and meters as they were (the plan of meter writes
+    /// is undone whole) and returns the error, so the caller can say so and
+    /// try again.
     pub fn set_limits(
         &mut self,
         up_seid: u64,
         f: impl FnOnce(&mut SessionLimits),
-    ) -> Result<bool, DatapathError> {
+    ) -> Result<bool, ApplyError> {
         let Some(mut s) = self.sessions.remove(&up_seid) else {
             return Ok(false);
         };
         let before = s.limits.wants_session_meter();
         let limits_before = s.limits;
         f(&mut s.limits);
+        let mut plan = Plan::new();
         let keys: Vec<MeterKey> = s.meters.keys().copied().collect();
-        let mut written: Vec<(MeterKey, MeterConfig)> = Vec::new();
+        for k in &keys {
+            let m = s.meters[k];
+            let cfg = self.meter_config(&s, *k, m.config.parent);
+            if cfg != m.config {
+                plan.push(Write::SetMeter {
+                    index: m.index,
+                    config: cfg,
+                    prev: Some(m.config),
+                });
+            }
+        }
+        if let Err(e) = self.dp.apply(&plan) {
+            s.limits = limits_before;
+            self.sessions.insert(up_seid, s);
+            return Err(e);
+        }
         for k in keys {
             let m = s.meters[&k];
             let cfg = self.meter_config(&s, k, m.config.parent);
-            if cfg == m.config {
-                continue;
-            }
-            if let Err(e) = self.dp.set_meter(m.index, &cfg) {
-                for (k, prev) in written.into_iter().rev() {
-                    let m = s.meters.get_mut(&k).expect("listed");
-                    // Best effort, like every undo: the index was just written.
-                    let _ = self.dp.set_meter(m.index, &prev);
-                    m.config = prev;
-                }
-                s.limits = limits_before;
-                self.sessions.insert(up_seid, s);
-                return Err(e);
-            }
-            written.push((k, m.config));
             s.meters.get_mut(&k).expect("listed").config = cfg;
         }
         let complete = [0, 1].iter().all(|&d| {

@@ -17,6 +17,7 @@ use serde::Serialize;
 use upf_abi::Meter;
 
 use crate::datapath::{Datapath, MeterConfig};
+use crate::plan::{Plan, Write};
 use crate::qos::config::{GuardSpec, Period, PoiSpec, QosSetup, QuotaSpec};
 use crate::rules::{Direction, MeterKey};
 use crate::sessions::{QosParams, Sessions};
@@ -277,20 +278,26 @@ impl QosControl {
     /// Configures the POI meters at their capacity and tells the session
     /// manager which POI a session's peer belongs to.
     pub fn install<D: Datapath>(&self, sessions: &mut Sessions<D>) -> Result<(), String> {
+        let mut plan = Plan::new();
         for (i, p) in self.pois.iter().enumerate() {
             for d in 0..2 {
-                let idx = poi_meter(i, d);
-                let dp = sessions.datapath_mut();
-                let cfg = MeterConfig {
-                    rate_bps: p.capacity_bps[d],
-                    tau_ns: self.params.tau_ns(p.capacity_bps[d], None),
-                    parent: 0,
-                };
-                dp.reset_meter(idx)
-                    .and_then(|_| dp.set_meter(idx, &cfg))
-                    .map_err(|e| format!("POI {} meter: {e}", p.name))?;
+                let index = poi_meter(i, d);
+                plan.push(Write::ResetMeter(index));
+                plan.push(Write::SetMeter {
+                    index,
+                    config: MeterConfig {
+                        rate_bps: p.capacity_bps[d],
+                        tau_ns: self.params.tau_ns(p.capacity_bps[d], None),
+                        parent: 0,
+                    },
+                    prev: None,
+                });
             }
         }
+        sessions
+            .datapath_mut()
+            .apply(&plan)
+            .map_err(|e| format!("the POI meters: {e}"))?;
         let pois: Vec<Vec<Ipv4Net>> = self.pois.iter().map(|p| p.peers.clone()).collect();
         sessions.set_poi_resolver(Box::new(move |peer: Ipv4Addr| {
             let i = poi_of(&pois, peer)?;

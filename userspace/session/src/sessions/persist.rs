@@ -19,12 +19,12 @@ use std::net::Ipv4Addr;
 use serde::{Deserialize, Serialize};
 use upf_abi::{PdrAction, Plain, Rule, SessionCounters};
 
-use super::{rule_set, uplink_entry, Sessions, Written, NO_COUNTER};
-use crate::datapath::{Datapath, DatapathError};
+use super::{downlink_entry, rule_set, uplink_entry, Sessions, Written, NO_COUNTER};
+use crate::datapath::Datapath;
+use crate::plan::{Plan, Write};
 use crate::rules::{Compiled, MeterKey, TeidSpec};
 use crate::sessions::{MeterSlot, Session, Usage};
 use crate::vecmap::VecMap;
-use upf_abi::DownlinkEntry;
 
 /// One session as the store keeps it (serde: postcard in the store).
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -258,35 +258,51 @@ impl<D: Datapath> Sessions<D> {
         self.counter_pool.take_all(slots);
         self.rule_set_pool.take_all(sets);
         self.meter_pool.take_all(meters);
-        let mut out = Restored::default();
+        // The maps hold these values already: writing them again changes
+        // nothing for traffic, and an undo puts the same value back.
+        let mut plan = Plan::new();
         let n3_be = u32::from(self.cfg.n3).to_be();
+        for s in &sessions {
+            for w in s.written_ul.values().chain(s.written_dl.values()) {
+                if let Some(rs) = w.rule_set {
+                    plan.push(Write::PutRules(rs, Box::new(rule_set(&w.compiled))));
+                }
+            }
+            for (teid, w) in &s.written_ul {
+                let entry = uplink_entry(&w.compiled, w.rule_set);
+                plan.push(Write::PutUplink {
+                    teid: *teid,
+                    entry,
+                    prev: Some(entry),
+                });
+            }
+            for (ue, w) in &s.written_dl {
+                let entry = downlink_entry(n3_be, &w.compiled, w.rule_set);
+                plan.push(Write::PutDownlink {
+                    ue: *ue,
+                    entry,
+                    prev: Some(entry),
+                });
+            }
+            for m in s.meters.values() {
+                plan.push(Write::SetMeter {
+                    index: m.index,
+                    config: m.config,
+                    prev: Some(m.config),
+                });
+            }
+        }
+        self.dp.apply(&plan).map_err(|e| e.to_string())?;
+        let mut out = Restored::default();
         for s in sessions {
             let seid = s.up_seid;
-            for (teid, w) in &s.written_ul {
-                self.rewrite(w)?;
-                self.dp
-                    .put_uplink(*teid, &uplink_entry(&w.compiled, w.rule_set))
-                    .map_err(|e| format!("session {seid:#x}: {e}"))?;
+            for teid in s.written_ul.keys() {
                 self.teid_owner.insert(*teid, seid);
                 out.entries += 1;
             }
-            for (ue, w) in &s.written_dl {
-                self.rewrite(w)?;
-                let entry = DownlinkEntry {
-                    local_ipv4_be: n3_be,
-                    rules: w.rule_set.map_or(0, |r| r + 1),
-                    default: w.compiled.default,
-                };
-                self.dp
-                    .put_downlink(*ue, &entry)
-                    .map_err(|e| format!("session {seid:#x}: {e}"))?;
+            for ue in s.written_dl.keys() {
                 self.ue_owner.insert(*ue, seid);
                 out.entries += 1;
-            }
-            for m in s.meters.values() {
-                self.dp
-                    .set_meter(m.index, &m.config)
-                    .map_err(|e| format!("session {seid:#x}: {e}"))?;
             }
             self.by_cp.insert((s.peer.clone(), s.cp_seid), seid);
             self.watch(&s);
@@ -302,32 +318,25 @@ impl<D: Datapath> Sessions<D> {
         Ok(out)
     }
 
-    fn rewrite(&mut self, w: &Written) -> Result<(), String> {
-        if let Some(rs) = w.rule_set {
-            self.dp
-                .put_rules(rs, &rule_set(&w.compiled))
-                .map_err(|e: DatapathError| e.to_string())?;
-        }
-        Ok(())
-    }
-
     /// Deletes the fast-path entries no session owns (left by a daemon
     /// that crashed between a map write and saving the session, or by
     /// sessions not persisted); returns how many (uplink, downlink).
-    pub fn remove_orphans(&mut self) -> Result<(usize, usize), DatapathError> {
+    pub fn remove_orphans(&mut self) -> Result<(usize, usize), String> {
+        let mut plan = Plan::new();
         let mut n = (0, 0);
-        for teid in self.dp.uplink_keys()? {
+        for teid in self.dp.uplink_keys().map_err(|e| e.to_string())? {
             if !self.teid_owner.contains_key(&teid) {
-                self.dp.del_uplink(teid)?;
+                plan.push(Write::DelUplink { teid, prev: None });
                 n.0 += 1;
             }
         }
-        for ue in self.dp.downlink_keys()? {
+        for ue in self.dp.downlink_keys().map_err(|e| e.to_string())? {
             if !self.ue_owner.contains_key(&ue) {
-                self.dp.del_downlink(ue)?;
+                plan.push(Write::DelDownlink { ue, prev: None });
                 n.1 += 1;
             }
         }
+        self.dp.apply(&plan).map_err(|e| e.to_string())?;
         Ok(n)
     }
 }
