@@ -30,21 +30,29 @@ passed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) passed.*/\1/' | 
 failed=$(grep -E '^test result:' "$log" | sed -E 's/.* ([0-9]+) failed.*/\1/' | awk '{s+=$1} END {print s+0}')
 if [ "$rc" != 0 ] && [ "$failed" = 0 ]; then failed=1; fi
 
-# libFuzzer itself, briefly, on the two parser targets (docs/fuzzing.md):
-# the committed corpus, then fresh inputs for a few seconds each. New inputs
+# libFuzzer itself, briefly, on every target (docs/fuzzing.md): the
+# committed corpus, then fresh inputs for a few seconds each. New inputs
 # go to a scratch directory, never into the committed corpus; a crash leaves
-# its input in tests/fuzz/artifacts/<target>/. (The state-machine target
-# needs a 10-minute sanitizer build of the daemon: CI runs its harness in
-# tests/tests/fuzz_smoke.rs instead, with the other two.)
+# its input in tests/fuzz/artifacts/<target>/. pfcp_node (the PFCP node and
+# the session core as one state machine) needs the `node` feature: the
+# session core has no aya and no I/O, so its sanitizer build is cheap.
 echo "== fuzz smoke (libFuzzer)"
 fuzz_scratch=$(mktemp -d /tmp/mvno-upf-fuzz.XXXXXX)
 trap 'rm -rf "$log" "$fuzz_scratch"' EXIT
 extra_rc=0
-if cargo +nightly fuzz build --fuzz-dir tests/fuzz gtpu_frame >"$fuzz_scratch/build.log" 2>&1 \
-  && cargo +nightly fuzz build --fuzz-dir tests/fuzz pfcp_codec >>"$fuzz_scratch/build.log" 2>&1; then
-  for t in gtpu_frame pfcp_codec; do
+fuzz_features() { [ "$1" = pfcp_node ] && echo "--features node" || true; }
+fuzz_built=1
+for t in gtpu_frame pfcp_codec pfcp_node; do
+  # shellcheck disable=SC2046 # the feature flags are two words
+  if ! cargo +nightly fuzz build --fuzz-dir tests/fuzz $(fuzz_features "$t") "$t" >>"$fuzz_scratch/build.log" 2>&1; then
+    fuzz_built=0
+  fi
+done
+if [ "$fuzz_built" = 1 ]; then
+  for t in gtpu_frame pfcp_codec pfcp_node; do
     mkdir -p "$fuzz_scratch/$t"
-    if cargo +nightly fuzz run --fuzz-dir tests/fuzz "$t" "$fuzz_scratch/$t" "tests/fuzz/corpus/$t" -- \
+    # shellcheck disable=SC2046
+    if cargo +nightly fuzz run --fuzz-dir tests/fuzz $(fuzz_features "$t") "$t" "$fuzz_scratch/$t" "tests/fuzz/corpus/$t" -- \
         -max_total_time="${UPF_FUZZ_SMOKE_SECS:-10}" -timeout=10 -rss_limit_mb=2048 >"$fuzz_scratch/$t.log" 2>&1; then
       grep -E '^Done [0-9]+ runs' "$fuzz_scratch/$t.log" | sed "s/^/fuzz smoke: $t: /"
       passed=$((passed + 1))

@@ -5,13 +5,13 @@
 //! The PFCP node and the session manager as one state machine: sequences of
 //! datagrams from an SMF (valid requests built from templates, the same
 //! templates with octets changed or cut, and raw bytes), with time moving,
-//! into the sans-IO node whose handler is the daemon's glue over the real
-//! session manager and the fake datapath. After every step the fast-path
+//! into the sans-IO node whose session handler is the real session manager
+//! over the fake datapath. After every step the fast-path
 //! tables hold exactly the keys the sessions own; at the end, releasing the
 //! peer returns every pool to empty and leaves no entry behind.
 use std::collections::BTreeSet;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
+
 use std::time::{Duration, Instant};
 
 use arbitrary::Arbitrary;
@@ -24,7 +24,6 @@ use upf_session::datapath::fake::FakeDatapath;
 use upf_session::handler::Identity;
 use upf_session::manager::SessionManager;
 use upf_session::sessions::{QosParams, SessionsConfig};
-use upfd::pfcp::glue::Glue;
 
 #[path = "../../../userspace/pfcp/benches/common/mod.rs"]
 mod msgs;
@@ -162,7 +161,7 @@ pub fn run(ops: &[Op]) {
     });
     let mut now = Instant::now();
     let mut node = Node::new(cfg, RecoveryTimeStamp(3_900_000_000), now);
-    let manager = Arc::new(Mutex::new(SessionManager::with_config(
+    let mut manager = SessionManager::with_config(
         FakeDatapath::new(64),
         SessionsConfig {
             qos: QosParams::default(),
@@ -170,23 +169,18 @@ pub fn run(ops: &[Op]) {
             teid_range: (0x1000, 0x10ff),
             ue_pools: vec!["10.45.0.0/26".parse().unwrap()],
         },
-    )));
-    let (fx, _fx_rx) = tokio::sync::mpsc::unbounded_channel();
-    let mut glue = Glue::new(
-        manager.clone(),
-        Identity {
-            node_id: NodeId::Ipv4(UPF),
-            f_seid_ipv4: UPF,
-        },
-        fx,
     );
+    manager.set_identity(Identity {
+        node_id: NodeId::Ipv4(UPF),
+        f_seid_ipv4: UPF,
+    });
     let from = SocketAddr::from((SMF, 8805));
     for (seq, op) in ops.iter().take(64).enumerate() {
         let seq = seq as u32 + 1;
         let datagram = match op {
             Op::Wait { ms } => {
                 now += Duration::from_millis(u64::from(*ms));
-                node.handle_timeout(now, &mut glue);
+                node.handle_timeout(now, &mut manager);
                 None
             }
             Op::Raw(b) => Some(b.clone()),
@@ -213,17 +207,17 @@ pub fn run(ops: &[Op]) {
             op => template(op, seq).map(|p| p.to_bytes()),
         };
         if let Some(d) = datagram {
-            node.handle_datagram(from, &d, now, &mut glue);
+            node.handle_datagram(from, &d, now, &mut manager);
         }
         while let Some(t) = node.poll_transmit() {
             // Whatever the node sends must parse (our own emission).
             Pdu::parse(&t.bytes).unwrap_or_else(|e| panic!("unparsable output {e}"));
         }
         while node.poll_event().is_some() {}
-        check(&manager.lock().unwrap());
+        check(&manager);
     }
     // Everything goes back.
-    let mut m = manager.lock().unwrap();
+    let m = &mut manager;
     // Every peer that holds sessions: a mutated Association Setup may have
     // associated under another Node ID than the SMF's.
     let peers: BTreeSet<String> = m
@@ -235,7 +229,7 @@ pub fn run(ops: &[Op]) {
     for p in &peers {
         m.sessions_mut().release_peer(p, 0);
     }
-    check(&m);
+    check(m);
     assert!(m.sessions().sessions().is_empty(), "sessions left");
     assert_eq!(m.sessions().in_use(), (0, 0, 0, 0), "pools back to empty");
     let dp = m.datapath();

@@ -27,6 +27,10 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use std::time::Duration;
+
+use upf_pfcp::node::{NodeConfig, PeerConfig, PeerLossPolicy, RateLimit};
+use upf_session::sessions::SessionsConfig;
 use upf_session::types::Ipv4Net;
 
 /// `[pfcp]`
@@ -218,6 +222,49 @@ impl PfcpConfig {
                 Err(_) => upf_pfcp::ie::NodeId::Fqdn(n.clone()),
             },
         }
+    }
+}
+
+/// The node's configuration from `[pfcp]`.
+pub fn node_config(p: &PfcpConfig) -> NodeConfig {
+    let peers = p
+        .peers
+        .iter()
+        .map(|e| PeerConfig {
+            addr: IpAddr::V4(e.prefix.addr),
+            prefix_len: e.prefix.len,
+            initiate: e.initiate,
+        })
+        .collect();
+    let mut c = NodeConfig::new(p.node_id(), peers);
+    c.up_function_features = upf_session::n4::UP_FUNCTION_FEATURES.to_vec();
+    c.heartbeat_interval = Duration::from_secs(p.heartbeat_interval_secs);
+    c.heartbeat_retries = p.heartbeat_retries;
+    c.t1 = Duration::from_millis(p.t1_ms);
+    c.n1 = p.n1;
+    c.response_cache_ttl = Duration::from_secs(p.response_cache_secs);
+    c.rate_limit = (p.rate_limit_per_peer > 0).then_some(RateLimit {
+        per_sec: p.rate_limit_per_peer,
+        burst: p.rate_limit_burst,
+    });
+    c.on_peer_loss = match p.on_peer_loss {
+        OnPeerLoss::Keep => PeerLossPolicy::Keep,
+        OnPeerLoss::Delete => PeerLossPolicy::Delete,
+    };
+    c
+}
+
+/// The session manager's pools from `[pfcp]` (defaults without it).
+pub fn sessions_config(
+    n3: Ipv4Addr,
+    p: Option<&PfcpConfig>,
+    qos: upf_session::sessions::QosParams,
+) -> SessionsConfig {
+    SessionsConfig {
+        qos,
+        n3,
+        teid_range: p.map_or((0x0010_0000, 0x7fff_ffff), |p| (p.teid_first, p.teid_last)),
+        ue_pools: p.map_or_else(Vec::new, |p| p.ue_pools.clone()),
     }
 }
 

@@ -11,7 +11,8 @@ use upf_pfcp::message::*;
 use upf_pfcp::Cause;
 
 use crate::datapath::Datapath;
-use crate::rules::{Reject, Tunnel};
+use crate::manager::Effects;
+use crate::rules::Reject;
 use crate::sessions::Sessions;
 
 /// Our identity in responses.
@@ -23,19 +24,11 @@ pub struct Identity {
     pub f_seid_ipv4: Ipv4Addr,
 }
 
-/// What a request left for the caller to do.
-#[derive(Clone, Debug, Default, PartialEq)]
-pub struct Effects {
-    /// End Markers to send on these old tunnels.
-    pub end_markers: Vec<Tunnel>,
-    /// For the log: the rejection, if any.
-    pub rejected: Option<Reject>,
-}
-
 /// Handles one session request from `peer` (its name as the session
 /// manager files sessions under). Returns the SEID for the response header,
-/// the response, and the effects; `None` for a message that is not a
-/// session request we serve (the caller discards it).
+/// the response, the effects (End Markers; the manager adds new peers) and,
+/// for the log, the rejection; `None` for a message that is not a session
+/// request we serve (the caller discards it).
 pub fn session_request<D: Datapath>(
     sessions: &mut Sessions<D>,
     me: &Identity,
@@ -43,8 +36,9 @@ pub fn session_request<D: Datapath>(
     header: &Header,
     msg: Message,
     now_ntp: u32,
-) -> Option<(u64, Message, Effects)> {
+) -> Option<(u64, Message, Effects, Option<Reject>)> {
     let mut fx = Effects::default();
+    let mut rejected = None;
     let seid = header.seid.unwrap_or(0);
     // The session the header names, if it exists and belongs to this peer.
     let owned = sessions
@@ -79,6 +73,7 @@ pub fn session_request<D: Datapath>(
                         unknown: Vec::new(),
                     }),
                     fx,
+                    None,
                 ),
                 Err(r) => {
                     let rsp = SessionEstablishmentResponse {
@@ -92,8 +87,13 @@ pub fn session_request<D: Datapath>(
                         failed_rule_id: r.failed_rule,
                         unknown: Vec::new(),
                     };
-                    fx.rejected = Some(r);
-                    (cp_seid, Message::SessionEstablishmentResponse(rsp), fx)
+                    rejected = Some(r);
+                    (
+                        cp_seid,
+                        Message::SessionEstablishmentResponse(rsp),
+                        fx,
+                        rejected,
+                    )
                 }
             }
         }
@@ -123,6 +123,7 @@ pub fn session_request<D: Datapath>(
                             unknown: Vec::new(),
                         }),
                         fx,
+                        None,
                     )
                 }
                 Err(r) => {
@@ -136,8 +137,8 @@ pub fn session_request<D: Datapath>(
                         failed_rule_id: r.failed_rule,
                         unknown: Vec::new(),
                     };
-                    fx.rejected = Some(r);
-                    (cp, Message::SessionModificationResponse(rsp), fx)
+                    rejected = Some(r);
+                    (cp, Message::SessionModificationResponse(rsp), fx, rejected)
                 }
             }
         }
@@ -151,7 +152,7 @@ pub fn session_request<D: Datapath>(
                 Ok(reports) => (Cause::REQUEST_ACCEPTED, None, reports),
                 Err(r) => {
                     let c = (r.cause, r.offending_ie.map(OffendingIe), Vec::new());
-                    fx.rejected = Some(r);
+                    rejected = Some(r);
                     c
                 }
             };
@@ -166,6 +167,7 @@ pub fn session_request<D: Datapath>(
                     unknown: Vec::new(),
                 }),
                 fx,
+                rejected,
             )
         }
         // Other session messages are not requests a CP function sends us
@@ -223,7 +225,7 @@ mod tests {
     #[test]
     fn an_accepted_establishment_carries_our_f_seid() {
         let (mut s, me) = setup();
-        let (seid, rsp, fx) = session_request(
+        let (seid, rsp, fx, rejected) = session_request(
             &mut s,
             &me,
             "smf",
@@ -241,7 +243,7 @@ mod tests {
         let f = r.up_f_seid.unwrap();
         assert_eq!(f.ipv4, Some(me.f_seid_ipv4));
         assert!(s.get(f.seid).is_some());
-        assert_eq!(fx, Effects::default());
+        assert_eq!((fx, rejected), (Effects::default(), None));
     }
 
     #[test]
@@ -252,7 +254,7 @@ mod tests {
             remove_pdr: vec![RemovePdr { pdr_id: PdrId(99) }],
             ..Default::default()
         };
-        let (seid, rsp, fx) = session_request(
+        let (seid, rsp, _, rejected) = session_request(
             &mut s,
             &me,
             "smf",
@@ -273,9 +275,9 @@ mod tests {
                 id: 99
             })
         );
-        assert!(fx.rejected.is_some());
+        assert!(rejected.is_some());
         // Another peer naming the same SEID: not found, header SEID 0.
-        let (seid, rsp, _) = session_request(
+        let (seid, rsp, _, _) = session_request(
             &mut s,
             &me,
             "intruder",
@@ -296,7 +298,7 @@ mod tests {
     fn deletion_answers_with_the_final_usage_report() {
         let (mut s, me) = setup();
         let up = s.establish("smf", &establishment(7), 100).unwrap().up_seid;
-        let (seid, rsp, _) = session_request(
+        let (seid, rsp, _, _) = session_request(
             &mut s,
             &me,
             "smf",
@@ -317,7 +319,7 @@ mod tests {
         );
         assert!(s.get(up).is_none());
         // Once more: not found.
-        let (_, rsp, _) = session_request(
+        let (_, rsp, _, _) = session_request(
             &mut s,
             &me,
             "smf",

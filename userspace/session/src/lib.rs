@@ -29,6 +29,7 @@
 pub mod datapath;
 pub mod handler;
 pub mod manager;
+pub mod n4;
 pub mod plan;
 pub mod pool;
 pub mod qos;

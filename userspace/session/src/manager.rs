@@ -15,7 +15,7 @@
 //! was written, so the datapath never holds half a session, and other
 //! sessions' entries are never touched.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::net::Ipv4Addr;
 
 use upf_abi::SessionCounters;
@@ -23,7 +23,8 @@ use upf_pfcp::node::SavedAssociation;
 use upf_pfcp::Cause;
 
 use crate::datapath::Datapath;
-use crate::rules::Reject;
+use crate::handler::Identity;
+use crate::rules::{Reject, Tunnel};
 use crate::sessions::{Sessions, SessionsConfig};
 use crate::static_sessions::{
     self, SessionError, SessionInfo, SessionSpec, UpdateOutcome, STATIC_PEER,
@@ -43,6 +44,25 @@ pub trait Persistence: Send {
     fn associations(&self) -> Result<Vec<SavedAssociation>, String>;
 }
 
+/// Everything a request (PFCP or `upfctl`) leaves for the daemon to do on
+/// the host, queued in the manager until [`SessionManager::take_effects`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// A session's downlink tunnel moved: send an End Marker on the old one
+    /// (TS 29.281 §7.3.2).
+    pub end_markers: Vec<Tunnel>,
+    /// A session tunnels to a GTP-U peer not seen before: probe the path
+    /// (Echo Request) now.
+    pub new_peers: Vec<Ipv4Addr>,
+}
+
+impl Effects {
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.end_markers.is_empty() && self.new_peers.is_empty()
+    }
+}
+
 /// Every session, static and PFCP, over one datapath: static sessions are
 /// turned into the PFCP requests an SMF would send
 /// ([`crate::static_sessions`]) and filed under the peer "static" with
@@ -55,6 +75,12 @@ pub struct SessionManager<D: Datapath> {
     store: Option<Box<dyn Persistence>>,
     /// Saves that failed (logged; `upfctl stats` and /metrics could show it).
     store_errors: u64,
+    /// Our identity in PFCP responses (set when N4 is configured).
+    identity: Option<Identity>,
+    /// GTP-U peers already handed out as [`Effects::new_peers`].
+    announced: HashSet<Ipv4Addr>,
+    /// Effects not yet taken by the daemon.
+    effects: Effects,
 }
 
 impl<D: Datapath> SessionManager<D> {
@@ -81,7 +107,42 @@ impl<D: Datapath> SessionManager<D> {
             qos: None,
             store: None,
             store_errors: 0,
+            identity: None,
+            announced: HashSet::new(),
+            effects: Effects::default(),
         }
+    }
+
+    /// Our Node ID and F-SEID address in PFCP responses (the node's
+    /// [`upf_pfcp::node::SessionHandler`] is this manager, [`crate::n4`]).
+    pub fn set_identity(&mut self, me: Identity) {
+        self.identity = Some(me);
+    }
+
+    /// Our identity in PFCP responses, once set.
+    pub fn identity(&self) -> Option<&Identity> {
+        self.identity.as_ref()
+    }
+
+    /// Queues `fx`, adding the GTP-U peers of the sessions `touched` (our
+    /// SEIDs) not announced before.
+    pub(crate) fn queue(&mut self, fx: Effects, touched: &[u64]) {
+        self.effects.end_markers.extend(fx.end_markers);
+        for seid in touched {
+            let Some(s) = self.inner.get(*seid) else {
+                continue;
+            };
+            for t in s.tunnels() {
+                if self.announced.insert(t.ipv4) {
+                    self.effects.new_peers.push(t.ipv4);
+                }
+            }
+        }
+    }
+
+    /// What the requests handled since the last call left to do.
+    pub fn take_effects(&mut self) -> Effects {
+        std::mem::take(&mut self.effects)
     }
 
     /// Saves every PFCP session change from now on in `store` (see
@@ -281,9 +342,11 @@ impl<D: Datapath> SessionManager<D> {
         }
         self.check_conflicts(&spec)?;
         let req = static_sessions::establishment(&spec, self.n3);
-        self.inner
+        let e = self
+            .inner
             .establish(STATIC_PEER, &req, now_ntp())
             .map_err(|r| self.refused(r))?;
+        self.queue(Effects::default(), &[e.up_seid]);
         self.specs.insert(spec.id, spec);
         Ok(())
     }
@@ -306,6 +369,13 @@ impl<D: Datapath> SessionManager<D> {
             .inner
             .modify(seid, &req, now_ntp())
             .map_err(|r| self.refused(r))?;
+        self.queue(
+            Effects {
+                end_markers: m.end_markers.clone(),
+                new_peers: Vec::new(),
+            },
+            &[seid],
+        );
         self.specs.insert(spec.id, spec);
         Ok(UpdateOutcome {
             old_tunnel: m.end_markers.first().map(|t| (t.ipv4, t.teid)),

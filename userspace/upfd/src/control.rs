@@ -4,12 +4,16 @@
 
 use std::collections::BTreeMap;
 
+use std::time::Instant;
+
 use serde::Serialize;
-use upf_control::{InUse, PfcpStats, Request, Response, SessionCountersView, SessionStats, Stats};
+use upf_control::{
+    InUse, PeerView, PfcpStats, Request, Response, SessionCountersView, SessionStats, Stats,
+};
+use upf_pfcp::node::{Node, PeerState};
 
 use upf_session::datapath::Datapath;
 use upf_session::manager::SessionManager;
-use upf_session::static_sessions::UpdateOutcome;
 
 /// A session with its rules and per-PDR counters ([`Request::Sessions`]).
 #[derive(Clone, Debug, Serialize)]
@@ -65,13 +69,56 @@ impl SessionView {
     }
 }
 
-/// Side effects the daemon must carry out after a request.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Effects {
-    /// A session's downlink tunnel moved: send an End Marker on the old one.
-    pub end_markers: Vec<(std::net::Ipv4Addr, u32)>,
-    /// A session with a peer not seen before: probe the path (echo) now.
-    pub new_peers: Vec<std::net::Ipv4Addr>,
+/// The node's state for `upfctl stats` (sessions and pools are added by
+/// the control handler).
+pub fn pfcp_stats(node: &Node, now: Instant) -> PfcpStats {
+    let s = node.stats();
+    PfcpStats {
+        recovery_time_stamp: node.recovery_time_stamp().0,
+        peers: node
+            .peers()
+            .into_iter()
+            .map(|p| PeerView {
+                addr: p.addr.to_string(),
+                node_id: p.node_id.as_ref().map(upf_session::n4::node_id_text),
+                state: match p.state {
+                    PeerState::Associating => "associating",
+                    PeerState::Associated => "associated",
+                    PeerState::Lost => "lost",
+                }
+                .to_string(),
+                recovery_time_stamp: p.recovery_time_stamp.map(|r| r.0),
+                last_heard_secs: p
+                    .last_heard
+                    .map(|t| now.saturating_duration_since(t).as_secs()),
+                missed_heartbeats: p.missed_heartbeats,
+            })
+            .collect(),
+        rx: s
+            .rx
+            .iter()
+            .map(|(t, n)| (t.name().to_string(), *n))
+            .collect(),
+        tx: s
+            .tx
+            .iter()
+            .map(|(t, n)| (t.name().to_string(), *n))
+            .collect(),
+        responses_by_cause: s
+            .responses_by_cause
+            .iter()
+            .map(|(c, n)| (c.0, *n))
+            .collect(),
+        dropped: s
+            .dropped
+            .iter()
+            .map(|(r, n)| (r.name().to_string(), *n))
+            .collect(),
+        retransmissions: s.retransmissions,
+        session_reports_unanswered: s.session_reports_unanswered,
+        duplicates: s.duplicates,
+        ..PfcpStats::default()
+    }
 }
 
 fn session_stats<D: Datapath>(m: &SessionManager<D>) -> Vec<SessionStats> {
@@ -85,40 +132,22 @@ fn session_stats<D: Datapath>(m: &SessionManager<D>) -> Vec<SessionStats> {
 
 /// Carries out one request on the session manager; `pfcp` is the node's
 /// state for [`Request::Stats`] (sessions and pool use are filled in here).
+/// What the request leaves to do (End Markers, new peers) is queued in the
+/// manager ([`SessionManager::take_effects`]), as for PFCP requests.
 pub fn handle<D: Datapath>(
     m: &mut SessionManager<D>,
     req: Request,
     pfcp: Option<PfcpStats>,
-) -> (Response, Effects) {
-    let mut fx = Effects::default();
-    let resp = match req {
-        Request::Install { session } => {
-            let peer = session.peer_ipv4;
-            let known = m.has_peer(peer);
-            match m.install(session) {
-                Ok(()) => {
-                    if !known {
-                        fx.new_peers.push(peer);
-                    }
-                    Response::ok(serde_json::Value::Null)
-                }
-                Err(e) => Response::err(e),
-            }
-        }
-        Request::Update { session } => {
-            let peer = session.peer_ipv4;
-            let known = m.has_peer(peer);
-            match m.update(session) {
-                Ok(UpdateOutcome { old_tunnel }) => {
-                    fx.end_markers.extend(old_tunnel);
-                    if !known {
-                        fx.new_peers.push(peer);
-                    }
-                    Response::ok(serde_json::Value::Null)
-                }
-                Err(e) => Response::err(e),
-            }
-        }
+) -> Response {
+    match req {
+        Request::Install { session } => match m.install(session) {
+            Ok(()) => Response::ok(serde_json::Value::Null),
+            Err(e) => Response::err(e),
+        },
+        Request::Update { session } => match m.update(session) {
+            Ok(_) => Response::ok(serde_json::Value::Null),
+            Err(e) => Response::err(e),
+        },
         Request::Remove { id } => match m.remove(id) {
             Ok((_, last)) => Response::ok(serde_json::json!(SessionCountersView::from(last))),
             Err(e) => Response::err(e),
@@ -157,8 +186,7 @@ pub fn handle<D: Datapath>(
             })),
             Err(e) => Response::err(e),
         },
-    };
-    (resp, fx)
+    }
 }
 
 #[cfg(test)]
@@ -186,31 +214,38 @@ mod tests {
     #[test]
     fn install_update_remove_through_the_handler() {
         let mut m = manager();
-        let (r, fx) = handle(&mut m, Request::Install { session: spec(1) }, None);
+        let r = handle(&mut m, Request::Install { session: spec(1) }, None);
         assert!(r.ok, "{r:?}");
         assert_eq!(
-            fx.new_peers,
+            m.take_effects().new_peers,
             vec!["10.100.0.2".parse::<std::net::Ipv4Addr>().unwrap()]
         );
-        let (r, fx) = handle(&mut m, Request::Install { session: spec(2) }, None);
+        let r = handle(&mut m, Request::Install { session: spec(2) }, None);
         assert!(
-            r.ok && fx.new_peers.is_empty(),
+            r.ok && m.take_effects().new_peers.is_empty(),
             "a known peer is not probed again"
         );
-        let (r, _) = handle(&mut m, Request::Install { session: spec(1) }, None);
+        let r = handle(&mut m, Request::Install { session: spec(1) }, None);
         assert!(!r.ok && r.error.unwrap().contains("already exists"));
         let mut moved = spec(1);
         moved.remote_teid = 0x555;
-        let (r, fx) = handle(&mut m, Request::Update { session: moved }, None);
+        let r = handle(&mut m, Request::Update { session: moved }, None);
         assert!(r.ok);
-        assert_eq!(fx.end_markers, vec![("10.100.0.2".parse().unwrap(), 0x100)]);
-        let (r, _) = handle(&mut m, Request::Stats, None);
+        let fx = m.take_effects();
+        assert_eq!(
+            fx.end_markers
+                .iter()
+                .map(|t| (t.ipv4, t.teid))
+                .collect::<Vec<_>>(),
+            vec![("10.100.0.2".parse().unwrap(), 0x100)]
+        );
+        let r = handle(&mut m, Request::Stats, None);
         let stats: Stats = serde_json::from_value(r.data).unwrap();
         assert_eq!(stats.sessions.len(), 2);
         assert_eq!(stats.capacity, 4);
-        let (r, _) = handle(&mut m, Request::Remove { id: 1 }, None);
+        let r = handle(&mut m, Request::Remove { id: 1 }, None);
         assert!(r.ok);
-        let (r, _) = handle(&mut m, Request::Remove { id: 1 }, None);
+        let r = handle(&mut m, Request::Remove { id: 1 }, None);
         assert!(!r.ok && r.error.unwrap().contains("does not exist"));
     }
 }

@@ -8,10 +8,15 @@
 //!   a new peer. Besides path supervision this makes the kernel resolve the
 //!   peer's neighbour entry, which the fast path's downlink needs.
 //! - End Markers on a tunnel a session has just moved away from (§7.3.2).
+//!
+//! Sends never wait (`try_send_to`: a datagram this small only fails when
+//! the socket buffer is full, which is logged like any failed send), so the
+//! state lives in the daemon's `Rc<RefCell<_>>` and no borrow spans an
+//! `.await`; the receive loop waits on the shared socket alone.
 
 use std::collections::BTreeMap;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};
-use std::sync::Arc;
+use std::rc::Rc;
 use std::time::{Duration, Instant};
 
 use tokio::net::UdpSocket;
@@ -46,7 +51,7 @@ pub struct PathCounters {
 
 /// The socket and the peers' state.
 pub struct GtpuPath {
-    sock: Arc<UdpSocket>,
+    sock: Rc<UdpSocket>,
     seq: u16,
     peers: BTreeMap<Ipv4Addr, PeerState>,
     /// Counters.
@@ -112,7 +117,7 @@ pub fn classify(buf: &[u8]) -> Incoming {
 impl GtpuPath {
     /// Binds `n3:2152`. Fails if the address is not local or the port is taken.
     pub async fn bind(n3: Ipv4Addr) -> std::io::Result<GtpuPath> {
-        let sock = Arc::new(UdpSocket::bind(SocketAddrV4::new(n3, GTPU_PORT)).await?);
+        let sock = Rc::new(UdpSocket::bind(SocketAddrV4::new(n3, GTPU_PORT)).await?);
         Ok(GtpuPath {
             sock,
             seq: 0,
@@ -122,25 +127,24 @@ impl GtpuPath {
     }
 
     /// Starts supervising a peer and probes it at once.
-    pub async fn add_peer(&mut self, peer: Ipv4Addr) {
+    pub fn add_peer(&mut self, peer: Ipv4Addr) {
         self.peers.entry(peer).or_insert(PeerState {
             last_request: None,
             last_response: None,
             unanswered: 0,
         });
-        self.probe(peer).await;
+        self.probe(peer);
     }
 
     /// Sends an Echo Request to one peer; true when this request makes the
     /// third in a row left unanswered: the path has just failed.
-    pub async fn probe(&mut self, peer: Ipv4Addr) -> bool {
+    pub fn probe(&mut self, peer: Ipv4Addr) -> bool {
         let mut failed = false;
         self.seq = self.seq.wrapping_add(1);
         let msg = echo_request(self.seq);
         match self
             .sock
-            .send_to(&msg, SocketAddrV4::new(peer, GTPU_PORT))
-            .await
+            .try_send_to(&msg, SocketAddr::V4(SocketAddrV4::new(peer, GTPU_PORT)))
         {
             Ok(_) => {
                 self.counters.echo_requests_sent += 1;
@@ -160,11 +164,11 @@ impl GtpuPath {
 
     /// Probes every supervised peer (the periodic echo); returns the peers
     /// whose path has just failed.
-    pub async fn probe_all(&mut self) -> Vec<Ipv4Addr> {
+    pub fn probe_all(&mut self) -> Vec<Ipv4Addr> {
         let peers: Vec<Ipv4Addr> = self.peers.keys().copied().collect();
         let mut failed = Vec::new();
         for p in peers {
-            if self.probe(p).await {
+            if self.probe(p) {
                 failed.push(p);
             }
         }
@@ -172,12 +176,11 @@ impl GtpuPath {
     }
 
     /// Sends an End Marker on a tunnel a session left.
-    pub async fn send_end_marker(&mut self, peer: Ipv4Addr, teid: u32) {
-        match self
-            .sock
-            .send_to(&end_marker(teid), SocketAddrV4::new(peer, GTPU_PORT))
-            .await
-        {
+    pub fn send_end_marker(&mut self, peer: Ipv4Addr, teid: u32) {
+        match self.sock.try_send_to(
+            &end_marker(teid),
+            SocketAddr::V4(SocketAddrV4::new(peer, GTPU_PORT)),
+        ) {
             Ok(_) => {
                 self.counters.end_markers_sent += 1;
                 tracing::info!(%peer, teid = format_args!("{teid:#x}"), "End Marker sent");
@@ -186,8 +189,8 @@ impl GtpuPath {
         }
     }
 
-    /// The socket, for a receive loop that must not hold the state's lock while waiting.
-    pub fn socket(&self) -> Arc<UdpSocket> {
+    /// The socket, for a receive loop that must not borrow the state while waiting.
+    pub fn socket(&self) -> Rc<UdpSocket> {
         self.sock.clone()
     }
 

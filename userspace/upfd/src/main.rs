@@ -7,7 +7,7 @@
 use std::cell::RefCell;
 use std::path::PathBuf;
 use std::rc::Rc;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context as _};
@@ -15,7 +15,6 @@ use clap::Parser;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::Mutex as AsyncMutex;
 use tokio::sync::{mpsc, watch};
 
 use upf_config::pfcp::PfcpConfig;
@@ -24,13 +23,13 @@ use upf_control::Request;
 use upf_pfcp::node::Node;
 use upf_session::datapath::Datapath;
 use upf_session::handler::Identity;
+use upf_session::manager::Effects;
 use upf_session::manager::SessionManager;
 use upf_session::qos::control::QosControl;
 use upfd::bpf::{BpfDatapath, LoadOptions, Port};
-use upfd::control::{self, Effects};
+use upfd::control;
 use upfd::gtpu_path::{self, GtpuPath};
 use upfd::meter::{PoiTable, TrafficMeter, Writer};
-use upfd::pfcp::glue::{self, Glue};
 use upfd::pfcp::recovery::RecoveryStore;
 use upfd::pfcp::server;
 
@@ -54,7 +53,12 @@ struct Args {
     reset: bool,
 }
 
-type Manager = Arc<Mutex<SessionManager<BpfDatapath>>>;
+/// The session core, shared on this one thread by the PFCP server (it is
+/// the node's session handler), the control connections and the timers;
+/// no borrow is held across an `.await`.
+type Manager = Rc<RefCell<SessionManager<BpfDatapath>>>;
+/// The GTP-U signalling socket's state, shared the same way.
+type Path = Rc<RefCell<GtpuPath>>;
 type Meter = Rc<RefCell<TrafficMeter>>;
 
 fn main() -> anyhow::Result<()> {
@@ -198,11 +202,12 @@ async fn run(
     for p in dp.ports() {
         tracing::info!(iface = %p.name, ifindex = p.ifindex, roles = upf_session::datapath::roles_name(p.roles), mode = g.attach_mode.name(), "XDP attached");
     }
-    let manager: Manager = Arc::new(Mutex::new(SessionManager::with_config(
+    let manager: Manager = Rc::new(RefCell::new(SessionManager::with_config(
         dp,
-        glue::sessions_config(g.n3_address, cfg.pfcp.as_ref(), qos.params.clone()),
+        upf_config::pfcp::sessions_config(g.n3_address, cfg.pfcp.as_ref(), qos.params.clone()),
     )));
-    lock(&manager)
+    manager
+        .borrow_mut()
         .set_qos(QosControl::from_setup(&qos))
         .map_err(|e| anyhow::anyhow!("setting up the POI meters: {e}"))?;
     // With pinning and PFCP, sessions are saved and re-adopted with the maps.
@@ -264,22 +269,28 @@ async fn run(
             g.n3_address
         )
     })?;
-    let path = Arc::new(AsyncMutex::new(path));
+    let path: Path = Rc::new(RefCell::new(path));
 
     for s in statics {
         let id = s.id;
-        let (resp, fx) =
-            control::handle(&mut lock(&manager), Request::Install { session: s }, None);
+        let resp = control::handle(
+            &mut manager.borrow_mut(),
+            Request::Install { session: s },
+            None,
+        );
         if !resp.ok {
             bail!("static session {id}: {}", resp.error.unwrap_or_default());
         }
-        apply_effects(&path, fx).await;
+        apply_effects(&path, manager.borrow_mut().take_effects());
     }
-    tracing::info!(sessions = lock(&manager).len(), "static sessions installed");
+    tracing::info!(
+        sessions = manager.borrow_mut().len(),
+        "static sessions installed"
+    );
     if adopted {
         // Entries of sessions no store holds (a crash between a map write
         // and the save; static sessions the file no longer lists).
-        match lock(&manager).sessions_mut().remove_orphans() {
+        match manager.borrow_mut().sessions_mut().remove_orphans() {
             Ok((0, 0)) => {}
             Ok((ul, dl)) => tracing::warn!(
                 uplink = ul,
@@ -290,17 +301,17 @@ async fn run(
         }
     }
 
-    let (fx_tx, mut fx_rx) = mpsc::unbounded_channel::<Effects>();
     let (stop_tx, stop_rx) = watch::channel(false);
     let pfcp = match &cfg.pfcp {
-        Some(p) => Some(start_pfcp(p, &manager, fx_tx, stop_rx, fresh_start).await?),
+        Some(p) => Some(start_pfcp(p, &manager, &path, stop_rx, fresh_start).await?),
         None => None,
     };
     let node = pfcp.as_ref().map(|(n, _, _)| n.clone());
     // Associations go with the re-adopted sessions (their SMFs see no restart).
     let mut saved_assoc = Vec::new();
     if let (Some(n), false) = (&node, fresh_start) {
-        let saved = lock(&manager)
+        let saved = manager
+            .borrow_mut()
             .store_mut()
             .map(|s| s.associations())
             .transpose()
@@ -359,12 +370,12 @@ async fn run(
 
     let reader = {
         let path = path.clone();
-        let sock = path.lock().await.socket();
-        tokio::spawn(async move {
+        let sock = path.borrow().socket();
+        tokio::task::spawn_local(async move {
             let mut buf = vec![0u8; 2048];
             loop {
                 match sock.recv_from(&mut buf).await {
-                    Ok((n, from)) => path.lock().await.account(&buf[..n], from),
+                    Ok((n, from)) => path.borrow_mut().account(&buf[..n], from),
                     Err(e) => {
                         tracing::warn!(error = %e, "GTP-U socket receive failed");
                         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -379,7 +390,7 @@ async fn run(
             _ = sigterm.recv() => { tracing::info!("SIGTERM: shutting down"); break; }
             _ = sigint.recv() => { tracing::info!("SIGINT: shutting down"); break; }
             _ = echo_tick.tick(), if g.echo_interval_secs > 0 => {
-                let failed = path.lock().await.probe_all().await;
+                let failed = path.borrow_mut().probe_all();
                 if let (false, Some(tx)) = (failed.is_empty(), &reports) {
                     let _ = tx.try_send(server::ReportRequest::PathFailure(failed));
                 }
@@ -404,7 +415,6 @@ async fn run(
                     tokio::task::spawn_local(serve_metrics(stream, m, mt, n));
                 }
             }
-            Some(fx) = fx_rx.recv() => apply_effects(&path, fx).await,
             conn = listener.accept() => match conn {
                 Ok((stream, _)) => {
                     let (m, p, n) = (manager.clone(), path.clone(), node.clone());
@@ -439,14 +449,14 @@ async fn run(
         }
     }
     drop(writer);
-    lock(&manager).persist();
+    manager.borrow_mut().persist();
     save_associations(&manager, node.as_ref(), &mut saved_assoc);
     match g.exit_policy() {
         upf_config::OnExit::Keep => {
-            lock(&manager).datapath_mut().keep_forwarding();
+            manager.borrow_mut().datapath_mut().keep_forwarding();
             tracing::info!("the fast path keeps forwarding (gateway.on_exit = \"keep\"); the next daemon re-adopts it");
         }
-        upf_config::OnExit::Detach => lock(&manager).datapath_mut().detach(),
+        upf_config::OnExit::Detach => manager.borrow_mut().datapath_mut().detach(),
     }
     let _ = std::fs::remove_file(&g.control_socket);
     tracing::info!("stopped");
@@ -457,7 +467,7 @@ async fn run(
 fn sample_meter(manager: &Manager, meter: &Meter, writer: Option<&Writer>) {
     let ts = upfd::meter::unix_now() - 1;
     let samples = {
-        let mut m = lock(manager);
+        let mut m = manager.borrow_mut();
         meter.borrow_mut().sample(m.sessions_mut(), ts)
     };
     match samples {
@@ -495,11 +505,11 @@ async fn serve_metrics(
     }
     let response = upfd::metrics::respond(&line, || {
         let snapshot = {
-            let m = lock(&manager);
+            let m = manager.borrow_mut();
             let mt = meter.borrow();
             let pfcp = node
                 .as_ref()
-                .map(|n| glue::stats(&n.borrow(), Instant::now()));
+                .map(|n| control::pfcp_stats(&n.borrow(), Instant::now()));
             upfd::metrics::Snapshot {
                 fastpath: m.datapath().fastpath_stats().ok(),
                 sessions: m.sessions().sessions().len() as u64,
@@ -524,7 +534,8 @@ async fn serve_metrics(
 /// Resolves next hops into the fast path's cache now, then again after every
 /// rtnetlink event (debounced) and every 10 s.
 fn start_nexthop_cache(manager: &Manager) -> anyhow::Result<tokio::task::JoinHandle<()>> {
-    let ports: Vec<u32> = lock(manager)
+    let ports: Vec<u32> = manager
+        .borrow_mut()
         .datapath()
         .ports()
         .iter()
@@ -549,7 +560,7 @@ fn start_nexthop_cache(manager: &Manager) -> anyhow::Result<tokio::task::JoinHan
                 }
                 off = want.off.clone();
             }
-            match cache.sync(&want, lock(manager).datapath_mut()) {
+            match cache.sync(&want, manager.borrow_mut().datapath_mut()) {
                 Ok(st) if st.writes > 0 => tracing::info!(
                     routes = st.routes,
                     resolved = st.resolved,
@@ -581,21 +592,17 @@ fn start_nexthop_cache(manager: &Manager) -> anyhow::Result<tokio::task::JoinHan
     }))
 }
 
-fn lock(m: &Manager) -> std::sync::MutexGuard<'_, SessionManager<BpfDatapath>> {
-    // A panic while holding the lock would be a bug; keep serving with the data as it is.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-async fn apply_effects(path: &Arc<AsyncMutex<GtpuPath>>, fx: Effects) {
-    if fx.end_markers.is_empty() && fx.new_peers.is_empty() {
+/// Carries out what requests left to do on the GTP-U path.
+fn apply_effects(path: &Path, fx: Effects) {
+    if fx.is_empty() {
         return;
     }
-    let mut p = path.lock().await;
-    for (peer, teid) in fx.end_markers {
-        p.send_end_marker(peer, teid).await;
+    let mut p = path.borrow_mut();
+    for t in fx.end_markers {
+        p.send_end_marker(t.ipv4, t.teid);
     }
     for peer in fx.new_peers {
-        p.add_peer(peer).await;
+        p.add_peer(peer);
     }
 }
 
@@ -613,7 +620,7 @@ async fn poll_usage(
     reports: &mpsc::Sender<server::ReportRequest>,
 ) {
     let pending = {
-        let mut m = lock(manager);
+        let mut m = manager.borrow_mut();
         let p = m.sessions_mut().poll_usage(upf_session::types::now_ntp());
         m.persist();
         p
@@ -631,7 +638,7 @@ async fn qos_tick(
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let pending = {
-        let mut m = lock(manager);
+        let mut m = manager.borrow_mut();
         let p = m.qos_tick(Instant::now(), unix);
         m.persist();
         p
@@ -653,7 +660,7 @@ async fn send_reports(
     reports: &mpsc::Sender<server::ReportRequest>,
 ) {
     for p in pending {
-        let Some(peer) = glue::report_target(&node.borrow(), &p) else {
+        let Some(peer) = upf_session::n4::report_target(&node.borrow(), &p) else {
             upf_pfcp::node::log_lost_usage(
                 &p.peer,
                 p.cp_seid,
@@ -685,7 +692,7 @@ async fn send_reports(
 async fn start_pfcp(
     p: &PfcpConfig,
     manager: &Manager,
-    effects: mpsc::UnboundedSender<Effects>,
+    path: &Path,
     stop: watch::Receiver<bool>,
     fresh_start: bool,
 ) -> anyhow::Result<PfcpTask> {
@@ -711,7 +718,7 @@ async fn start_pfcp(
             )
         })?;
     let node = Rc::new(RefCell::new(Node::new(
-        glue::node_config(p),
+        upf_config::pfcp::node_config(p),
         recovery,
         Instant::now(),
     )));
@@ -719,8 +726,9 @@ async fn start_pfcp(
         node_id: p.node_id(),
         f_seid_ipv4: p.address,
     };
-    let handler: Rc<RefCell<dyn upf_pfcp::node::SessionHandler>> =
-        Rc::new(RefCell::new(Glue::new(manager.clone(), me, effects)));
+    // The session core is the node's session handler.
+    manager.borrow_mut().set_identity(me);
+    let handler: Rc<RefCell<dyn upf_pfcp::node::SessionHandler>> = manager.clone();
     // Path failure reports and Session Report Requests (usage reports).
     let (reports_tx, reports_rx) = mpsc::channel(64);
     tracing::info!(
@@ -732,15 +740,23 @@ async fn start_pfcp(
         "PFCP node listening"
     );
     // The sessions the handled requests changed are saved before their
-    // responses leave (one transaction per burst of requests).
-    let m = manager.clone();
+    // responses leave (one transaction per burst of requests), and what
+    // the requests left to do on the GTP-U path is done.
+    let (m, path) = (manager.clone(), path.clone());
     let task = tokio::task::spawn_local(server::run(
         socket,
         node.clone(),
         handler,
         reports_rx,
         stop,
-        move || lock(&m).persist(),
+        move || {
+            let fx = {
+                let mut m = m.borrow_mut();
+                m.persist();
+                m.take_effects()
+            };
+            apply_effects(&path, fx);
+        },
     ));
     Ok((node, task, reports_tx))
 }
@@ -758,7 +774,7 @@ fn save_associations(
     if now == *last {
         return;
     }
-    if let Some(store) = lock(manager).store_mut() {
+    if let Some(store) = manager.borrow_mut().store_mut() {
         match store.save_associations(&now) {
             Ok(()) => *last = now,
             Err(e) => tracing::warn!(error = %e, "saving the PFCP associations failed"),
@@ -805,9 +821,15 @@ fn open_session_store(
         if stored.as_ref() == Some(&meta) {
             let records = store.load().with_context(field)?;
             let n = records.len();
-            let r = lock(manager).sessions_mut().restore(records).map_err(|e| {
-                anyhow::anyhow!("re-adopting {n} saved sessions: {e} (upfd --reset starts afresh)")
-            })?;
+            let r = manager
+                .borrow_mut()
+                .sessions_mut()
+                .restore(records)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "re-adopting {n} saved sessions: {e} (upfd --reset starts afresh)"
+                    )
+                })?;
             tracing::info!(
                 sessions = r.sessions,
                 entries = r.entries,
@@ -829,14 +851,14 @@ fn open_session_store(
         )
     };
     store.set_datapath(&meta).with_context(field)?;
-    lock(manager).set_store(Box::new(store));
+    manager.borrow_mut().set_store(Box::new(store));
     Ok(restored)
 }
 
 async fn serve(
     stream: UnixStream,
     m: Manager,
-    path: Arc<AsyncMutex<GtpuPath>>,
+    path: Path,
     node: Option<Rc<RefCell<Node>>>,
 ) -> anyhow::Result<()> {
     let (r, mut w) = stream.into_split();
@@ -846,15 +868,15 @@ async fn serve(
             Ok(req) => {
                 let pfcp = node
                     .as_ref()
-                    .map(|n| glue::stats(&n.borrow(), Instant::now()));
-                let mut g = lock(&m);
+                    .map(|n| control::pfcp_stats(&n.borrow(), Instant::now()));
+                let mut g = m.borrow_mut();
                 let out = control::handle(&mut g, req, pfcp);
                 g.persist();
-                out
+                (out, g.take_effects())
             }
             Err(resp) => (resp, Effects::default()),
         };
-        apply_effects(&path, fx).await;
+        apply_effects(&path, fx);
         let mut out = serde_json::to_string(&resp)?;
         out.push('\n');
         w.write_all(out.as_bytes()).await?;
@@ -863,7 +885,7 @@ async fn serve(
 }
 
 fn log_stats(m: &Manager) {
-    let m = lock(m);
+    let m = m.borrow_mut();
     match m.datapath().fastpath_stats() {
         Ok(s) => tracing::info!(
             sessions = m.len(),

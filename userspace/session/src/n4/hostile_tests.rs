@@ -1,7 +1,7 @@
 //! Hostile PFCP (issue 7, item 2): the inputs that crashed other open UPFs
 //! in 2025-26, and the classic protocol abuses, as one table. Each datagram
 //! goes through the real path of the daemon, minus the socket: the sans-IO
-//! node, the daemon's [`Glue`], the session manager and the fake datapath.
+//! node, the session manager as its handler, and the fake datapath.
 //! Each case states its TS 29.244 answer (cause, Offending IE, Failed Rule
 //! ID) or the silent drop; after every case the node still answers a
 //! heartbeat and the session table and datapath are what they must be.
@@ -19,7 +19,6 @@
 //! - the codec on arbitrary bytes: `upf-pfcp`'s `tests/robustness.rs`.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
-use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use upf_pfcp::header::{Header, MsgType};
@@ -27,13 +26,12 @@ use upf_pfcp::ie::*;
 use upf_pfcp::message::*;
 use upf_pfcp::{Cause, Pdu, PFCP_PORT};
 
-use super::glue::Glue;
+use crate::datapath::fake::FakeDatapath;
+use crate::datapath::Capacity;
+use crate::handler::Identity;
+use crate::manager::SessionManager;
+use crate::sessions::SessionsConfig;
 use upf_pfcp::node::{DropReason, Node, NodeConfig, PeerConfig};
-use upf_session::datapath::fake::FakeDatapath;
-use upf_session::datapath::Capacity;
-use upf_session::handler::Identity;
-use upf_session::manager::SessionManager;
-use upf_session::sessions::SessionsConfig;
 
 const UPF_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 const SMF_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
@@ -64,11 +62,9 @@ type State = (
 /// The daemon without its socket.
 struct Upf {
     node: Node,
-    glue: Glue<FakeDatapath>,
-    manager: Arc<Mutex<SessionManager<FakeDatapath>>>,
+    manager: SessionManager<FakeDatapath>,
     now: Instant,
     seq: u32,
-    _effects: tokio::sync::mpsc::UnboundedReceiver<crate::control::Effects>,
 }
 
 impl Upf {
@@ -78,8 +74,8 @@ impl Upf {
             NodeId::Ipv4(UPF_IP),
             vec![PeerConfig::host(IpAddr::V4(SMF_IP))],
         );
-        cfg.up_function_features = super::glue::UP_FUNCTION_FEATURES.to_vec();
-        let manager = Arc::new(Mutex::new(SessionManager::with_config(
+        cfg.up_function_features = super::UP_FUNCTION_FEATURES.to_vec();
+        let mut manager = SessionManager::with_config(
             FakeDatapath::with_capacity(capacity),
             SessionsConfig {
                 qos: Default::default(),
@@ -87,19 +83,16 @@ impl Upf {
                 teid_range: (0x1000, 0x1fff),
                 ue_pools: vec!["10.60.0.0/24".parse().unwrap()],
             },
-        )));
-        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
-        let me = Identity {
+        );
+        manager.set_identity(Identity {
             node_id: NodeId::Ipv4(UPF_IP),
             f_seid_ipv4: UPF_IP,
-        };
+        });
         Upf {
             node: Node::new(cfg, UPF_TS, now),
-            glue: Glue::new(manager.clone(), me, tx),
             manager,
             now,
             seq: 1,
-            _effects: rx,
         }
     }
 
@@ -120,7 +113,7 @@ impl Upf {
     /// Delivers a datagram from the SMF; returns what the node sent back.
     fn send(&mut self, b: &[u8]) -> Vec<Pdu> {
         self.node
-            .handle_datagram(smf(), b, self.now, &mut self.glue);
+            .handle_datagram(smf(), b, self.now, &mut self.manager);
         let mut out = Vec::new();
         while let Some(t) = self.node.poll_transmit() {
             assert_eq!(t.to, smf());
@@ -205,7 +198,7 @@ impl Upf {
     }
 
     fn state(&self) -> State {
-        let m = self.manager.lock().unwrap();
+        let m = &self.manager;
         let s = m.sessions();
         let dp = s.datapath();
         let mut ul: Vec<_> = dp
@@ -225,11 +218,11 @@ impl Upf {
     }
 
     fn sessions(&self) -> usize {
-        self.manager.lock().unwrap().sessions().sessions().len()
+        self.manager.sessions().sessions().len()
     }
 
     fn in_use(&self) -> (usize, usize, usize, usize) {
-        self.manager.lock().unwrap().sessions().in_use()
+        self.manager.sessions().in_use()
     }
 }
 
