@@ -169,7 +169,7 @@ fn fast_path(ctx: XdpContext, entry: bool) -> u32 {
 
 /// A program that passes everything: attached to veth peers in native mode,
 /// whose XDP_TX/REDIRECT frames the kernel drops unless the receiving peer has
-/// an XDP program (../shared/TOOLCHAIN.md P8).
+/// an XDP program (veth's XDP_TX toward a peer without one is dropped).
 #[xdp]
 pub fn upf_pass(_ctx: XdpContext) -> u32 {
     xdp_action::XDP_PASS
@@ -462,8 +462,8 @@ fn forwarding(a: &PdrAction) -> Result<(), DropReason> {
 // ---- rate meters (QER MBR, session caps, POI capacity) ----
 
 /// Tries to take `bytes` from meter `m` at `now`: `Some(ns charged)` when
-/// the packet conforms (GCRA: `tat <= now + tau`, then `tat = max(tat, now)
-/// + cost`), `None` when it exceeds. A meter with no rate always conforms
+/// the packet conforms (`upf_fastpath::meter::gcra`, tested on the host),
+/// `None` when it exceeds. A meter with no rate always conforms
 /// and is charged nothing. The theoretical arrival time is updated with
 /// compare-and-swap, retried a bounded number of times; a meter that keeps
 /// losing the race is charged with an atomic add so the rate stays exact.
@@ -486,17 +486,14 @@ fn take(m: *mut Meter, now: u64, bytes: u64) -> Option<u64> {
     while i < 4 {
         // SAFETY: as above; tat_ns is an aligned u64 every writer updates atomically.
         let tat = unsafe { core::ptr::read_volatile(&(*m).tat_ns) };
-        let base = if tat > now { tat } else { now };
-        if base - now > tau {
-            return None;
-        }
+        let next = upf_fastpath::meter::gcra(tat, now, tau, cost)?;
         // SAFETY: as above.
         let (_, swapped) = unsafe {
             core::intrinsics::atomic_cxchg::<
                 u64,
                 { core::intrinsics::AtomicOrdering::SeqCst },
                 { core::intrinsics::AtomicOrdering::SeqCst },
-            >(&raw mut (*m).tat_ns, tat, base + cost)
+            >(&raw mut (*m).tat_ns, tat, next)
         };
         if swapped {
             return Some(cost);

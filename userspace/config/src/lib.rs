@@ -470,7 +470,7 @@ impl Config {
 
     /// The QoS sections, checked and built (see [`upf_session::qos::config::build`]).
     pub fn qos_setup(&self) -> Result<upf_session::qos::config::QosSetup, (String, String)> {
-        upf_session::qos::config::build(&self.qos, &self.pois, &self.plans)
+        upf_session::qos::config::build(&self.qos, &self.pois, &self.plans, &self.report.timezone)
     }
 }
 

@@ -1,5 +1,5 @@
-//! BPF_PROG_TEST_RUN fixture tables of the loaded XDP program, Katran style
-//! (../shared/STYLE.md §4): each row is an input frame, the port it arrives
+//! BPF_PROG_TEST_RUN fixture tables of the loaded XDP program, in the style
+//! of Katran's packet tables: each row is an input frame, the port it arrives
 //! on, the expected verdict, the expected output frame (built independently
 //! with etherparse, never with the fast path's own writers) and the counter
 //! or drop reason it must move.

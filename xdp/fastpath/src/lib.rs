@@ -12,7 +12,8 @@
 //! write goes through [`mem`], which checks `p + N <= end` right before it
 //! touches `p`. Variable advances (IHL, GTP-U extension lengths) go through
 //! [`mem::advance`], which hides the sum from LLVM so that it cannot re-derive
-//! an unchecked pointer (../shared/TOOLCHAIN.md, pitfall P5).
+//! an unchecked pointer (LLVM folds `p + n` back into a pointer the verifier
+//! no longer knows is checked).
 //!
 //! On the host, [`Frame`] turns a byte slice into such a range.
 #![cfg_attr(not(test), no_std)]
@@ -22,6 +23,7 @@ pub mod eth;
 pub mod gtpu;
 pub mod ipv4;
 pub mod mem;
+pub mod meter;
 pub mod pdr;
 
 pub use upf_abi::DropReason;

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use serde::Deserialize;
+use upf_meter::calendar::Calendar;
 
 use crate::rules::MbrLimits;
 use crate::sessions::{PlanRates, QosParams};
@@ -49,10 +50,10 @@ pub struct QosConfig {
     /// Network instance -> the plan of its sessions that activate none.
     #[serde(default)]
     pub default_plan: BTreeMap<String, String>,
-    /// Local time for plan periods (months and days start at local
-    /// midnight), hours from UTC; default 9 (Asia/Tokyo, no summer time).
-    #[serde(default = "default_utc_offset")]
-    pub utc_offset_hours: i8,
+    /// Gone: plan periods follow `report.timezone`. Kept only to refuse
+    /// it with the way out rather than as an unknown field.
+    #[serde(default)]
+    pub utc_offset_hours: Option<i64>,
 }
 
 impl Default for QosConfig {
@@ -64,13 +65,9 @@ impl Default for QosConfig {
             max_meters: default_max_meters(),
             control_interval_ms: default_interval(),
             default_plan: BTreeMap::new(),
-            utc_offset_hours: default_utc_offset(),
+            utc_offset_hours: None,
         }
     }
-}
-
-fn default_utc_offset() -> i8 {
-    9
 }
 
 fn default_burst_ms() -> u64 {
@@ -143,7 +140,7 @@ impl PoiConfig {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Period {
-    /// The calendar month, in local time (`qos.utc_offset_hours`).
+    /// The calendar month, in local time (`report.timezone`).
     Monthly,
     /// The calendar day, in local time.
     Daily,
@@ -196,8 +193,8 @@ pub struct QosSetup {
     pub quotas: Vec<Option<QuotaSpec>>,
     /// The loop's period.
     pub interval_ms: u64,
-    /// Local time offset for plan periods, seconds.
-    pub utc_offset_secs: i64,
+    /// The calendar plan periods are counted in (the reports' zone).
+    pub calendar: Calendar,
     /// Size of METERS.
     pub max_meters: u32,
 }
@@ -245,7 +242,12 @@ fn kbps(field: String, v: Option<u64>, max: u64) -> Result<Option<u64>, Invalid>
 }
 
 /// Checks the QoS sections and builds what the daemon needs.
-pub fn build(q: &QosConfig, pois: &[PoiConfig], plans: &[PlanConfig]) -> Result<QosSetup, Invalid> {
+pub fn build(
+    q: &QosConfig,
+    pois: &[PoiConfig],
+    plans: &[PlanConfig],
+    timezone: &str,
+) -> Result<QosSetup, Invalid> {
     let bad = |f: &str, r: String| Err((f.to_string(), r));
     if !(1..=10_000).contains(&q.mbr_burst_ms) {
         return bad("qos.mbr_burst_ms", "must be 1..=10000".into());
@@ -259,9 +261,13 @@ pub fn build(q: &QosConfig, pois: &[PoiConfig], plans: &[PlanConfig]) -> Result<
             "must be 1..2^40 (the MBR field's range)".into(),
         );
     }
-    if !(-12..=14).contains(&q.utc_offset_hours) {
-        return bad("qos.utc_offset_hours", "must be -12..=14".into());
+    if q.utc_offset_hours.is_some() {
+        return bad(
+            "qos.utc_offset_hours",
+            "plan periods now follow report.timezone (an IANA zone, default \"Asia/Tokyo\"), the calendar the reports use: remove this line".into(),
+        );
     }
+    let calendar = Calendar::named(timezone).map_err(|e| ("report.timezone".to_string(), e))?;
     if !(100..=1000).contains(&q.control_interval_ms) {
         return bad("qos.control_interval_ms", "must be 100..=1000".into());
     }
@@ -432,7 +438,7 @@ pub fn build(q: &QosConfig, pois: &[PoiConfig], plans: &[PlanConfig]) -> Result<
         guard,
         quotas,
         interval_ms: q.control_interval_ms,
-        utc_offset_secs: i64::from(q.utc_offset_hours) * 3600,
+        calendar,
         max_meters: q.max_meters,
     })
 }
@@ -440,6 +446,8 @@ pub fn build(q: &QosConfig, pois: &[PoiConfig], plans: &[PlanConfig]) -> Result<
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const TZ: &str = "Asia/Tokyo";
 
     fn poi(toml: &str) -> PoiConfig {
         toml::from_str(toml).unwrap()
@@ -467,7 +475,7 @@ burst_bytes = 75000"#,
         );
         let mut q = QosConfig::default();
         q.default_plan.insert("internet".into(), "3gb".into());
-        let s = build(&q, &[poi(P)], &[p]).unwrap();
+        let s = build(&q, &[poi(P)], &[p], TZ).unwrap();
         assert_eq!(s.pois[0].capacity_bps, [100_000_000, 1_000_000_000]);
         assert_eq!(s.params.reserved_meters, 2);
         assert_eq!(s.params.plans[0].bps, [None, Some(150_000_000)]);
@@ -531,13 +539,13 @@ burst_bytes = 75000"#,
             ),
         ];
         for (pois, plans, field) in cases {
-            let e = build(&q, &pois, &plans).unwrap_err();
+            let e = build(&q, &pois, &plans, TZ).unwrap_err();
             assert_eq!(e.0, field, "{e:?}");
         }
         let mut q = QosConfig::default();
         q.default_plan.insert("internet".into(), "nope".into());
         assert_eq!(
-            build(&q, &[], &[]).unwrap_err().0,
+            build(&q, &[], &[], TZ).unwrap_err().0,
             "qos.default_plan.internet"
         );
         let q = QosConfig {
@@ -545,8 +553,21 @@ burst_bytes = 75000"#,
             ..QosConfig::default()
         };
         assert_eq!(
-            build(&q, &[], &[]).unwrap_err().0,
+            build(&q, &[], &[], TZ).unwrap_err().0,
             "qos.control_interval_ms"
         );
+        // The old fixed offset is refused with the way out; plan periods
+        // follow the reports' zone, which must be a real one.
+        let q = QosConfig {
+            utc_offset_hours: Some(9),
+            ..QosConfig::default()
+        };
+        let e = build(&q, &[], &[], TZ).unwrap_err();
+        assert_eq!(e.0, "qos.utc_offset_hours");
+        assert!(e.1.contains("report.timezone"), "{e:?}");
+        let e = build(&QosConfig::default(), &[], &[], "Asia/Tokio").unwrap_err();
+        assert_eq!(e.0, "report.timezone", "{e:?}");
+        let s = build(&QosConfig::default(), &[], &[], "Europe/Berlin").unwrap();
+        assert_eq!(s.calendar.tz().name(), "Europe/Berlin");
     }
 }

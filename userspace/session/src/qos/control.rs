@@ -18,6 +18,9 @@ use upf_abi::Meter;
 
 use crate::datapath::{Datapath, MeterConfig};
 use crate::plan::{Plan, Write};
+use chrono::{Datelike, NaiveDate};
+use upf_meter::calendar::Calendar;
+
 use crate::qos::config::{GuardSpec, Period, PoiSpec, QosSetup, QuotaSpec};
 use crate::rules::{Direction, MeterKey};
 use crate::sessions::{QosParams, Sessions};
@@ -130,28 +133,17 @@ const GUARD_TARGET: f64 = 0.99;
 
 // ---- plan quotas ----
 
-/// Days since 1970-01-01 of a civil date (proleptic Gregorian).
-fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m as i64 + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
+/// 1970-01-01, day 0 of the day numbers below.
+const EPOCH: NaiveDate = NaiveDate::from_ymd_opt(1970, 1, 1).expect("a valid date");
+
+/// The day number (days since 1970-01-01) of a date.
+fn day_number(d: NaiveDate) -> i64 {
+    (d - EPOCH).num_days()
 }
 
-/// The civil (year, month) of a day number.
-fn civil_month(days: i64) -> (i64, u32) {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    (y, m)
+/// The date of a day number.
+fn date_of(day: i64) -> NaiveDate {
+    EPOCH + chrono::Duration::days(day)
 }
 
 /// A plan's usage in its current period, from per-day byte counts.
@@ -166,10 +158,7 @@ impl PlanUsage {
     fn period_start(q: &QuotaSpec, day: i64) -> i64 {
         match q.period {
             Period::Daily => day,
-            Period::Monthly => {
-                let (y, m) = civil_month(day);
-                days_from_civil(y, m, 1)
-            }
+            Period::Monthly => day_number(date_of(day).with_day(1).expect("day 1 exists")),
             Period::Rolling => day - i64::from(q.rolling_days.max(1)) + 1,
         }
     }
@@ -195,9 +184,10 @@ impl PlanUsage {
     }
 }
 
-/// The local day number of a Unix time.
-pub fn local_day(unix: i64, utc_offset_secs: i64) -> i64 {
-    (unix + utc_offset_secs).div_euclid(86_400)
+/// The local day number of a Unix time, in the calendar the reports use
+/// (`report.timezone`), so a plan's month is the report's month.
+pub fn local_day(unix: i64, cal: &Calendar) -> i64 {
+    day_number(cal.date(unix))
 }
 
 /// What a tick asks the daemon to do.
@@ -218,7 +208,7 @@ pub struct QosControl {
     guards: Vec<[Guard; 2]>,
     quotas: Vec<Option<QuotaSpec>>,
     usage: HashMap<u64, PlanUsage>,
-    utc_offset_secs: i64,
+    calendar: Calendar,
     /// The most recent congestion episodes, oldest first (at most 100).
     episodes: Vec<Episode>,
     last: Option<Instant>,
@@ -239,7 +229,7 @@ impl QosControl {
             };
             pois.len()
         ];
-        QosControl::with_setup(pois, params, guard_spec, Vec::new(), 9 * 3600)
+        QosControl::with_setup(pois, params, guard_spec, Vec::new(), Calendar::default())
     }
 
     /// The loop as the configuration says (`qos_config::build`).
@@ -249,7 +239,7 @@ impl QosControl {
             s.params.clone(),
             s.guard.clone(),
             s.quotas.clone(),
-            s.utc_offset_secs,
+            s.calendar,
         )
     }
 
@@ -258,7 +248,7 @@ impl QosControl {
         params: QosParams,
         guard_spec: Vec<GuardSpec>,
         quotas: Vec<Option<QuotaSpec>>,
-        utc_offset_secs: i64,
+        calendar: Calendar,
     ) -> QosControl {
         QosControl {
             guards: pois.iter().map(|_| Default::default()).collect(),
@@ -267,7 +257,7 @@ impl QosControl {
             guard_spec,
             quotas,
             usage: HashMap::new(),
-            utc_offset_secs,
+            calendar,
             episodes: Vec::new(),
             last: None,
             samples: HashMap::new(),
@@ -498,7 +488,7 @@ impl QosControl {
     /// ones that used it up, lifts the throttle in a new period. Returns
     /// the sessions throttled now.
     fn count_plans<D: Datapath>(&mut self, sessions: &mut Sessions<D>, unix: u64) -> Vec<u64> {
-        let day = local_day(unix as i64, self.utc_offset_secs);
+        let day = local_day(unix as i64, &self.calendar);
         let mut exhausted = Vec::new();
         let mut lift = Vec::new();
         let mut seen = Vec::new();
@@ -540,7 +530,7 @@ impl QosControl {
     /// The bytes a session used in its plan's current period.
     pub fn plan_used(&self, seid: u64, plan: usize, unix: u64) -> Option<u64> {
         let q = self.quotas.get(plan).copied().flatten()?;
-        let day = local_day(unix as i64, self.utc_offset_secs);
+        let day = local_day(unix as i64, &self.calendar);
         Some(self.usage.get(&seid).map_or(0, |u| u.used(&q, day)))
     }
 
@@ -812,11 +802,12 @@ mod tests {
     #[test]
     fn plan_periods_month_day_and_rolling() {
         // 2028 is a leap year: 29 Feb then 1 Mar.
-        let feb29 = days_from_civil(2028, 2, 29);
-        assert_eq!(civil_month(feb29), (2028, 2));
-        assert_eq!(civil_month(feb29 + 1), (2028, 3));
-        assert_eq!(days_from_civil(1970, 1, 1), 0);
-        assert_eq!(civil_month(days_from_civil(2027, 1, 31) + 1), (2027, 2));
+        let feb29 = day_number(NaiveDate::from_ymd_opt(2028, 2, 29).unwrap());
+        assert_eq!(
+            date_of(feb29 + 1),
+            NaiveDate::from_ymd_opt(2028, 3, 1).unwrap()
+        );
+        assert_eq!(day_number(EPOCH), 0);
         let monthly = QuotaSpec {
             bytes: 100,
             period: Period::Monthly,
@@ -851,8 +842,15 @@ mod tests {
         assert_eq!(u.used(&daily, 5), 100);
         assert_eq!(u.used(&daily, 6), 0);
         // Local midnight in Tokyo is 15:00 UTC.
-        assert_eq!(local_day(15 * 3600 - 1, 9 * 3600), 0);
-        assert_eq!(local_day(15 * 3600, 9 * 3600), 1);
+        let tokyo = Calendar::named("Asia/Tokyo").unwrap();
+        assert_eq!(local_day(15 * 3600 - 1, &tokyo), 0);
+        assert_eq!(local_day(15 * 3600, &tokyo), 1);
+        // A zone with summer time: Berlin's day starts at 22:00 UTC in July.
+        let berlin = Calendar::named("Europe/Berlin").unwrap();
+        let july1 = day_number(NaiveDate::from_ymd_opt(2027, 7, 1).unwrap());
+        let utc_2200 = july1 * 86_400 + 22 * 3600;
+        assert_eq!(local_day(utc_2200 - 1, &berlin), july1);
+        assert_eq!(local_day(utc_2200, &berlin), july1 + 1);
     }
 
     /// The issue's scenario on the control loop, with scripted meter
@@ -877,6 +875,7 @@ release_hold_ms = 500"#,
             )
             .unwrap()],
             &[],
+            "Asia/Tokyo",
         )
         .unwrap();
         let mut m = SessionManager::with_config(
