@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use serde::Deserialize;
 use upf_meter::calendar::Calendar;
 
-use crate::rules::MbrLimits;
+use crate::qos::meters::MbrLimits;
 use crate::sessions::{PlanRates, QosParams};
 use crate::types::Ipv4Net;
 

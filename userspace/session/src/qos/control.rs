@@ -22,7 +22,8 @@ use chrono::{Datelike, NaiveDate};
 use upf_meter::calendar::Calendar;
 
 use crate::qos::config::{GuardSpec, Period, PoiSpec, QosSetup, QuotaSpec};
-use crate::rules::{Direction, MeterKey};
+use crate::qos::meters::MeterKey;
+use crate::rules::Direction;
 use crate::sessions::{QosParams, Sessions};
 use crate::types::Ipv4Net;
 

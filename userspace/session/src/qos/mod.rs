@@ -5,9 +5,11 @@
 //! - [`control`]: the control loop: POI meters, rates measured every tick,
 //!   the POI guard's fair-share caps, plan quotas, what `upfctl qos` shows.
 //!
-//! Which QER MBR becomes which rate meter is decided with the rules
-//! ([`crate::rules::Rules::meter_plan`]) and applied by the session manager
-//! ([`crate::sessions`]); the fast path's GCRA enforces them.
+//! - [`meters`]: which QER MBR becomes which rate meter, the session's
+//!   plan rate, throttle and fair-share cap on top, and the meter writes a
+//!   request plans; the fast path's GCRA (`upf_fastpath::meter`) enforces
+//!   them.
 
 pub mod config;
 pub mod control;
+pub mod meters;

@@ -22,7 +22,8 @@ use upf_abi::{PdrAction, Plain, Rule, SessionCounters};
 use super::{downlink_entry, rule_set, uplink_entry, Sessions, Written, NO_COUNTER};
 use crate::datapath::Datapath;
 use crate::plan::{Plan, Write};
-use crate::rules::{Compiled, MeterKey, TeidSpec};
+use crate::qos::meters::MeterKey;
+use crate::rules::{Compiled, TeidSpec};
 use crate::sessions::{MeterSlot, Session, Usage};
 use crate::vecmap::VecMap;
 
@@ -186,7 +187,7 @@ impl<D: Datapath> Sessions<D> {
         self.dirty.get_or_insert_with(BTreeSet::new);
     }
 
-    pub(super) fn mark_dirty(&mut self, up_seid: u64) {
+    pub(crate) fn mark_dirty(&mut self, up_seid: u64) {
         if let Some(d) = &mut self.dirty {
             d.insert(up_seid);
         }
