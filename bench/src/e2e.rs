@@ -977,7 +977,7 @@ fn generate(
 
 // ---- the lab ----
 
-/// Where upfd and upfctl are: `$UPF_BIN_DIR`, else next to this executable
+/// Where upfd, upfctl and mupf-lab are: `$UPF_BIN_DIR`, else next to this executable
 /// (or its parent: `target/<profile>/deps` for tests).
 pub fn bin_dir() -> Result<PathBuf> {
     if let Some(d) = std::env::var_os("UPF_BIN_DIR") {
@@ -992,12 +992,15 @@ pub fn bin_dir() -> Result<PathBuf> {
         }
     }
     for d in &dirs {
-        if d.join("upfd").is_file() && d.join("upfctl").is_file() {
+        if ["upfd", "upfctl", "mupf-lab"]
+            .iter()
+            .all(|b| d.join(b).is_file())
+        {
             return Ok(d.clone());
         }
     }
     bail!(
-        "upfd and upfctl not found next to {} (build them: `cargo build --release -p upfd -p upfctl`, \
+        "upfd, upfctl and mupf-lab not found next to {} (build them: `cargo build --release -p upfd -p upfctl -p mvno-upf-tests --bins`, \
          or set UPF_BIN_DIR)",
         exe.display()
     )

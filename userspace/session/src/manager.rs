@@ -1,10 +1,13 @@
-//! The session API: install, update and remove GTP-U sessions.
+//! The session core as the daemon holds it: every session, static and
+//! PFCP, the QoS loop's state, the store it saves to, and the effects
+//! requests leave for the host. It is the PFCP node's session handler
+//! ([`crate::n4`]) and answers `upfctl`'s static-session API.
 //!
-//! A session is one subscriber's tunnel pair: the local TEID the host network
-//! sends uplink G-PDUs to, the UE's address, and the peer address and remote
-//! TEID the downlink is tunnelled back to (4G S5/S8-U or 5G N3/N9, with a QFI
-//! for the PDU Session Container). The PFCP node drives this API; until then
-//! `upfctl` installs static sessions from a file.
+//! A static session is one subscriber's tunnel pair: the local TEID the host
+//! network sends uplink G-PDUs to, the UE's address, and the peer address and
+//! remote TEID the downlink is tunnelled back to (4G S5/S8-U or 5G N3/N9,
+//! with a QFI for the PDU Session Container), installed from a file or by
+//! `upfctl`.
 //!
 //! A static session goes through the PFCP session manager as the requests an
 //! SMF would send: in the datapath it is one `UPLINK` entry (default action

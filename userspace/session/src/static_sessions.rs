@@ -28,7 +28,7 @@ pub enum Generation {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SessionSpec {
-    /// Caller-chosen session identifier (the PFCP issue will use the local SEID).
+    /// Caller-chosen session identifier (filed as the CP SEID under the peer "static").
     pub id: u64,
     /// TEID we allocated: uplink G-PDUs arrive with it.
     pub local_teid: u32,

@@ -2382,7 +2382,7 @@ fn dropped_packets_are_not_counted_as_forwarded() {
     );
 }
 
-/// The scale requirement: tables of 1 M sessions load, fill through
+/// Scale: tables of 1 M sessions load, fill through
 /// the session manager, refuse the next session cleanly, and forward for the
 /// last session installed exactly as for the first.
 #[test]

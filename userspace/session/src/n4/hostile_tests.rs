@@ -1,4 +1,4 @@
-//! Hostile PFCP (issue 7, item 2): the inputs that crashed other open UPFs
+//! Hostile PFCP: the inputs that crashed other open UPFs
 //! in 2025-26, and the classic protocol abuses, as one table. Each datagram
 //! goes through the real path of the daemon, minus the socket: the sans-IO
 //! node, the session manager as its handler, and the fake datapath.

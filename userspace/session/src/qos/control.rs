@@ -752,7 +752,7 @@ mod tests {
             fair_share(100, &[10, 500, 20]),
             (70, vec![None, Some(70), None])
         );
-        // Two heavy, four light (the scenario, Mbit/s): lights take
+        // Two heavy, four light (the POI guard's design case, Mbit/s): lights take
         // 4 x 5 = 20 of 100; the heavies split the 80: 40 each.
         let (l, caps) = fair_share(100, &[60, 5, 5, 90, 5, 5]);
         assert_eq!(l, 40);
@@ -854,7 +854,7 @@ mod tests {
         assert_eq!(local_day(utc_2200, &berlin), july1 + 1);
     }
 
-    /// The scenario on the control loop, with scripted meter
+    /// The POI guard's design case on the control loop, with scripted meter
     /// counters: capacity 100 Mbit/s downlink, two heavy subscribers
     /// offering 60 and 90, four light ones offering 5 each. Once demand
     /// passes 90 % the heavies are capped at an equal share of the rest and
