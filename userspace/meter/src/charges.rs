@@ -131,6 +131,11 @@ impl ChargeTable {
     }
 }
 
+/// The least fraction of a clock hour or 60-minute window that must be
+/// measured for it to be a busy-hour candidate: the default of
+/// [`ReportSettings::min_coverage`].
+pub const MIN_COVERAGE: f64 = 0.5;
+
 fn default_timezone() -> String {
     "Asia/Tokyo".to_string()
 }
@@ -161,7 +166,7 @@ pub struct ReportSettings {
 }
 
 fn default_min_coverage() -> f64 {
-    crate::report::MIN_COVERAGE
+    MIN_COVERAGE
 }
 
 impl Default for ReportSettings {

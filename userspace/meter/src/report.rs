@@ -55,10 +55,7 @@ use crate::calendar::{self, Calendar};
 use crate::charges::{ChargeTable, ConfigError, FyPlan, PoiPlan, ReportSettings};
 use crate::{percentile, Dir, Gap, Row};
 
-/// The least fraction of a clock hour or 60-minute window that must be
-/// measured for it to be a busy-hour candidate: the default of
-/// [`ReportSettings::min_coverage`].
-pub const MIN_COVERAGE: f64 = 0.5;
+pub use crate::charges::MIN_COVERAGE;
 
 /// The fewest complete months with data the forecast fits on.
 pub const MIN_FORECAST_MONTHS: usize = 6;

@@ -12,8 +12,6 @@ use std::net::Ipv4Addr;
 
 use upf_abi::{DownlinkEntry, Meter, RuleSet, SessionCounters, UplinkEntry};
 
-use crate::plan::{ApplyError, Plan};
-
 /// A failure to write or read the datapath's tables.
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
@@ -84,7 +82,8 @@ pub struct MeterConfig {
     pub parent: u32,
 }
 
-/// What the session managers need from the datapath.
+/// What the session core needs from the datapath: the writes a
+/// [`crate::plan::Plan`] is made of, and the reads of counters and meters.
 ///
 /// A session occupies one `UPLINK` entry per local TEID and one `DOWNLINK`
 /// entry per UE address; each entry has a default action (its catch-all PDR)
@@ -127,13 +126,6 @@ pub trait Datapath {
     fn reset_meter(&mut self, index: u32) -> Result<(), DatapathError>;
     /// Reads meter `index`: configuration, state and counters.
     fn meter(&self, index: u32) -> Result<Meter, DatapathError>;
-    /// Applies a whole plan of writes or, at the first failure, undoes
-    /// the writes already made and says which one failed
-    /// ([`crate::plan`]). The default applies write by write; a datapath
-    /// may batch.
-    fn apply(&mut self, plan: &Plan) -> Result<(), ApplyError> {
-        crate::plan::apply_each(self, plan)
-    }
     /// The tables' sizes.
     fn capacity(&self) -> Capacity;
     /// The fast path's global, drop and per-port counters.

@@ -11,8 +11,7 @@ use upf_pfcp::message::*;
 use upf_pfcp::Cause;
 
 use crate::datapath::Datapath;
-use crate::manager::Effects;
-use crate::rules::Reject;
+use crate::rules::{Reject, Tunnel};
 use crate::sessions::Sessions;
 
 /// Our identity in responses.
@@ -22,6 +21,26 @@ pub struct Identity {
     pub node_id: NodeId,
     /// The address in the UP F-SEIDs we hand out (our N4 address).
     pub f_seid_ipv4: Ipv4Addr,
+}
+
+/// Everything a request (PFCP or `upfctl`) leaves for the daemon to do on
+/// the host, queued in the manager until
+/// [`crate::manager::SessionManager::take_effects`].
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Effects {
+    /// A session's downlink tunnel moved: send an End Marker on the old one
+    /// (TS 29.281 §7.3.2).
+    pub end_markers: Vec<Tunnel>,
+    /// A session tunnels to a GTP-U peer not seen before: probe the path
+    /// (Echo Request) now.
+    pub new_peers: Vec<Ipv4Addr>,
+}
+
+impl Effects {
+    /// True when there is nothing to do.
+    pub fn is_empty(&self) -> bool {
+        self.end_markers.is_empty() && self.new_peers.is_empty()
+    }
 }
 
 /// Handles one session request from `peer` (its name as the session

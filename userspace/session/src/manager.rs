@@ -26,8 +26,8 @@ use upf_pfcp::node::SavedAssociation;
 use upf_pfcp::Cause;
 
 use crate::datapath::Datapath;
-use crate::handler::Identity;
-use crate::rules::{Reject, Tunnel};
+use crate::handler::{Effects, Identity};
+use crate::rules::Reject;
 use crate::sessions::{Sessions, SessionsConfig};
 use crate::static_sessions::{
     self, SessionError, SessionInfo, SessionSpec, UpdateOutcome, STATIC_PEER,
@@ -45,25 +45,6 @@ pub trait Persistence: Send {
     fn save_associations(&mut self, a: &[SavedAssociation]) -> Result<(), String>;
     /// The saved associations.
     fn associations(&self) -> Result<Vec<SavedAssociation>, String>;
-}
-
-/// Everything a request (PFCP or `upfctl`) leaves for the daemon to do on
-/// the host, queued in the manager until [`SessionManager::take_effects`].
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Effects {
-    /// A session's downlink tunnel moved: send an End Marker on the old one
-    /// (TS 29.281 §7.3.2).
-    pub end_markers: Vec<Tunnel>,
-    /// A session tunnels to a GTP-U peer not seen before: probe the path
-    /// (Echo Request) now.
-    pub new_peers: Vec<Ipv4Addr>,
-}
-
-impl Effects {
-    /// True when there is nothing to do.
-    pub fn is_empty(&self) -> bool {
-        self.end_markers.is_empty() && self.new_peers.is_empty()
-    }
 }
 
 /// Every session, static and PFCP, over one datapath: static sessions are

@@ -3,8 +3,8 @@
 //!
 //! The core never writes a map itself. For every request it decides the
 //! whole plan first (resources taken, entries compiled, conflicts
-//! checked), then hands it to [`crate::datapath::Datapath::apply`], which
-//! applies every write or, at the first failure, undoes the ones already
+//! checked), then has it applied to the datapath ([`Plan::apply`]), which
+//! writes everything or, at the first failure, undoes the ones already
 //! made in reverse and reports which write failed and why. A full map is
 //! [`crate::datapath::DatapathError::Full`], which the core answers with
 //! PFCP's "No resources available"; nothing is applied after a request is
@@ -173,25 +173,27 @@ pub struct ApplyError {
     pub undo_failures: usize,
 }
 
-/// Applies `plan` write by write; at the first failure undoes what was
-/// written, in reverse. The default of [`Datapath::apply`].
-pub fn apply_each<D: Datapath + ?Sized>(dp: &mut D, plan: &Plan) -> Result<(), ApplyError> {
-    for (i, w) in plan.writes.iter().enumerate() {
-        if let Err(error) = w.apply(dp) {
-            let undo_failures = plan.writes[..i]
-                .iter()
-                .rev()
-                .filter(|w| w.undo(dp).is_err())
-                .count();
-            return Err(ApplyError {
-                index: i,
-                len: plan.len(),
-                error,
-                undo_failures,
-            });
+impl Plan {
+    /// Applies the plan to `dp` write by write; at the first failure undoes
+    /// what was written, in reverse, and says which write failed.
+    pub fn apply<D: Datapath + ?Sized>(&self, dp: &mut D) -> Result<(), ApplyError> {
+        for (i, w) in self.writes.iter().enumerate() {
+            if let Err(error) = w.apply(dp) {
+                let undo_failures = self.writes[..i]
+                    .iter()
+                    .rev()
+                    .filter(|w| w.undo(dp).is_err())
+                    .count();
+                return Err(ApplyError {
+                    index: i,
+                    len: self.len(),
+                    error,
+                    undo_failures,
+                });
+            }
         }
+        Ok(())
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -257,11 +259,11 @@ mod tests {
         });
         // The fifth write fails: the four before it are undone.
         dp.fail_after = Some(2);
-        let e = dp.apply(&plan).unwrap_err();
+        let e = plan.apply(&mut dp).unwrap_err();
         assert_eq!((e.index, e.len, e.undo_failures), (4, 5, 0));
         assert_eq!((dp.uplink.clone(), dp.meter(0).unwrap()), before);
         // The same plan applies whole once the map takes it.
-        dp.apply(&plan).unwrap();
+        plan.apply(&mut dp).unwrap();
         assert_eq!(dp.uplink.keys().copied().collect::<Vec<_>>().len(), 2);
         assert!(!dp.uplink.contains_key(&1));
     }
@@ -277,7 +279,7 @@ mod tests {
                 prev: None,
             });
         }
-        let e = dp.apply(&plan).unwrap_err();
+        let e = plan.apply(&mut dp).unwrap_err();
         assert!(matches!(e.error, DatapathError::Full { .. }), "{e}");
         assert!(dp.uplink.is_empty(), "the first write was undone");
     }

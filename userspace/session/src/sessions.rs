@@ -8,7 +8,7 @@
 //! entries of kept keys replaced in place, stale keys removed last, kept
 //! meters reconfigured after the entries). The manager never writes a map
 //! itself: the datapath applies the whole plan or undoes all of it
-//! ([`Datapath::apply`]); on failure every resource taken goes back to its
+//! ([`Plan::apply`]); on failure every resource taken goes back to its
 //! pool, so the datapath and the pools are exactly as before and the SMF
 //! gets the cause (a full map: No resources available).
 
@@ -1046,7 +1046,7 @@ impl<D: Datapath> Sessions<D> {
         self.plan_entries(old, new, desired, taken)?;
         self.plan_meter_changes(old, new, taken);
         let plan = std::mem::take(&mut taken.plan);
-        self.dp.apply(&plan).map_err(apply_reject)
+        plan.apply(&mut self.dp).map_err(apply_reject)
     }
 
     /// The entry writes: a fresh rule set before the entry naming it,

@@ -285,9 +285,7 @@ impl QosControl {
                 });
             }
         }
-        sessions
-            .datapath_mut()
-            .apply(&plan)
+        plan.apply(sessions.datapath_mut())
             .map_err(|e| format!("the POI meters: {e}"))?;
         let pois: Vec<Vec<Ipv4Net>> = self.pois.iter().map(|p| p.peers.clone()).collect();
         sessions.set_poi_resolver(Box::new(move |peer: Ipv4Addr| {

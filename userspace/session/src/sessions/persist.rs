@@ -293,7 +293,7 @@ impl<D: Datapath> Sessions<D> {
                 });
             }
         }
-        self.dp.apply(&plan).map_err(|e| e.to_string())?;
+        plan.apply(&mut self.dp).map_err(|e| e.to_string())?;
         let mut out = Restored::default();
         for s in sessions {
             let seid = s.up_seid;
@@ -337,7 +337,7 @@ impl<D: Datapath> Sessions<D> {
                 n.1 += 1;
             }
         }
-        self.dp.apply(&plan).map_err(|e| e.to_string())?;
+        plan.apply(&mut self.dp).map_err(|e| e.to_string())?;
         Ok(n)
     }
 }
