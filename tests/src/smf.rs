@@ -35,12 +35,11 @@ use anyhow::{bail, Context};
 use upf_pfcp::header::{self, Header, MsgType};
 use upf_pfcp::ie::{
     interface, ActivatePredefinedRules, ApplyAction, Bitrate, CreateFar, CreatePdr, CreateQer,
-    CreateUrr, CreatedPdr, DestinationInterface, FTeid, FarId, ForwardingParameters, Fseid,
-    GateStatus, Mbr, MeasurementMethod, NodeId, OuterHeaderCreation, OuterHeaderRemoval, Pdi,
-    PdrId, PfcpsmReqFlags, Precedence, QerId, Qfi, QueryUrr, RecoveryTimeStamp, RemovePdr,
-    ReportingTriggers, SdfFilter, SourceInterface, UeIpAddress, UpdateFar,
-    UpdateForwardingParameters, UpdateQer, UpdateUrr, UrrId, UsageReport, Volume, VolumeQuota,
-    VolumeThreshold,
+    CreateUrr, CreatedPdr, DestinationInterface, FTeid, FarId, Fseid, GateStatus, Mbr,
+    MeasurementMethod, NodeId, OuterHeaderCreation, OuterHeaderRemoval, Pdi, PdrId, PfcpsmReqFlags,
+    Precedence, QerId, Qfi, QueryUrr, RecoveryTimeStamp, RemovePdr, ReportingTriggers, SdfFilter,
+    SourceInterface, UeIpAddress, UpdateFar, UpdateForwardingParameters, UpdateQer, UpdateUrr,
+    UrrId, UsageReport, Volume, VolumeQuota, VolumeThreshold,
 };
 use upf_pfcp::message::{
     AssociationSetupRequest, AssociationSetupResponse, HeartbeatRequest, HeartbeatResponse,
@@ -257,15 +256,7 @@ impl SessionPlan {
 
     fn f_teid(&self) -> FTeid {
         match self.local {
-            Local::Fixed(teid) => FTeid {
-                teid: Some(teid),
-                ipv4: Some(self.n3),
-                ipv6: None,
-                choose: false,
-                choose_v4: false,
-                choose_v6: false,
-                choose_id: None,
-            },
+            Local::Fixed(teid) => FTeid::ipv4(teid, self.n3),
             Local::Choose(choose_id) => FTeid {
                 teid: None,
                 ipv4: None,
@@ -409,19 +400,17 @@ impl SessionPlan {
         }
         let urrs = if self.urr {
             vec![CreateUrr {
-                urr_id: UrrId(URR),
-                measurement_method: MeasurementMethod {
-                    duration: true,
-                    volume: true,
-                    event: false,
-                },
                 reporting_triggers: ReportingTriggers(self.reporting_triggers),
-                measurement_period: None,
                 volume_threshold: self.volume_threshold.map(VolumeThreshold),
                 volume_quota: self.volume_quota.map(VolumeQuota),
-                time_threshold: None,
-                time_quota: None,
-                unknown: Vec::new(),
+                ..CreateUrr::new(
+                    UrrId(URR),
+                    MeasurementMethod {
+                        duration: true,
+                        volume: true,
+                        event: false,
+                    },
+                )
             }]
         } else {
             Vec::new()
@@ -546,19 +535,7 @@ pub fn gtpu(teid: u32, peer: Ipv4Addr) -> OuterHeaderCreation {
 
 /// A FAR that forwards to `destination`, with an Outer Header Creation.
 pub fn forward(far: u32, destination: u8, ohc: Option<OuterHeaderCreation>) -> CreateFar {
-    CreateFar {
-        far_id: FarId(far),
-        apply_action: ApplyAction(ApplyAction::FORW),
-        forwarding_parameters: Some(ForwardingParameters {
-            destination_interface: DestinationInterface(destination),
-            network_instance: None,
-            outer_header_creation: ohc,
-            interface_type: None,
-            unknown: Vec::new(),
-        }),
-        bar_id: None,
-        unknown: Vec::new(),
-    }
+    CreateFar::forward(FarId(far), destination, ohc)
 }
 
 /// Update FAR `far`: GTP-U toward `peer` / `teid` from now on; with
@@ -599,15 +576,8 @@ pub fn query_urr(urr: u32) -> SessionModificationRequest {
 pub fn grant_quota(urr: u32, quota: Volume) -> SessionModificationRequest {
     SessionModificationRequest {
         update_urr: vec![UpdateUrr {
-            urr_id: UrrId(urr),
-            measurement_method: None,
-            reporting_triggers: None,
-            measurement_period: None,
-            volume_threshold: None,
             volume_quota: Some(VolumeQuota(quota)),
-            time_threshold: None,
-            time_quota: None,
-            unknown: Vec::new(),
+            ..UpdateUrr::of(UrrId(urr))
         }],
         ..SessionModificationRequest::default()
     }

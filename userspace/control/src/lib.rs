@@ -218,23 +218,19 @@ pub fn call(socket: &Path, req: &Request) -> anyhow::Result<Response> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use upf_session::static_sessions::Generation;
-
-    fn spec(id: u64) -> SessionSpec {
-        SessionSpec {
-            id,
-            local_teid: id as u32,
-            ue_ipv4: format!("10.45.0.{id}").parse().unwrap(),
-            peer_ipv4: "10.100.0.2".parse().unwrap(),
-            remote_teid: 0x100,
-            qfi: 5,
-            generation: Generation::Nr,
-        }
-    }
 
     #[test]
     fn requests_round_trip_as_json_lines() {
-        let r = Request::Install { session: spec(1) };
+        // The line as upfctl sends it: the op tag and a [[session]] table's fields.
+        let wire = r#"{"op":"install","session":{"id":1,"local_teid":1,"ue_ipv4":"10.45.0.1","peer_ipv4":"10.100.0.2","remote_teid":256,"qfi":5,"generation":"5g"}}"#;
+        let r = parse_request(wire).unwrap();
+        let Request::Install { session } = &r else {
+            panic!("{r:?}")
+        };
+        assert_eq!(
+            (session.id, session.remote_teid, session.qfi),
+            (1, 0x100, 5)
+        );
         let line = serde_json::to_string(&r).unwrap();
         assert!(line.contains(r#""op":"install""#), "{line}");
         assert!(line.contains(r#""generation":"5g""#), "{line}");

@@ -91,18 +91,7 @@ fn session_establishment_request() {
     assert_eq!(ul.pdr_id, PdrId(1));
     assert_eq!(ul.precedence, Precedence(200));
     assert_eq!(ul.pdi.source_interface, SourceInterface(interface::ACCESS));
-    assert_eq!(
-        ul.pdi.f_teid,
-        Some(FTeid {
-            teid: None,
-            ipv4: None,
-            ipv6: None,
-            choose: true,
-            choose_v4: true,
-            choose_v6: false,
-            choose_id: Some(5),
-        })
-    );
+    assert_eq!(ul.pdi.f_teid, Some(FTeid::choose_ipv4(Some(5))));
     assert_eq!(
         ul.pdi.network_instance,
         Some(NetworkInstance(b"\x08internet".to_vec()))

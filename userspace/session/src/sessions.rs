@@ -407,47 +407,17 @@ impl<D: Datapath> Sessions<D> {
             ));
         }
         let mut rules = Rules::default();
-        for c in &req.create_far {
-            let f = Far::create(c)?;
-            if rules.fars.insert(f.id, f).is_some() {
-                return Err(Reject::rule(
-                    FailedRuleId::FAR,
-                    c.far_id.0,
-                    "FAR ID used twice",
-                ));
-            }
-        }
-        for c in &req.create_qer {
-            let q = Qer::create(c);
-            if rules.qers.insert(q.id, q).is_some() {
-                return Err(Reject::rule(
-                    FailedRuleId::QER,
-                    c.qer_id.0,
-                    "QER ID used twice",
-                ));
-            }
-        }
-        for c in &req.create_urr {
-            let u = Urr::create(c, now_ntp)?;
-            if rules.urrs.insert(u.id, u).is_some() {
-                return Err(Reject::rule(
-                    FailedRuleId::URR,
-                    c.urr_id.0,
-                    "URR ID used twice",
-                ));
-            }
-        }
-        for c in &req.create_pdr {
-            let mut p = Pdr::create(c)?;
-            p.counter = NO_COUNTER;
-            if rules.pdrs.insert(p.id, p).is_some() {
-                return Err(Reject::rule(
-                    FailedRuleId::PDR,
-                    u32::from(c.pdr_id.0),
-                    "PDR ID used twice",
-                ));
-            }
-        }
+        add_created(
+            &mut rules,
+            Created {
+                fars: &req.create_far,
+                qers: &req.create_qer,
+                urrs: &req.create_urr,
+                pdrs: &req.create_pdr,
+            },
+            now_ntp,
+            "used twice",
+        )?;
         let up_seid = self.alloc_seid();
         let session = Session {
             up_seid,
@@ -549,47 +519,17 @@ impl<D: Datapath> Sessions<D> {
             removed_urrs.push(u.clone());
             r.urrs.remove(&x.urr_id.0);
         }
-        for c in &req.create_far {
-            let f = Far::create(c)?;
-            if r.fars.insert(f.id, f).is_some() {
-                return Err(Reject::rule(
-                    FailedRuleId::FAR,
-                    c.far_id.0,
-                    "FAR ID already exists",
-                ));
-            }
-        }
-        for c in &req.create_qer {
-            let q = Qer::create(c);
-            if r.qers.insert(q.id, q).is_some() {
-                return Err(Reject::rule(
-                    FailedRuleId::QER,
-                    c.qer_id.0,
-                    "QER ID already exists",
-                ));
-            }
-        }
-        for c in &req.create_urr {
-            let u = Urr::create(c, now_ntp)?;
-            if r.urrs.insert(u.id, u).is_some() {
-                return Err(Reject::rule(
-                    FailedRuleId::URR,
-                    c.urr_id.0,
-                    "URR ID already exists",
-                ));
-            }
-        }
-        for c in &req.create_pdr {
-            let mut p = Pdr::create(c)?;
-            p.counter = NO_COUNTER;
-            if r.pdrs.insert(p.id, p).is_some() {
-                return Err(Reject::rule(
-                    FailedRuleId::PDR,
-                    u32::from(c.pdr_id.0),
-                    "PDR ID already exists",
-                ));
-            }
-        }
+        add_created(
+            r,
+            Created {
+                fars: &req.create_far,
+                qers: &req.create_qer,
+                urrs: &req.create_urr,
+                pdrs: &req.create_pdr,
+            },
+            now_ntp,
+            "already exists",
+        )?;
         let mut end_markers = Vec::new();
         for u in &req.update_far {
             let f = r
@@ -1209,6 +1149,62 @@ impl<D: Datapath> Sessions<D> {
             }
         }
     }
+}
+
+/// The Create FAR / QER / URR / PDR IEs of a request.
+struct Created<'a> {
+    fars: &'a [ie::CreateFar],
+    qers: &'a [ie::CreateQer],
+    urrs: &'a [ie::CreateUrr],
+    pdrs: &'a [ie::CreatePdr],
+}
+
+/// Adds the rules a request creates (FARs, QERs, URRs, then PDRs, whose
+/// counter slots are taken later); an ID already in `rules` is refused
+/// with its Failed Rule ID (`dup` says how, for the log).
+fn add_created(rules: &mut Rules, c: Created<'_>, now_ntp: u32, dup: &str) -> Result<(), Reject> {
+    for x in c.fars {
+        let f = Far::create(x)?;
+        if rules.fars.insert(f.id, f).is_some() {
+            return Err(Reject::rule(
+                FailedRuleId::FAR,
+                x.far_id.0,
+                format!("FAR ID {dup}"),
+            ));
+        }
+    }
+    for x in c.qers {
+        let q = Qer::create(x);
+        if rules.qers.insert(q.id, q).is_some() {
+            return Err(Reject::rule(
+                FailedRuleId::QER,
+                x.qer_id.0,
+                format!("QER ID {dup}"),
+            ));
+        }
+    }
+    for x in c.urrs {
+        let u = Urr::create(x, now_ntp)?;
+        if rules.urrs.insert(u.id, u).is_some() {
+            return Err(Reject::rule(
+                FailedRuleId::URR,
+                x.urr_id.0,
+                format!("URR ID {dup}"),
+            ));
+        }
+    }
+    for x in c.pdrs {
+        let mut p = Pdr::create(x)?;
+        p.counter = NO_COUNTER;
+        if rules.pdrs.insert(p.id, p).is_some() {
+            return Err(Reject::rule(
+                FailedRuleId::PDR,
+                u32::from(x.pdr_id.0),
+                format!("PDR ID {dup}"),
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn links(r: &Rules) -> BTreeMap<(u32, u16), (Direction, u32)> {

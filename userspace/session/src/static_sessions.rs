@@ -227,15 +227,7 @@ pub fn establishment(spec: &SessionSpec, n3: Ipv4Addr) -> SessionEstablishmentRe
                 UL_PDR,
                 Pdi {
                     source_interface: SourceInterface(interface::ACCESS),
-                    f_teid: Some(FTeid {
-                        teid: Some(spec.local_teid),
-                        ipv4: Some(n3),
-                        ipv6: None,
-                        choose: false,
-                        choose_v4: false,
-                        choose_v6: false,
-                        choose_id: None,
-                    }),
+                    f_teid: Some(FTeid::ipv4(spec.local_teid, n3)),
                     ue_ip_address: Some(UeIpAddress {
                         ipv4: Some(spec.ue_ipv4),
                         ..UeIpAddress::default()
@@ -266,48 +258,17 @@ pub fn establishment(spec: &SessionSpec, n3: Ipv4Addr) -> SessionEstablishmentRe
             ),
         ],
         create_far: vec![
-            CreateFar {
-                far_id: FarId(UL_FAR),
-                apply_action: ApplyAction(ApplyAction::FORW),
-                forwarding_parameters: Some(ForwardingParameters {
-                    destination_interface: DestinationInterface(interface::CORE),
-                    network_instance: None,
-                    outer_header_creation: None,
-                    interface_type: None,
-                    unknown: Vec::new(),
-                }),
-                bar_id: None,
-                unknown: Vec::new(),
-            },
-            CreateFar {
-                far_id: FarId(DL_FAR),
-                apply_action: ApplyAction(ApplyAction::FORW),
-                forwarding_parameters: Some(ForwardingParameters {
-                    destination_interface: DestinationInterface(interface::ACCESS),
-                    network_instance: None,
-                    outer_header_creation: Some(ohc(spec)),
-                    interface_type: None,
-                    unknown: Vec::new(),
-                }),
-                bar_id: None,
-                unknown: Vec::new(),
-            },
+            CreateFar::forward(FarId(UL_FAR), interface::CORE, None),
+            CreateFar::forward(FarId(DL_FAR), interface::ACCESS, Some(ohc(spec))),
         ],
-        create_urr: vec![CreateUrr {
-            urr_id: UrrId(URR),
-            measurement_method: MeasurementMethod {
+        create_urr: vec![CreateUrr::new(
+            UrrId(URR),
+            MeasurementMethod {
                 duration: true,
                 volume: true,
                 event: false,
             },
-            reporting_triggers: ReportingTriggers(0),
-            measurement_period: None,
-            volume_threshold: None,
-            volume_quota: None,
-            time_threshold: None,
-            time_quota: None,
-            unknown: Vec::new(),
-        }],
+        )],
         create_qer: qer(spec),
         pdn_type: Some(PdnType(1)),
         unknown: Vec::new(),

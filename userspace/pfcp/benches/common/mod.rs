@@ -130,23 +130,20 @@ fn far_access(id: u32, teid: u32) -> CreateFar {
 
 fn urr() -> CreateUrr {
     CreateUrr {
-        urr_id: UrrId(1),
-        measurement_method: MeasurementMethod {
-            duration: true,
-            volume: true,
-            event: false,
-        },
         reporting_triggers: ReportingTriggers(ReportingTriggers::VOLTH),
-        measurement_period: None,
         volume_threshold: Some(VolumeThreshold(Volume {
             total: Some(1 << 30),
             uplink: None,
             downlink: None,
         })),
-        volume_quota: None,
-        time_threshold: None,
-        time_quota: None,
-        unknown: Vec::new(),
+        ..CreateUrr::new(
+            UrrId(1),
+            MeasurementMethod {
+                duration: true,
+                volume: true,
+                event: false,
+            },
+        )
     }
 }
 

@@ -86,6 +86,31 @@ pub struct CreateFar {
     pub unknown: Vec<RawIe>,
 }
 
+impl CreateFar {
+    /// FAR `far_id` forwarding (FORW) to `destination` (an
+    /// [`interface`](crate::ie::interface) value), with Outer Header Creation
+    /// when given.
+    pub fn forward(
+        far_id: FarId,
+        destination: u8,
+        outer_header_creation: Option<OuterHeaderCreation>,
+    ) -> CreateFar {
+        CreateFar {
+            far_id,
+            apply_action: ApplyAction(ApplyAction::FORW),
+            forwarding_parameters: Some(ForwardingParameters {
+                destination_interface: DestinationInterface(destination),
+                network_instance: None,
+                outer_header_creation,
+                interface_type: None,
+                unknown: Vec::new(),
+            }),
+            bar_id: None,
+            unknown: Vec::new(),
+        }
+    }
+}
+
 /// Create URR (Table 7.5.2.4-1).
 #[derive(Clone, Debug, PartialEq)]
 pub struct CreateUrr {
@@ -107,6 +132,25 @@ pub struct CreateUrr {
     pub time_quota: Option<TimeQuota>,
     /// Children not modelled.
     pub unknown: Vec<RawIe>,
+}
+
+impl CreateUrr {
+    /// URR `urr_id` measuring by `measurement_method`, with no reporting
+    /// trigger and no threshold, quota or period (set those with struct
+    /// update syntax: `CreateUrr { volume_quota, ..CreateUrr::new(id, m) }`).
+    pub fn new(urr_id: UrrId, measurement_method: MeasurementMethod) -> CreateUrr {
+        CreateUrr {
+            urr_id,
+            measurement_method,
+            reporting_triggers: ReportingTriggers(0),
+            measurement_period: None,
+            volume_threshold: None,
+            volume_quota: None,
+            time_threshold: None,
+            time_quota: None,
+            unknown: Vec::new(),
+        }
+    }
 }
 
 /// Create QER (Table 7.5.2.5-1).
@@ -221,6 +265,24 @@ pub struct UpdateUrr {
     pub time_quota: Option<TimeQuota>,
     /// Children not modelled.
     pub unknown: Vec<RawIe>,
+}
+
+impl UpdateUrr {
+    /// An Update URR of `urr_id` that changes nothing yet (set what it
+    /// changes with struct update syntax).
+    pub fn of(urr_id: UrrId) -> UpdateUrr {
+        UpdateUrr {
+            urr_id,
+            measurement_method: None,
+            reporting_triggers: None,
+            measurement_period: None,
+            volume_threshold: None,
+            volume_quota: None,
+            time_threshold: None,
+            time_quota: None,
+            unknown: Vec::new(),
+        }
+    }
 }
 
 /// Update QER (Table 7.5.4.5-1).

@@ -57,6 +57,35 @@ pub struct FTeid {
     pub choose_id: Option<u8>,
 }
 
+impl FTeid {
+    /// A TEID and IPv4 address the CP function assigned.
+    pub fn ipv4(teid: u32, addr: Ipv4Addr) -> FTeid {
+        FTeid {
+            teid: Some(teid),
+            ipv4: Some(addr),
+            ipv6: None,
+            choose: false,
+            choose_v4: false,
+            choose_v6: false,
+            choose_id: None,
+        }
+    }
+
+    /// CHOOSE: the UP function allocates a TEID and an IPv4 address (CH,
+    /// V4), shared by the PDRs with the same CHOOSE ID when one is given.
+    pub fn choose_ipv4(choose_id: Option<u8>) -> FTeid {
+        FTeid {
+            teid: None,
+            ipv4: None,
+            ipv6: None,
+            choose: true,
+            choose_v4: true,
+            choose_v6: false,
+            choose_id,
+        }
+    }
+}
+
 /// Source Interface (§8.2.2), Destination Interface (§8.2.24) values.
 pub mod interface {
     /// Access (uplink traffic comes from here; downlink goes there).

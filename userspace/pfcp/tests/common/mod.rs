@@ -230,12 +230,6 @@ pub fn create_far(id: u32) -> CreateFar {
 
 pub fn create_urr(id: u32) -> CreateUrr {
     CreateUrr {
-        urr_id: UrrId(id),
-        measurement_method: MeasurementMethod {
-            duration: true,
-            volume: true,
-            event: true,
-        },
         reporting_triggers: ReportingTriggers(
             ReportingTriggers::PERIO
                 | ReportingTriggers::VOLTH
@@ -249,6 +243,14 @@ pub fn create_urr(id: u32) -> CreateUrr {
         time_threshold: Some(TimeThreshold(600)),
         time_quota: Some(TimeQuota(3600)),
         unknown: vec![raw_vendor()],
+        ..CreateUrr::new(
+            UrrId(id),
+            MeasurementMethod {
+                duration: true,
+                volume: true,
+                event: true,
+            },
+        )
     }
 }
 

@@ -260,15 +260,7 @@ fn mod_bytes(up_seid: u64, req: SessionModificationRequest, seq: u32) -> Vec<u8>
 }
 
 fn choose_teid() -> FTeid {
-    FTeid {
-        teid: None,
-        ipv4: None,
-        ipv6: None,
-        choose: true,
-        choose_v4: true,
-        choose_v6: false,
-        choose_id: Some(1),
-    }
+    FTeid::choose_ipv4(Some(1))
 }
 
 fn pdr(id: u16, source: u8, far: u32, urr: u32) -> CreatePdr {
@@ -299,42 +291,27 @@ fn pdr(id: u16, source: u8, far: u32, urr: u32) -> CreatePdr {
 }
 
 fn far(id: u32, destination: u8, ohc_teid: Option<u32>) -> CreateFar {
-    CreateFar {
-        far_id: FarId(id),
-        apply_action: ApplyAction(ApplyAction::FORW),
-        forwarding_parameters: Some(ForwardingParameters {
-            destination_interface: DestinationInterface(destination),
-            network_instance: None,
-            outer_header_creation: ohc_teid.map(|teid| OuterHeaderCreation {
-                description: OuterHeaderCreation::GTPU_UDP_IPV4,
-                teid: Some(teid),
-                ipv4: Some(GNB),
-                ..OuterHeaderCreation::default()
-            }),
-            interface_type: None,
-            unknown: Vec::new(),
+    CreateFar::forward(
+        FarId(id),
+        destination,
+        ohc_teid.map(|teid| OuterHeaderCreation {
+            description: OuterHeaderCreation::GTPU_UDP_IPV4,
+            teid: Some(teid),
+            ipv4: Some(GNB),
+            ..OuterHeaderCreation::default()
         }),
-        bar_id: None,
-        unknown: Vec::new(),
-    }
+    )
 }
 
 fn urr(id: u32) -> CreateUrr {
-    CreateUrr {
-        urr_id: UrrId(id),
-        measurement_method: MeasurementMethod {
+    CreateUrr::new(
+        UrrId(id),
+        MeasurementMethod {
             duration: false,
             volume: true,
             event: false,
         },
-        reporting_triggers: ReportingTriggers(0),
-        measurement_period: None,
-        volume_threshold: None,
-        volume_quota: None,
-        time_threshold: None,
-        time_quota: None,
-        unknown: Vec::new(),
-    }
+    )
 }
 
 fn qer(id: u32) -> CreateQer {
@@ -875,15 +852,8 @@ fn cases() -> Vec<Case> {
             || {
                 modify(|r| {
                     r.update_urr.push(UpdateUrr {
-                        urr_id: UrrId(9),
-                        measurement_method: None,
                         reporting_triggers: Some(ReportingTriggers(0)),
-                        measurement_period: None,
-                        volume_threshold: None,
-                        volume_quota: None,
-                        time_threshold: None,
-                        time_quota: None,
-                        unknown: Vec::new(),
+                        ..UpdateUrr::of(UrrId(9))
                     })
                 })
             },
@@ -912,15 +882,8 @@ fn cases() -> Vec<Case> {
             || {
                 modify(|r| {
                     let u = |id| UpdateUrr {
-                        urr_id: UrrId(id),
-                        measurement_method: None,
                         reporting_triggers: Some(ReportingTriggers(0)),
-                        measurement_period: None,
-                        volume_threshold: None,
-                        volume_quota: None,
-                        time_threshold: None,
-                        time_quota: None,
-                        unknown: Vec::new(),
+                        ..UpdateUrr::of(UrrId(id))
                     };
                     r.update_urr = vec![u(1), u(8)];
                 })

@@ -32,27 +32,11 @@ pub(crate) fn manager() -> Sessions<FakeDatapath> {
 }
 
 pub(crate) fn fteid_fixed(teid: u32) -> FTeid {
-    FTeid {
-        teid: Some(teid),
-        ipv4: Some(N3),
-        ipv6: None,
-        choose: false,
-        choose_v4: false,
-        choose_v6: false,
-        choose_id: None,
-    }
+    FTeid::ipv4(teid, N3)
 }
 
 pub(crate) fn fteid_choose(id: Option<u8>) -> FTeid {
-    FTeid {
-        teid: None,
-        ipv4: None,
-        ipv6: None,
-        choose: true,
-        choose_v4: true,
-        choose_v6: false,
-        choose_id: id,
-    }
+    FTeid::choose_ipv4(id)
 }
 
 pub(crate) fn ue(addr: Option<Ipv4Addr>, destination: bool) -> UeIpAddress {
@@ -100,19 +84,7 @@ pub(crate) fn dl_pdi(addr: Option<Ipv4Addr>) -> Pdi {
 }
 
 pub(crate) fn far_core(id: u32) -> CreateFar {
-    CreateFar {
-        far_id: FarId(id),
-        apply_action: ApplyAction(ApplyAction::FORW),
-        forwarding_parameters: Some(ForwardingParameters {
-            destination_interface: DestinationInterface(interface::CORE),
-            network_instance: None,
-            outer_header_creation: None,
-            interface_type: None,
-            unknown: Vec::new(),
-        }),
-        bar_id: None,
-        unknown: Vec::new(),
-    }
+    CreateFar::forward(FarId(id), interface::CORE, None)
 }
 
 pub(crate) fn ohc(teid: u32) -> OuterHeaderCreation {
@@ -125,37 +97,18 @@ pub(crate) fn ohc(teid: u32) -> OuterHeaderCreation {
 }
 
 pub(crate) fn far_access(id: u32, teid: u32) -> CreateFar {
-    CreateFar {
-        far_id: FarId(id),
-        apply_action: ApplyAction(ApplyAction::FORW),
-        forwarding_parameters: Some(ForwardingParameters {
-            destination_interface: DestinationInterface(interface::ACCESS),
-            network_instance: None,
-            outer_header_creation: Some(ohc(teid)),
-            interface_type: None,
-            unknown: Vec::new(),
-        }),
-        bar_id: None,
-        unknown: Vec::new(),
-    }
+    CreateFar::forward(FarId(id), interface::ACCESS, Some(ohc(teid)))
 }
 
 pub(crate) fn urr() -> CreateUrr {
-    CreateUrr {
-        urr_id: UrrId(1),
-        measurement_method: MeasurementMethod {
+    CreateUrr::new(
+        UrrId(1),
+        MeasurementMethod {
             duration: true,
             volume: true,
             event: false,
         },
-        reporting_triggers: ReportingTriggers(0),
-        measurement_period: None,
-        volume_threshold: None,
-        volume_quota: None,
-        time_threshold: None,
-        time_quota: None,
-        unknown: Vec::new(),
-    }
+    )
 }
 
 pub(crate) fn qer(id: u32, qfi: u8) -> CreateQer {
@@ -877,15 +830,8 @@ fn a_used_up_volume_quota_is_reported_once_and_drops_until_a_new_quota() {
     // A new quota lifts the block; it counts from the last report.
     let grant = SessionModificationRequest {
         update_urr: vec![UpdateUrr {
-            urr_id: UrrId(1),
-            measurement_method: None,
-            reporting_triggers: None,
-            measurement_period: None,
-            volume_threshold: None,
             volume_quota: Some(VolumeQuota(vol(Some(5000), None, None))),
-            time_threshold: None,
-            time_quota: None,
-            unknown: Vec::new(),
+            ..UpdateUrr::of(UrrId(1))
         }],
         ..Default::default()
     };
@@ -993,15 +939,8 @@ fn removing_a_used_up_urr_or_its_trigger_resumes_forwarding() {
     let seid = exhausted(&mut m);
     let req = SessionModificationRequest {
         update_urr: vec![UpdateUrr {
-            urr_id: UrrId(2),
-            measurement_method: None,
             reporting_triggers: Some(triggers(0)),
-            measurement_period: None,
-            volume_threshold: None,
-            volume_quota: None,
-            time_threshold: None,
-            time_quota: None,
-            unknown: Vec::new(),
+            ..UpdateUrr::of(UrrId(2))
         }],
         ..Default::default()
     };
@@ -1060,15 +999,8 @@ fn time_threshold_and_time_quota_follow_the_measured_duration() {
     assert_eq!(r.usage_report_trigger.0, UsageReportTrigger::TIMTH);
     let req = SessionModificationRequest {
         update_urr: vec![UpdateUrr {
-            urr_id: UrrId(1),
-            measurement_method: None,
-            reporting_triggers: None,
-            measurement_period: None,
-            volume_threshold: None,
-            volume_quota: None,
-            time_threshold: None,
             time_quota: Some(TimeQuota(60)),
-            unknown: Vec::new(),
+            ..UpdateUrr::of(UrrId(1))
         }],
         ..Default::default()
     };
@@ -1302,7 +1234,6 @@ fn triggers_without_their_parameters_are_refused_whole() {
     for (what, u, cause, ie, rule) in cases {
         let req = SessionModificationRequest {
             update_urr: vec![UpdateUrr {
-                urr_id: UrrId(1),
                 measurement_method: Some(u.measurement_method),
                 reporting_triggers: Some(u.reporting_triggers),
                 measurement_period: u.measurement_period,
@@ -1310,7 +1241,7 @@ fn triggers_without_their_parameters_are_refused_whole() {
                 volume_quota: u.volume_quota,
                 time_threshold: u.time_threshold,
                 time_quota: u.time_quota,
-                unknown: Vec::new(),
+                ..UpdateUrr::of(UrrId(1))
             }],
             ..Default::default()
         };
@@ -1332,15 +1263,9 @@ fn update_and_query_of_an_unknown_urr_name_it() {
     let before = snapshot(&m);
     let update = SessionModificationRequest {
         update_urr: vec![UpdateUrr {
-            urr_id: UrrId(9),
-            measurement_method: None,
             reporting_triggers: Some(triggers(ReportingTriggers::PERIO)),
             measurement_period: Some(MeasurementPeriod(10)),
-            volume_threshold: None,
-            volume_quota: None,
-            time_threshold: None,
-            time_quota: None,
-            unknown: Vec::new(),
+            ..UpdateUrr::of(UrrId(9))
         }],
         ..Default::default()
     };
