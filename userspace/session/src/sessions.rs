@@ -197,26 +197,53 @@ pub struct Sessions<D: Datapath> {
     /// Boxed: a B-tree node holds 11 values, mostly half full, so inline
     /// sessions would cost about twice their size.
     pub(crate) sessions: BTreeMap<u64, Box<Session>>,
-    pub(crate) teid_owner: HashMap<u32, u64>,
-    pub(crate) ue_owner: HashMap<Ipv4Addr, u64>,
-    pub(crate) by_cp: HashMap<(String, u64), u64>,
-    pub(crate) teid_pool: RangePool,
-    pub(crate) ue_pool: UePool,
-    pub(crate) counter_pool: RangePool,
-    pub(crate) rule_set_pool: RangePool,
-    pub(crate) meter_pool: RangePool,
+    /// Who holds each key (for conflicts and lookups).
+    pub(crate) owners: Owners,
+    /// What the sessions take from the datapath's tables.
+    pub(crate) pools: Pools,
     pub(crate) poi_resolver: Option<PoiResolver>,
     pub(crate) next_seid: u64,
     /// Sessions with a URR whose triggers [`Sessions::poll_usage`] evaluates.
     pub(crate) watched: BTreeSet<u64>,
-    /// Sessions added, replaced or removed since the meter last asked
-    /// ([`Sessions::take_changes`]); `None` once more than
-    /// [`MAX_CHANGE_LOG`] piled up (the meter then rebuilds from scratch).
-    pub(crate) change_log: Option<Vec<u64>>,
+    /// Who wants to hear of changed sessions: the meter, the store.
+    pub(crate) changes: Changes,
     /// [`SNAPSHOT_ABOVE`] (the tests lower it to take both paths).
     pub(crate) snapshot_above: usize,
-    /// Sessions changed since the session store last saved them
-    /// ([`Sessions::take_dirty`]); `None` while nothing persists them.
+}
+
+/// Which session holds a key.
+#[derive(Default)]
+pub(crate) struct Owners {
+    /// Local TEID -> our SEID.
+    pub(crate) teid: HashMap<u32, u64>,
+    /// UE address -> our SEID.
+    pub(crate) ue: HashMap<Ipv4Addr, u64>,
+    /// (peer, CP SEID) -> our SEID.
+    pub(crate) by_cp: HashMap<(String, u64), u64>,
+}
+
+/// The allocators behind CHOOSE and the fast path's arrays.
+pub(crate) struct Pools {
+    /// Local TEIDs for CHOOSE (`pfcp.teid_first..=teid_last`).
+    pub(crate) teid: RangePool,
+    /// UE addresses for CHOOSE.
+    pub(crate) ue: UePool,
+    /// Counter slots (`SESSION_COUNTERS`).
+    pub(crate) counters: RangePool,
+    /// Rule sets (`RULES`).
+    pub(crate) rule_sets: RangePool,
+    /// Rate meters (`METERS`, after the POI meters).
+    pub(crate) meters: RangePool,
+}
+
+/// Sessions changed since each client last asked.
+#[derive(Default)]
+pub(crate) struct Changes {
+    /// For the meter ([`Sessions::take_changes`]); `None` once more than
+    /// [`MAX_CHANGE_LOG`] piled up (the meter then rebuilds from scratch).
+    pub(crate) log: Option<Vec<u64>>,
+    /// For the session store ([`Sessions::take_dirty`]); `None` while
+    /// nothing persists them.
     pub(crate) dirty: Option<BTreeSet<u64>>,
 }
 
@@ -270,36 +297,35 @@ impl<D: Datapath> Sessions<D> {
     pub fn new(dp: D, cfg: SessionsConfig) -> Self {
         let cap = dp.capacity();
         Sessions {
-            teid_pool: RangePool::new(cfg.teid_range.0, cfg.teid_range.1),
-            ue_pool: UePool::new(&cfg.ue_pools),
-            counter_pool: RangePool::new(0, cap.counter_slots.saturating_sub(1)),
-            rule_set_pool: RangePool::new(0, cap.rule_sets.saturating_sub(1)),
-            meter_pool: RangePool::new(
-                cfg.qos.reserved_meters.min(cap.meters.saturating_sub(1)),
-                cap.meters.saturating_sub(1),
-            ),
+            pools: Pools {
+                teid: RangePool::new(cfg.teid_range.0, cfg.teid_range.1),
+                ue: UePool::new(&cfg.ue_pools),
+                counters: RangePool::new(0, cap.counter_slots.saturating_sub(1)),
+                rule_sets: RangePool::new(0, cap.rule_sets.saturating_sub(1)),
+                meters: RangePool::new(
+                    cfg.qos.reserved_meters.min(cap.meters.saturating_sub(1)),
+                    cap.meters.saturating_sub(1),
+                ),
+            },
             poi_resolver: None,
             dp,
             cfg,
             sessions: BTreeMap::new(),
-            teid_owner: HashMap::new(),
-            ue_owner: HashMap::new(),
-            by_cp: HashMap::new(),
+            owners: Owners::default(),
             next_seid: 1,
             watched: BTreeSet::new(),
-            change_log: None,
+            changes: Changes::default(),
             snapshot_above: SNAPSHOT_ABOVE,
-            dirty: None,
         }
     }
 
     fn changed(&mut self, up_seid: u64) {
         self.mark_dirty(up_seid);
-        if let Some(log) = &mut self.change_log {
+        if let Some(log) = &mut self.changes.log {
             if log.len() < MAX_CHANGE_LOG {
                 log.push(up_seid);
             } else {
-                self.change_log = None;
+                self.changes.log = None;
             }
         }
     }
@@ -309,7 +335,7 @@ impl<D: Datapath> Sessions<D> {
     /// too many changes piled up): then the caller must look at every
     /// session. Logging starts with the first call.
     pub fn take_changes(&mut self) -> Option<Vec<u64>> {
-        self.change_log.replace(Vec::new())
+        self.changes.log.replace(Vec::new())
     }
 
     /// The configuration.
@@ -353,21 +379,21 @@ impl<D: Datapath> Sessions<D> {
     /// counter slots, rule sets) — for leak checks and metrics.
     pub fn in_use(&self) -> (usize, usize, usize, usize) {
         (
-            self.teid_pool.in_use(),
-            self.ue_pool.in_use(),
-            self.counter_pool.in_use(),
-            self.rule_set_pool.in_use(),
+            self.pools.teid.in_use(),
+            self.pools.ue.in_use(),
+            self.pools.counters.in_use(),
+            self.pools.rule_sets.in_use(),
         )
     }
 
     /// The session holding local TEID `teid`.
     pub fn teid_owner(&self, teid: u32) -> Option<u64> {
-        self.teid_owner.get(&teid).copied()
+        self.owners.teid.get(&teid).copied()
     }
 
     /// The session holding UE address `ue`.
     pub fn ue_owner(&self, ue: Ipv4Addr) -> Option<u64> {
-        self.ue_owner.get(&ue).copied()
+        self.owners.ue.get(&ue).copied()
     }
 
     /// A PDR's counters, summed over CPUs.
@@ -386,7 +412,7 @@ impl<D: Datapath> Sessions<D> {
 
     /// Our SEID of the session `peer` knows as `cp_seid`.
     pub fn find(&self, peer: &str, cp_seid: u64) -> Option<u64> {
-        self.by_cp.get(&(peer.to_string(), cp_seid)).copied()
+        self.owners.by_cp.get(&(peer.to_string(), cp_seid)).copied()
     }
 
     /// Handles Session Establishment Request from `peer`.
@@ -440,7 +466,8 @@ impl<D: Datapath> Sessions<D> {
             ..session.clone()
         };
         let (session, created) = self.commit(&before, session, &[])?;
-        self.by_cp
+        self.owners
+            .by_cp
             .insert((session.peer.clone(), session.cp_seid), up_seid);
         self.watch(&session);
         self.sessions.insert(up_seid, Box::new(session));
@@ -579,8 +606,10 @@ impl<D: Datapath> Sessions<D> {
             }
         }
         if new.cp_seid != old.cp_seid {
-            self.by_cp.remove(&(old.peer.clone(), old.cp_seid));
-            self.by_cp.insert((new.peer.clone(), new.cp_seid), up_seid);
+            self.owners.by_cp.remove(&(old.peer.clone(), old.cp_seid));
+            self.owners
+                .by_cp
+                .insert((new.peer.clone(), new.cp_seid), up_seid);
         }
         self.watch(&new);
         self.sessions.insert(up_seid, Box::new(new));
@@ -622,7 +651,7 @@ impl<D: Datapath> Sessions<D> {
         self.sessions.remove(&up_seid);
         self.changed(up_seid);
         self.watched.remove(&up_seid);
-        self.by_cp.remove(&(old.peer.clone(), old.cp_seid));
+        self.owners.by_cp.remove(&(old.peer.clone(), old.cp_seid));
         Ok(reports)
     }
 
@@ -820,19 +849,19 @@ impl<D: Datapath> Sessions<D> {
             }
             Err(e) => {
                 for t in taken.teids {
-                    self.teid_pool.release(t);
+                    self.pools.teid.release(t);
                 }
                 if let Some(u) = taken.ue {
-                    self.ue_pool.release(u);
+                    self.pools.ue.release(u);
                 }
                 for c in taken.counters {
-                    self.counter_pool.release(c);
+                    self.pools.counters.release(c);
                 }
                 for r in taken.rule_sets {
-                    self.rule_set_pool.release(r);
+                    self.pools.rule_sets.release(r);
                 }
                 for m in taken.meters {
-                    self.meter_pool.release(m);
+                    self.pools.meters.release(m);
                 }
                 Err(e)
             }
@@ -875,9 +904,10 @@ impl<D: Datapath> Sessions<D> {
                     (Some(t), _) => t,
                     (None, Some(t)) => t,
                     (None, None) => {
-                        let owner = &self.teid_owner;
+                        let owner = &self.owners.teid;
                         let t = self
-                            .teid_pool
+                            .pools
+                            .teid
                             .alloc(|t| {
                                 owner.get(&t).is_some_and(|o| *o != seid) || fixed.contains(&t)
                             })
@@ -908,9 +938,10 @@ impl<D: Datapath> Sessions<D> {
                 let ue = match (p.ue_ipv4, s.allocated_ue) {
                     (Some(a), _) | (None, Some(a)) => a,
                     (None, None) => {
-                        let owner = &self.ue_owner;
+                        let owner = &self.owners.ue;
                         let a = self
-                            .ue_pool
+                            .pools
+                            .ue
                             .alloc(|a| owner.contains_key(&a))
                             .ok_or_else(|| resources("the UE address pools are exhausted"))?;
                         taken.ue = Some(a);
@@ -932,7 +963,7 @@ impl<D: Datapath> Sessions<D> {
                 let slot = match half_free.iter().position(|(d, _)| *d != dir) {
                     Some(i) => half_free.swap_remove(i).1,
                     None => {
-                        let slot = self.counter_pool.alloc(|_| false).ok_or_else(|| {
+                        let slot = self.pools.counters.alloc(|_| false).ok_or_else(|| {
                             resources("all counter slots (gateway.max_pdrs) are in use")
                         })?;
                         taken.counters.push(slot);
@@ -956,7 +987,7 @@ impl<D: Datapath> Sessions<D> {
 
     fn check_conflicts(&self, seid: u64, d: &Desired) -> Result<(), Reject> {
         for teid in d.uplink.keys() {
-            if let Some(o) = self.teid_owner.get(teid).filter(|o| **o != seid) {
+            if let Some(o) = self.owners.teid.get(teid).filter(|o| **o != seid) {
                 return Err(Reject::cause(
                     Cause::RULE_CREATION_MODIFICATION_FAILURE,
                     format!("local TEID {teid:#x} is in use by session {o:#x}"),
@@ -964,7 +995,7 @@ impl<D: Datapath> Sessions<D> {
             }
         }
         for ue in d.downlink.keys() {
-            if let Some(o) = self.ue_owner.get(ue).filter(|o| **o != seid) {
+            if let Some(o) = self.owners.ue.get(ue).filter(|o| **o != seid) {
                 return Err(Reject::cause(
                     Cause::RULE_CREATION_MODIFICATION_FAILURE,
                     format!("UE address {ue} is in use by session {o:#x}"),
@@ -1065,7 +1096,8 @@ impl<D: Datapath> Sessions<D> {
             return Ok(None);
         }
         let idx = self
-            .rule_set_pool
+            .pools
+            .rule_sets
             .alloc(|_| false)
             .ok_or_else(|| resources("all rule sets (gateway.max_rule_sets) are in use"))?;
         taken.rule_sets.push(idx);
@@ -1079,25 +1111,25 @@ impl<D: Datapath> Sessions<D> {
         let seid = new.up_seid;
         for teid in old.written_ul.keys() {
             if !new.written_ul.contains_key(teid) {
-                self.teid_owner.remove(teid);
-                self.teid_pool.release(*teid);
+                self.owners.teid.remove(teid);
+                self.pools.teid.release(*teid);
             }
         }
         for teid in new.written_ul.keys() {
-            self.teid_owner.insert(*teid, seid);
+            self.owners.teid.insert(*teid, seid);
         }
         for ue in old.written_dl.keys() {
             if !new.written_dl.contains_key(ue) {
-                self.ue_owner.remove(ue);
+                self.owners.ue.remove(ue);
             }
         }
         for ue in new.written_dl.keys() {
-            self.ue_owner.insert(*ue, seid);
+            self.owners.ue.insert(*ue, seid);
         }
         if let Some(a) = old.allocated_ue {
             let still_used = new.rules.pdrs.values().any(|p| p.ue_ipv4 == Some(a));
             if new.allocated_ue != Some(a) || !still_used {
-                self.ue_pool.release(a);
+                self.pools.ue.release(a);
                 if new.allocated_ue == Some(a) {
                     new.allocated_ue = None;
                 }
@@ -1111,7 +1143,7 @@ impl<D: Datapath> Sessions<D> {
             .collect();
         for w in old.written_ul.values().chain(old.written_dl.values()) {
             if let Some(r) = w.rule_set.filter(|r| !keep_rs.contains(r)) {
-                self.rule_set_pool.release(r);
+                self.pools.rule_sets.release(r);
             }
         }
         // Links (URR, PDR): ended ones fold their usage into the URR; new
@@ -1145,7 +1177,7 @@ impl<D: Datapath> Sessions<D> {
         let new_slots: Vec<u32> = new.rules.pdrs.values().map(|p| p.counter).collect();
         for p in old.rules.pdrs.values() {
             if !new_slots.contains(&p.counter) {
-                self.counter_pool.release(p.counter);
+                self.pools.counters.release(p.counter);
             }
         }
     }

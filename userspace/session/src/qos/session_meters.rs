@@ -40,10 +40,10 @@ impl<D: Datapath> Sessions<D> {
             let slot = match s.meters.get(&k) {
                 Some(m) => MeterSlot { qer_bps, ..*m },
                 None => {
-                    let index = self
-                        .meter_pool
-                        .alloc(|_| false)
-                        .ok_or_else(|| resources("all rate meters (qos.max_meters) are in use"))?;
+                    let index =
+                        self.pools.meters.alloc(|_| false).ok_or_else(|| {
+                            resources("all rate meters (qos.max_meters) are in use")
+                        })?;
                     taken.meters.push(index);
                     taken.plan.push(Write::ResetMeter(index));
                     MeterSlot {
@@ -249,7 +249,7 @@ impl<D: Datapath> Sessions<D> {
         let keep: Vec<u32> = new.meters.values().map(|m| m.index).collect();
         for m in old.meters.values() {
             if !keep.contains(&m.index) {
-                self.meter_pool.release(m.index);
+                self.pools.meters.release(m.index);
             }
         }
     }
@@ -325,6 +325,6 @@ impl<D: Datapath> Sessions<D> {
 
     /// Rate meters in use by sessions.
     pub fn meters_in_use(&self) -> usize {
-        self.meter_pool.in_use()
+        self.pools.meters.in_use()
     }
 }

@@ -184,11 +184,11 @@ impl<D: Datapath> Sessions<D> {
     /// Starts keeping the set of sessions changed since the last
     /// [`Sessions::take_dirty`] (the daemon does when it persists sessions).
     pub fn track_dirty(&mut self) {
-        self.dirty.get_or_insert_with(BTreeSet::new);
+        self.changes.dirty.get_or_insert_with(BTreeSet::new);
     }
 
     pub(crate) fn mark_dirty(&mut self, up_seid: u64) {
-        if let Some(d) = &mut self.dirty {
+        if let Some(d) = &mut self.changes.dirty {
             d.insert(up_seid);
         }
     }
@@ -196,7 +196,7 @@ impl<D: Datapath> Sessions<D> {
     /// The sessions changed since the last call: `Some(record)` to save,
     /// `None` for a session that is gone.
     pub fn take_dirty(&mut self) -> Vec<(u64, Option<Record>)> {
-        let Some(d) = self.dirty.as_mut() else {
+        let Some(d) = self.changes.dirty.as_mut() else {
             return Vec::new();
         };
         let seids = std::mem::take(d);
@@ -254,11 +254,11 @@ impl<D: Datapath> Sessions<D> {
             meters.extend(s.meters.values().map(|m| m.index));
             sessions.push(s);
         }
-        self.teid_pool.take_all(teids);
-        self.ue_pool.take_all(&ues);
-        self.counter_pool.take_all(slots);
-        self.rule_set_pool.take_all(sets);
-        self.meter_pool.take_all(meters);
+        self.pools.teid.take_all(teids);
+        self.pools.ue.take_all(&ues);
+        self.pools.counters.take_all(slots);
+        self.pools.rule_sets.take_all(sets);
+        self.pools.meters.take_all(meters);
         // The maps hold these values already: writing them again changes
         // nothing for traffic, and an undo puts the same value back.
         let mut plan = Plan::new();
@@ -298,14 +298,14 @@ impl<D: Datapath> Sessions<D> {
         for s in sessions {
             let seid = s.up_seid;
             for teid in s.written_ul.keys() {
-                self.teid_owner.insert(*teid, seid);
+                self.owners.teid.insert(*teid, seid);
                 out.entries += 1;
             }
             for ue in s.written_dl.keys() {
-                self.ue_owner.insert(*ue, seid);
+                self.owners.ue.insert(*ue, seid);
                 out.entries += 1;
             }
-            self.by_cp.insert((s.peer.clone(), s.cp_seid), seid);
+            self.owners.by_cp.insert((s.peer.clone(), s.cp_seid), seid);
             self.watch(&s);
             self.next_seid = self.next_seid.max(seid.wrapping_add(1));
             self.sessions.insert(seid, Box::new(s));
@@ -313,7 +313,7 @@ impl<D: Datapath> Sessions<D> {
             out.sessions += 1;
         }
         // Nothing restored needs saving again.
-        if let Some(d) = &mut self.dirty {
+        if let Some(d) = &mut self.changes.dirty {
             d.clear();
         }
         Ok(out)
@@ -326,13 +326,13 @@ impl<D: Datapath> Sessions<D> {
         let mut plan = Plan::new();
         let mut n = (0, 0);
         for teid in self.dp.uplink_keys().map_err(|e| e.to_string())? {
-            if !self.teid_owner.contains_key(&teid) {
+            if !self.owners.teid.contains_key(&teid) {
                 plan.push(Write::DelUplink { teid, prev: None });
                 n.0 += 1;
             }
         }
         for ue in self.dp.downlink_keys().map_err(|e| e.to_string())? {
-            if !self.ue_owner.contains_key(&ue) {
+            if !self.owners.ue.contains_key(&ue) {
                 plan.push(Write::DelDownlink { ue, prev: None });
                 n.1 += 1;
             }
