@@ -24,6 +24,8 @@ use upf_abi::{DownlinkEntry, RuleSet, UplinkEntry};
 use crate::datapath::{Datapath, DatapathError, MeterConfig};
 
 /// One write, with the value it replaces where undoing it needs one.
+// PutRules is large on purpose: see its doc.
+#[allow(clippy::large_enum_variant)]
 #[derive(Clone, Debug, PartialEq)]
 pub enum Write {
     /// Zero a counter slot a new PDR will count into (a fresh slot: no undo).
@@ -40,8 +42,10 @@ pub enum Write {
         /// The configuration the undo restores.
         prev: Option<MeterConfig>,
     },
-    /// Write a fresh rule set (nothing references it yet: no undo).
-    PutRules(u32, Box<RuleSet>),
+    /// Write a fresh rule set (nothing references it yet: no undo). Held
+    /// inline: the session manager reuses its plan's buffer from request to
+    /// request, so the 420 bytes cost a copy, not an allocation.
+    PutRules(u32, RuleSet),
     /// Insert or replace an uplink entry.
     PutUplink {
         /// Local TEID (host order).
@@ -140,9 +144,9 @@ impl Plan {
         self.writes.push(w);
     }
 
-    /// The writes, in order.
-    pub fn writes(&self) -> &[Write] {
-        &self.writes
+    /// Empties the plan, keeping its buffer for the next one.
+    pub fn clear(&mut self) {
+        self.writes.clear();
     }
 
     /// Number of writes.

@@ -209,6 +209,9 @@ pub struct Sessions<D: Datapath> {
     pub(crate) changes: Changes,
     /// [`SNAPSHOT_ABOVE`] (the tests lower it to take both paths).
     pub(crate) snapshot_above: usize,
+    /// The last request's plan, emptied: its buffer serves the next one, so
+    /// planning allocates nothing once warm.
+    pub(crate) spare_plan: Plan,
 }
 
 /// Which session holds a key.
@@ -316,6 +319,7 @@ impl<D: Datapath> Sessions<D> {
             watched: BTreeSet::new(),
             changes: Changes::default(),
             snapshot_above: SNAPSHOT_ABOVE,
+            spare_plan: Plan::new(),
         }
     }
 
@@ -830,7 +834,10 @@ impl<D: Datapath> Sessions<D> {
         mut new: Session,
         _query: &[u32],
     ) -> Result<(Session, Vec<ie::CreatedPdr>), Reject> {
-        let mut taken = Taken::default();
+        let mut taken = Taken {
+            plan: std::mem::take(&mut self.spare_plan),
+            ..Taken::default()
+        };
         let res = self.resolve(&mut new, &mut taken).and_then(|created| {
             new.rules.check()?;
             let first = self.assign_meters(&mut new, &mut taken)?;
@@ -1016,8 +1023,11 @@ impl<D: Datapath> Sessions<D> {
     ) -> Result<(), Reject> {
         self.plan_entries(old, new, desired, taken)?;
         self.plan_meter_changes(old, new, taken);
-        let plan = std::mem::take(&mut taken.plan);
-        plan.apply(&mut self.dp).map_err(apply_reject)
+        let mut plan = std::mem::take(&mut taken.plan);
+        let res = plan.apply(&mut self.dp).map_err(apply_reject);
+        plan.clear();
+        self.spare_plan = plan;
+        res
     }
 
     /// The entry writes: a fresh rule set before the entry naming it,
@@ -1101,7 +1111,7 @@ impl<D: Datapath> Sessions<D> {
             .alloc(|_| false)
             .ok_or_else(|| resources("all rule sets (gateway.max_rule_sets) are in use"))?;
         taken.rule_sets.push(idx);
-        taken.plan.push(Write::PutRules(idx, Box::new(rule_set(c))));
+        taken.plan.push(Write::PutRules(idx, rule_set(c)));
         Ok(Some(idx))
     }
 

@@ -266,7 +266,7 @@ impl<D: Datapath> Sessions<D> {
         for s in &sessions {
             for w in s.written_ul.values().chain(s.written_dl.values()) {
                 if let Some(rs) = w.rule_set {
-                    plan.push(Write::PutRules(rs, Box::new(rule_set(&w.compiled))));
+                    plan.push(Write::PutRules(rs, rule_set(&w.compiled)));
                 }
             }
             for (teid, w) in &s.written_ul {
