@@ -124,6 +124,14 @@ impl<D: Datapath> SessionManager<D> {
         }
     }
 
+    /// Queues the GTP-U peers of every session not announced yet: after a
+    /// restart re-adopted sessions from the store, so the path supervision
+    /// (Echo Requests) covers their peers before any new request names them.
+    pub fn announce_all(&mut self) {
+        let seids: Vec<u64> = self.inner.sessions().keys().copied().collect();
+        self.queue(Effects::default(), &seids);
+    }
+
     /// What the requests handled since the last call left to do.
     pub fn take_effects(&mut self) -> Effects {
         std::mem::take(&mut self.effects)

@@ -287,6 +287,9 @@ async fn run(
         sessions = manager.borrow_mut().len(),
         "static sessions installed"
     );
+    // Re-adopted sessions' GTP-U peers are supervised from the start too.
+    manager.borrow_mut().announce_all();
+    apply_effects(&path, manager.borrow_mut().take_effects());
     if adopted {
         // Entries of sessions no store holds (a crash between a map write
         // and the save; static sessions the file no longer lists).

@@ -237,3 +237,31 @@ fn remove_unknown_is_an_error_and_peers_are_distinct() {
     m.install(spec(2)).unwrap();
     assert_eq!(m.peers(), vec![Ipv4Addr::new(10, 100, 0, 2)]);
 }
+
+#[test]
+fn re_adopted_sessions_get_their_peers_announced_once() {
+    // Sessions that entered without a request through the manager (as
+    // re-adopted ones do) have peers nobody announced yet.
+    let mut m = manager(8);
+    let other = SessionSpec {
+        peer_ipv4: Ipv4Addr::new(10, 100, 0, 3),
+        ..spec(2)
+    };
+    for s in [spec(1), other] {
+        let req = static_sessions::establishment(&s, Ipv4Addr::new(10, 100, 0, 1));
+        m.sessions_mut().establish("smf", &req, 0).unwrap();
+    }
+    assert!(m.take_effects().is_empty(), "nothing was announced yet");
+    m.announce_all();
+    let mut peers = m.take_effects().new_peers;
+    peers.sort();
+    assert_eq!(
+        peers,
+        vec![Ipv4Addr::new(10, 100, 0, 2), Ipv4Addr::new(10, 100, 0, 3)]
+    );
+    m.announce_all();
+    assert!(m.take_effects().is_empty(), "each peer once");
+    // A static session to a known peer is not announced again either.
+    m.install(spec(3)).unwrap();
+    assert!(m.take_effects().new_peers.is_empty());
+}
