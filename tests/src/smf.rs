@@ -257,15 +257,7 @@ impl SessionPlan {
     fn f_teid(&self) -> FTeid {
         match self.local {
             Local::Fixed(teid) => FTeid::ipv4(teid, self.n3),
-            Local::Choose(choose_id) => FTeid {
-                teid: None,
-                ipv4: None,
-                ipv6: None,
-                choose: true,
-                choose_v4: true,
-                choose_v6: false,
-                choose_id,
-            },
+            Local::Choose(choose_id) => FTeid::choose_ipv4(choose_id),
         }
     }
 

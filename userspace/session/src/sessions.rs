@@ -929,15 +929,7 @@ impl<D: Datapath> Sessions<D> {
                 if let Some(c) = cid {
                     used_choose.insert(c, teid);
                 }
-                c.local_f_teid = Some(ie::FTeid {
-                    teid: Some(teid),
-                    ipv4: Some(self.cfg.n3),
-                    ipv6: None,
-                    choose: false,
-                    choose_v4: false,
-                    choose_v6: false,
-                    choose_id: None,
-                });
+                c.local_f_teid = Some(ie::FTeid::ipv4(teid, self.cfg.n3));
                 s.rules.pdrs.get_mut(&id).expect("listed").teid = Some(teid);
             }
             let p = &s.rules.pdrs[&id];
