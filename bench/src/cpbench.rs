@@ -613,6 +613,8 @@ fn load_datapath(max_sessions: u32) -> Result<BpfDatapath> {
         gtpu_peers: None,
         anti_spoofing: true,
         meters: upf_abi::DEFAULT_MAX_METERS,
+        teid_range: upf_config::pfcp::DEFAULT_TEID_RANGE,
+        ue_prefixes: cfg.direct_ue_prefixes(),
     })
     .context("loading the datapath")
 }

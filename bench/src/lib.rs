@@ -32,6 +32,7 @@ use upf_abi::{
     names, xdp_action, DownlinkEntry, PdrAction, UplinkEntry, ACT_5G, ACT_FORWARD, ROLE_N3, ROLE_N6,
 };
 use upf_session::datapath::Datapath;
+use upf_session::types::Ipv4Net;
 use upfd::bpf::{BpfDatapath, LoadOptions, Port};
 use upfd::nexthop::{compute, Cache, Desired, Snapshot};
 
@@ -724,6 +725,17 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
         gtpu_peers: None,
         anti_spoofing: true,
         meters: 2 * config.capacity,
+        teid_range: (TEID_BASE, 0x7fff_ffff),
+        ue_prefixes: vec![
+            Ipv4Net {
+                addr: Ipv4Addr::from(UE_BASE),
+                len: 12,
+            },
+            Ipv4Net {
+                addr: Ipv4Addr::from(UE_BASE + METERED),
+                len: 12,
+            },
+        ],
     })?;
     dp.bench_program(names::PROG_BENCH_DROP)?;
     dp.bench_program(names::PROG_BENCH_TX)?;

@@ -3,18 +3,18 @@
 
 use aya_ebpf::{
     bindings::{bpf_fib_lookup as FibParams, xdp_action},
-    helpers::{bpf_fib_lookup, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
+    helpers::{bpf_fib_lookup, bpf_get_smp_processor_id, bpf_xdp_adjust_head, bpf_xdp_adjust_tail},
     macros::{map, xdp},
     maps::{lpm_trie::Key as LpmKey, Array, DevMapHash, HashMap, LpmTrie, PerCpuArray},
     programs::XdpContext,
 };
 use upf_abi::{
-    Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, GtpuPeers, Meter, NextHop, PdrAction,
-    PortCounters, RuleSet, SessionCounters, UplinkEntry, UplinkKey, ACT_5G, ACT_DROP, ACT_FORWARD,
-    ACT_GATE_CLOSED, ACT_QUOTA_EXHAUSTED, DEFAULT_MAX_METERS, DEFAULT_MAX_RULE_SETS,
-    DEFAULT_MAX_SESSIONS, FLAG_FIB_ONLY, FLAG_NO_ANTI_SPOOFING, FLAG_PEER_FILTER, GTPU_PORT,
-    MAX_NEXTHOPS, MAX_NH_NEIGH, MAX_NH_ROUTES, MAX_PORTS, M_QFI, NH_ONLINK, NH_VALID, ROLE_N3,
-    ROLE_N6,
+    Counter, DownlinkEntry, DownlinkKey, DownlinkSlot, DropReason, Globals, GtpuPeers, Meter,
+    NextHop, PdrAction, PortCounters, RuleSet, SessionCounters, UePrefixes, UplinkEntry, UplinkKey,
+    UplinkSlot, ACT_5G, ACT_DROP, ACT_FORWARD, ACT_GATE_CLOSED, ACT_QUOTA_EXHAUSTED,
+    DEFAULT_MAX_METERS, DEFAULT_MAX_RULE_SETS, DEFAULT_MAX_SESSIONS, FLAG_FIB_ONLY,
+    FLAG_NO_ANTI_SPOOFING, FLAG_PEER_FILTER, GTPU_PORT, MAX_NEXTHOPS, MAX_NH_NEIGH, MAX_NH_ROUTES,
+    MAX_PORTS, M_QFI, NH_ONLINK, NH_VALID, ROLE_N3, ROLE_N6,
 };
 use upf_fastpath::{
     eth::{self, L2},
@@ -27,16 +27,29 @@ use upf_fastpath::{
 
 // ---- maps (names and types from upf-abi; sizes overridden by the loader) ----
 
+/// The fallbacks of the direct tables (not preallocated: memory only for
+/// the entries they hold).
 #[map]
-static UPLINK: HashMap<UplinkKey, UplinkEntry> = HashMap::with_max_entries(DEFAULT_MAX_SESSIONS, 0);
+static UPLINK: HashMap<UplinkKey, UplinkEntry> =
+    HashMap::with_max_entries(DEFAULT_MAX_SESSIONS, BPF_F_NO_PREALLOC);
 #[map]
 static DOWNLINK: HashMap<DownlinkKey, DownlinkEntry> =
-    HashMap::with_max_entries(DEFAULT_MAX_SESSIONS, 0);
+    HashMap::with_max_entries(DEFAULT_MAX_SESSIONS, BPF_F_NO_PREALLOC);
+/// The direct tables: one cache line per session direction, written by
+/// userspace through a memory mapping under a per-slot seqlock.
+#[map]
+static UL_TABLE: Array<UplinkSlot> = Array::with_max_entries(1, BPF_F_MMAPABLE);
+#[map]
+static DL_TABLE: Array<DownlinkSlot> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 #[map]
 static RULES: Array<RuleSet> = Array::with_max_entries(DEFAULT_MAX_RULE_SETS, 0);
+/// One row of `counter_slots` per CPU (upf_abi::names::SESSION_COUNTERS).
 #[map]
-static SESSION_COUNTERS: PerCpuArray<SessionCounters> =
-    PerCpuArray::with_max_entries(DEFAULT_MAX_SESSIONS, 0);
+static SESSION_COUNTERS: Array<SessionCounters> =
+    Array::with_max_entries(DEFAULT_MAX_SESSIONS, BPF_F_MMAPABLE);
+/// One row of `touched_words` bits per CPU (upf_abi::names::TOUCHED).
+#[map]
+static TOUCHED: Array<u64> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 /// Shared by every CPU and memory-mapped by userspace (BPF_F_MMAPABLE).
 #[map]
 static METERS: Array<Meter> = Array::with_max_entries(DEFAULT_MAX_METERS, BPF_F_MMAPABLE);
@@ -63,8 +76,13 @@ static UPF_GTPU_PEERS: GtpuPeers = GtpuPeers::NONE;
 #[no_mangle]
 static UPF_GLOBALS: Globals = Globals::ZERO;
 
+/// The UE prefixes DL_TABLE covers (loader-set, frozen).
+#[no_mangle]
+static UPF_UE_PREFIXES: UePrefixes = UePrefixes::NONE;
+
 const AF_INET: u8 = 2;
 const BPF_F_MMAPABLE: u32 = 1 << 10;
+const BPF_F_NO_PREALLOC: u32 = 1;
 const FIB_SUCCESS: i64 = 0;
 const FIB_BLACKHOLE: i64 = 1;
 const FIB_UNREACHABLE: i64 = 2;
@@ -238,13 +256,7 @@ fn process(ctx: &XdpContext, g: &G, roles: u8, ifindex: u32) -> Verdict {
         }
     }
     if roles & ROLE_N6 != 0 {
-        // SAFETY: the value is copied out at once.
-        if let Some(e) = unsafe {
-            DOWNLINK.get(DownlinkKey {
-                ue_ipv4_be: ip.dst_be,
-            })
-        } {
-            let e = *e;
+        if let Some(e) = downlink_entry(ip.dst_be)? {
             return downlink(ctx, g.flags, &l2, &ip, &e, ifindex);
         }
     }
@@ -275,13 +287,7 @@ fn gtp(
             // TS 29.281 §7.3.2: the end of a tunnel's G-PDUs; the PSA has no
             // reordering to do, so a known tunnel's marker is consumed.
             // SAFETY: existence check only.
-            if unsafe {
-                UPLINK.get(UplinkKey {
-                    teid_be: hdr.teid_be,
-                })
-            }
-            .is_some()
-            {
+            if uplink_entry(hdr.teid_be)?.is_some() {
                 count(Counter::EndMarkerConsumed, 1);
                 Ok(xdp_action::XDP_DROP)
             } else {
@@ -589,10 +595,26 @@ fn meter(first: u32, bytes: u64) -> Result<(), DropReason> {
     Ok(())
 }
 
+/// Counts a forwarded packet on counter slot `slot`: this CPU's row of
+/// SESSION_COUNTERS (one memory access), and the slot's bit in this CPU's
+/// row of TOUCHED (written only when it is not set yet, so a busy slot's
+/// word stays clean in the cache).
 #[inline(always)]
 fn session_count(slot: u32, uplink: bool, bytes: u64) {
-    if let Some(c) = SESSION_COUNTERS.get_ptr_mut(slot) {
-        // SAFETY: per-CPU slot.
+    // SAFETY: plain reads of our own frozen .rodata; no preconditions.
+    let (slots, words, cpu) = unsafe {
+        (
+            core::ptr::read_volatile(&UPF_GLOBALS.counter_slots),
+            core::ptr::read_volatile(&UPF_GLOBALS.touched_words),
+            bpf_get_smp_processor_id(),
+        )
+    };
+    if slot >= slots {
+        return;
+    }
+    if let Some(c) = SESSION_COUNTERS.get_ptr_mut(cpu.wrapping_mul(slots).wrapping_add(slot)) {
+        // SAFETY: this CPU's row: only this CPU writes it while the program
+        // runs (userspace only reads, or zeroes a slot before it is used).
         let c = unsafe { &mut *c };
         if uplink {
             c.ul_packets += 1;
@@ -602,6 +624,100 @@ fn session_count(slot: u32, uplink: bool, bytes: u64) {
             c.dl_bytes += bytes;
         }
     }
+    if let Some(w) = TOUCHED.get_ptr_mut(cpu.wrapping_mul(words).wrapping_add(slot / 64)) {
+        let bit = 1u64 << (slot % 64);
+        // SAFETY: this CPU's row. Userspace takes a word with an atomic
+        // swap; a read-modify-write racing with it can only set bits again
+        // (a superset, which is allowed), never lose this one.
+        unsafe {
+            let v = core::ptr::read_volatile(w);
+            if v & bit == 0 {
+                core::ptr::write_volatile(w, v | bit);
+            }
+        }
+    }
+}
+
+/// A direct slot's entry when the slot holds `key_be` (its second word):
+/// `Ok(None)` when it holds another key or none, `Err(EntryBusy)` when
+/// userspace was rewriting it on both tries.
+///
+/// # Safety
+/// `seq` must point into a map value of type `S`, whose second u32 is the
+/// key and whose entry `E` starts at byte 8.
+#[inline(always)]
+unsafe fn read_slot<E: Copy>(seq: *const u32, key_be: u32) -> Result<Option<E>, DropReason> {
+    let mut tries = 0;
+    while tries < 2 {
+        // SAFETY (all reads): inside the slot (the caller's contract). The
+        // reads are volatile so they stay in this order: the sequence, the
+        // key and entry, the sequence again (x86 does not reorder loads).
+        let s1 = core::ptr::read_volatile(seq);
+        if s1 & upf_abi::SEQ_WRITING == 0 {
+            let key = core::ptr::read_volatile(seq.add(1));
+            let e = core::ptr::read_volatile(seq.add(2) as *const E);
+            if core::ptr::read_volatile(seq) == s1 {
+                return Ok(if key == key_be && key != 0 {
+                    Some(e)
+                } else {
+                    None
+                });
+            }
+        }
+        tries += 1;
+    }
+    Err(DropReason::EntryBusy)
+}
+
+/// The uplink entry of local TEID `teid_be`: its UL_TABLE slot when that
+/// holds it (TEIDs the gateway chose), else the UPLINK hash (SMF-assigned
+/// TEIDs, or a TEID whose slot another TEID holds).
+#[inline(always)]
+fn uplink_entry(teid_be: u32) -> Result<Option<UplinkEntry>, DropReason> {
+    // SAFETY: plain reads of our own frozen .rodata.
+    let (first, mask) = unsafe {
+        (
+            core::ptr::read_volatile(&UPF_GLOBALS.teid_first),
+            core::ptr::read_volatile(&UPF_GLOBALS.ul_mask),
+        )
+    };
+    let index = u32::from_be(teid_be).wrapping_sub(first) & mask;
+    if let Some(p) = UL_TABLE.get_ptr(index) {
+        // SAFETY: p points to an UplinkSlot (seq, teid_be, entry at 8).
+        if let Some(e) = unsafe { read_slot::<UplinkEntry>(p as *const u32, teid_be) }? {
+            return Ok(Some(e));
+        }
+    }
+    // SAFETY: the value is copied out at once.
+    Ok(unsafe { UPLINK.get(UplinkKey { teid_be }) }.copied())
+}
+
+/// The downlink entry of UE address `ue_be`: its DL_TABLE slot when a UE
+/// prefix holds the address (then only there), else the DOWNLINK hash.
+#[inline(always)]
+fn downlink_entry(ue_be: u32) -> Result<Option<DownlinkEntry>, DropReason> {
+    // SAFETY: a plain read of our own frozen .rodata.
+    let num = unsafe { core::ptr::read_volatile(&UPF_UE_PREFIXES.num) };
+    let index = UePrefixes::scan(num, u32::from_be(ue_be), |i| {
+        // SAFETY: as above; `scan` keeps i below MAX_UE_PREFIXES, the
+        // arrays' length (unchecked: a bounds-check panic is no valid BPF).
+        unsafe {
+            (
+                core::ptr::read_volatile(UPF_UE_PREFIXES.net.get_unchecked(i)),
+                core::ptr::read_volatile(UPF_UE_PREFIXES.mask.get_unchecked(i)),
+                core::ptr::read_volatile(UPF_UE_PREFIXES.base.get_unchecked(i)),
+            )
+        }
+    });
+    if let Some(index) = index {
+        let Some(p) = DL_TABLE.get_ptr(index) else {
+            return Ok(None);
+        };
+        // SAFETY: p points to a DownlinkSlot (seq, ue_ipv4_be, entry at 8).
+        return unsafe { read_slot::<DownlinkEntry>(p as *const u32, ue_be) };
+    }
+    // SAFETY: the value is copied out at once.
+    Ok(unsafe { DOWNLINK.get(DownlinkKey { ue_ipv4_be: ue_be }) }.copied())
 }
 
 /// Uplink G-PDU: look up the session, check the inner source, strip the outer
@@ -615,14 +731,8 @@ fn uplink(
     hdr: &Gtpu,
     ifindex: u32,
 ) -> Verdict {
-    // SAFETY: the value is copied out at once.
-    let s = match unsafe {
-        UPLINK.get(UplinkKey {
-            teid_be: hdr.teid_be,
-        })
-    } {
-        Some(s) => *s,
-        None => return Err(DropReason::UnknownTeid),
+    let Some(s) = uplink_entry(hdr.teid_be)? else {
+        return Err(DropReason::UnknownTeid);
     };
     let f = frame(ctx);
     let inner = advance(gtp_start, hdr.header_len);
@@ -839,7 +949,7 @@ fn echo(ctx: &XdpContext, g: &G, l2: &L2, ip: &Ipv4, sport: u16, hdr: &Gtpu) -> 
 
 // ---- TEID spreading (gateway.spread = "teid", docs/multicore.md) ----
 
-use aya_ebpf::{helpers::bpf_get_smp_processor_id, maps::CpuMap};
+use aya_ebpf::maps::CpuMap;
 use upf_abi::{spread_slot, Spread, MAX_SPREAD_CPUS};
 
 /// CPU number -> (queue, `upf_cpumap`), filled by the loader for the spread CPUs.

@@ -14,13 +14,35 @@
 
 /// Names of the BPF maps and globals, shared by the XDP program and the loader.
 pub mod names {
-    /// Uplink table (hash): [`crate::UplinkKey`] (local TEID) -> [`crate::UplinkEntry`].
+    /// Uplink table (hash, the fallback): [`crate::UplinkKey`] (local TEID) ->
+    /// [`crate::UplinkEntry`], for TEIDs [`UL_TABLE`] cannot hold (outside the
+    /// gateway's TEID range, or their slot taken by another TEID).
     pub const UPLINK: &str = "UPLINK";
-    /// Downlink table (hash): [`crate::DownlinkKey`] (UE IPv4) -> [`crate::DownlinkEntry`].
+    /// Downlink table (hash, the fallback): [`crate::DownlinkKey`] (UE IPv4)
+    /// -> [`crate::DownlinkEntry`], for UE addresses outside every UE prefix.
     pub const DOWNLINK: &str = "DOWNLINK";
+    /// Uplink table (array, mmapable) of [`crate::UplinkSlot`], indexed
+    /// directly by the local TEID's offset in the gateway's TEID range
+    /// ([`crate::Globals::teid_first`], [`crate::Globals::ul_mask`]).
+    pub const UL_TABLE: &str = "UL_TABLE";
+    /// Downlink table (array, mmapable) of [`crate::DownlinkSlot`], indexed
+    /// directly by the UE address's offset in the UE prefixes
+    /// ([`crate::UePrefixes`]).
+    pub const DL_TABLE: &str = "DL_TABLE";
+    /// Global ([`crate::UePrefixes`]) set by the loader: the UE prefixes
+    /// [`DL_TABLE`] covers.
+    pub const UE_PREFIXES: &str = "UPF_UE_PREFIXES";
+    /// Array (mmapable) of u64: per CPU, one bit per counter slot, set by the
+    /// fast path when the slot counts a packet, cleared by userspace when it
+    /// reads them (usage reporting looks only at touched slots).
+    pub const TOUCHED: &str = "TOUCHED";
     /// Array of [`crate::RuleSet`], indexed by an entry's `rules - 1`.
     pub const RULES: &str = "RULES";
-    /// Per-CPU array of [`crate::SessionCounters`], indexed by counter slot ([`crate::PdrAction::counter`]).
+    /// Array (mmapable) of [`crate::SessionCounters`], one row of
+    /// [`crate::Globals::counter_slots`] per CPU: CPU `c`'s counters of slot
+    /// `s` ([`crate::PdrAction::counter`]) are at `c * counter_slots + s`, one
+    /// memory access per packet (a per-CPU array takes two: its pointer
+    /// array and the value).
     pub const SESSION_COUNTERS: &str = "SESSION_COUNTERS";
     /// Array (mmapable, shared by all CPUs) of [`crate::Meter`]: the rate
     /// meters of QER MBRs, session caps and POI capacities.
@@ -88,6 +110,16 @@ pub struct Globals {
     pub port_roles: [u8; MAX_PORTS],
     /// Feature flags ([`FLAG_FIB_ONLY`], ...).
     pub flags: u32,
+    /// The first TEID of the gateway's TEID range (host order): TEID `t`
+    /// lives in [`names::UL_TABLE`] at `(t - teid_first) & ul_mask` when
+    /// that slot holds it.
+    pub teid_first: u32,
+    /// [`names::UL_TABLE`]'s size minus one (the size is a power of two).
+    pub ul_mask: u32,
+    /// Counter slots per CPU row of [`names::SESSION_COUNTERS`].
+    pub counter_slots: u32,
+    /// u64 words per CPU row of [`names::TOUCHED`] (`counter_slots / 64`, rounded up).
+    pub touched_words: u32,
     /// Explicit padding to a multiple of 8 bytes.
     pub _pad: u32,
 }
@@ -199,8 +231,117 @@ impl Globals {
         port_ifindex: [0; MAX_PORTS],
         port_roles: [0; MAX_PORTS],
         flags: 0,
+        teid_first: 0,
+        ul_mask: 0,
+        counter_slots: 0,
+        touched_words: 0,
         _pad: 0,
     };
+}
+
+/// Most UE prefixes [`names::DL_TABLE`] covers.
+pub const MAX_UE_PREFIXES: usize = 16;
+/// Most addresses the UE prefixes may hold together ([`names::DL_TABLE`]:
+/// one 64-byte slot per address, 256 MiB).
+pub const MAX_DIRECT_UES: u64 = 1 << 22;
+
+/// The UE prefixes whose addresses [`names::DL_TABLE`] holds, set by the
+/// loader (`.rodata`, frozen): address `a` (host order) of prefix `i` is at
+/// `base[i] + (a - net[i])`. Prefixes do not overlap.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct UePrefixes {
+    /// Entries in use.
+    pub num: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+    /// Network address, host order.
+    pub net: [u32; MAX_UE_PREFIXES],
+    /// Netmask, host order.
+    pub mask: [u32; MAX_UE_PREFIXES],
+    /// The table index of the prefix's first address.
+    pub base: [u32; MAX_UE_PREFIXES],
+}
+
+impl UePrefixes {
+    /// No prefix: every downlink lookup takes the hash table.
+    pub const NONE: UePrefixes = UePrefixes {
+        num: 0,
+        _pad: 0,
+        net: [0; MAX_UE_PREFIXES],
+        mask: [0; MAX_UE_PREFIXES],
+        base: [0; MAX_UE_PREFIXES],
+    };
+
+    /// The [`names::DL_TABLE`] index of `addr` (host order), if a prefix
+    /// holds it. `entry(i)` reads prefix `i` as `(net, mask, base)`; the
+    /// XDP program reads its frozen copy, userspace its own.
+    #[inline(always)]
+    pub fn scan(num: u32, addr: u32, entry: impl Fn(usize) -> (u32, u32, u32)) -> Option<u32> {
+        let mut i = 0;
+        while i < MAX_UE_PREFIXES {
+            if i as u32 >= num {
+                return None;
+            }
+            let (net, mask, base) = entry(i);
+            if addr & mask == net {
+                return Some(base.wrapping_add(addr - net));
+            }
+            i += 1;
+        }
+        None
+    }
+
+    /// [`UePrefixes::scan`] over this value.
+    pub fn index(&self, addr: u32) -> Option<u32> {
+        UePrefixes::scan(self.num, addr, |i| {
+            (self.net[i], self.mask[i], self.base[i])
+        })
+    }
+
+    /// The slots all prefixes take together.
+    pub fn slots(&self) -> u64 {
+        (0..self.num as usize)
+            .map(|i| u64::from(!self.mask[i]) + 1)
+            .sum()
+    }
+}
+
+/// The seqlock word of a direct slot ([`UplinkSlot`], [`DownlinkSlot`]):
+/// odd while userspace rewrites the slot through its memory mapping. The
+/// fast path reads it before and after copying the slot and uses the copy
+/// only when both reads are the same even value.
+pub const SEQ_WRITING: u32 = 1;
+
+/// One [`names::UL_TABLE`] slot: a session direction's hot state in one
+/// cache line (64 bytes).
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UplinkSlot {
+    /// Seqlock ([`SEQ_WRITING`]).
+    pub seq: u32,
+    /// The local TEID this slot holds (`_be`); 0: empty. A G-PDU whose TEID
+    /// differs (another TEID with the same index, a stale or unknown one)
+    /// does not match.
+    pub teid_be: u32,
+    /// The entry, as in [`names::UPLINK`].
+    pub entry: UplinkEntry,
+    /// Explicit padding to the cache line.
+    pub _pad: [u32; 6],
+}
+
+/// One [`names::DL_TABLE`] slot (64 bytes).
+#[repr(C, align(64))]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct DownlinkSlot {
+    /// Seqlock ([`SEQ_WRITING`]).
+    pub seq: u32,
+    /// The UE address this slot holds (`_be`); 0: empty.
+    pub ue_ipv4_be: u32,
+    /// The entry, as in [`names::DOWNLINK`].
+    pub entry: DownlinkEntry,
+    /// Explicit padding to the cache line.
+    pub _pad: [u32; 6],
 }
 
 /// Most CPUs TEID spreading can use ([`Spread::cpus`]).
@@ -457,6 +598,8 @@ impl Default for RuleSet {
 pub const DEFAULT_MAX_RULE_SETS: u32 = 16_384;
 
 const _: () = assert!(size_of::<PdrAction>() == 24);
+const _: () = assert!(size_of::<UplinkSlot>() == 64);
+const _: () = assert!(size_of::<DownlinkSlot>() == 64);
 const _: () = assert!(size_of::<UplinkEntry>() == 32);
 const _: () = assert!(size_of::<DownlinkEntry>() == 32);
 const _: () = assert!(size_of::<SdfMatch>() == 28);
@@ -722,6 +865,10 @@ slots! {
         /// GTP-U to our N3 address from a source outside the host network's
         /// peer prefixes ([`names::GTPU_PEERS`], [`FLAG_PEER_FILTER`]).
         UnknownGtpuPeer = "unknown_gtpu_peer",
+        /// The session's direct-table slot was being rewritten by userspace
+        /// on both reads (its writer was preempted mid-update): the packet
+        /// cannot be matched against a consistent entry.
+        EntryBusy = "entry_busy",
     }
 }
 
@@ -800,6 +947,9 @@ plain!(
     PortCounters,
     NextHop,
     Meter,
+    UePrefixes,
+    UplinkSlot,
+    DownlinkSlot,
 );
 
 #[cfg(test)]
@@ -837,8 +987,9 @@ mod tests {
         // The XDP program and userspace must agree; these sizes are the ABI.
         assert_eq!(
             size_of::<Globals>(),
-            4 + 4 + 4 * MAX_PORTS + MAX_PORTS + 4 + 4
+            4 + 4 + 4 * MAX_PORTS + MAX_PORTS + 4 + 4 * 5
         );
+        assert_eq!(size_of::<UePrefixes>(), 8 + 12 * MAX_UE_PREFIXES);
         assert_eq!(size_of::<Globals>() % 8, 0);
         assert_eq!(size_of::<Spread>(), 8 + 4 * MAX_SPREAD_CPUS);
         assert_eq!(size_of::<GtpuPeers>(), 8 + 8 * MAX_GTPU_PEERS as usize);

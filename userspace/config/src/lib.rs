@@ -143,6 +143,13 @@ pub struct Gateway {
     /// sessions that route whole networks (framed routes).
     #[serde(default = "default_true")]
     pub anti_spoofing: bool,
+    /// The UE prefixes this gateway serves and routes whoever assigns the
+    /// addresses (the SMF's pools): with `pfcp.ue_pools`, their addresses
+    /// get a slot each in the direct downlink table (one memory access per
+    /// packet, 64 bytes per address); addresses outside them take the hash
+    /// table. At most 16 prefixes with the pools, 4,194,304 addresses.
+    #[serde(default)]
+    pub ue_prefixes: Vec<upf_session::types::Ipv4Net>,
 }
 
 /// `gateway.on_exit`.
@@ -308,6 +315,53 @@ impl Interface {
 }
 
 impl Config {
+    /// The UE prefixes the direct downlink table covers: `gateway.ue_prefixes`
+    /// and the `pfcp.ue_pools` no other listed prefix contains, each once.
+    pub fn direct_ue_prefixes(&self) -> Vec<upf_session::types::Ipv4Net> {
+        let mut all: Vec<upf_session::types::Ipv4Net> = self.gateway.ue_prefixes.clone();
+        if let Some(p) = &self.pfcp {
+            all.extend(p.ue_pools.iter().copied());
+        }
+        let mut out: Vec<upf_session::types::Ipv4Net> = Vec::new();
+        for (i, n) in all.iter().enumerate() {
+            // CIDR prefixes nest or are disjoint: keep the outermost, once.
+            let inside_other = all.iter().enumerate().any(|(j, o)| {
+                j != i && o.contains(n.addr) && (o.len < n.len || (o.len == n.len && j < i))
+            });
+            if !inside_other {
+                out.push(*n);
+            }
+        }
+        out
+    }
+
+    fn check_direct_ues(&self) -> Result<(), (&'static str, String)> {
+        let field = "gateway.ue_prefixes";
+        let prefixes = self.direct_ue_prefixes();
+        if prefixes.len() > upf_abi::MAX_UE_PREFIXES {
+            return Err((
+                field,
+                format!(
+                    "{} prefixes with pfcp.ue_pools; at most {}",
+                    prefixes.len(),
+                    upf_abi::MAX_UE_PREFIXES
+                ),
+            ));
+        }
+        let total: u64 = prefixes.iter().map(|n| u64::from(!n.mask()) + 1).sum();
+        if total > upf_abi::MAX_DIRECT_UES {
+            return Err((
+                field,
+                format!(
+                    "with pfcp.ue_pools they hold {total} addresses; the direct downlink table \
+                     takes at most {} (list only the prefixes this gateway serves)",
+                    upf_abi::MAX_DIRECT_UES
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
@@ -379,6 +433,9 @@ impl Config {
                     format!("{} prefixes; at most {}", p.len(), upf_abi::MAX_GTPU_PEERS),
                 );
             }
+        }
+        if let Err((field, reason)) = self.check_direct_ues() {
+            return bad(field, reason);
         }
         if g.on_exit == Some(OnExit::Keep) && g.pin_dir.is_none() {
             return bad(

@@ -143,11 +143,14 @@ fn default_cache() -> u64 {
 fn default_usage_poll() -> u64 {
     1000
 }
+/// `teid_first..=teid_last` when `[pfcp]` leaves them out (or is absent).
+pub const DEFAULT_TEID_RANGE: (u32, u32) = (0x0010_0000, 0x7fff_ffff);
+
 fn default_teid_first() -> u32 {
-    0x0010_0000
+    DEFAULT_TEID_RANGE.0
 }
 fn default_teid_last() -> u32 {
-    0x7fff_ffff
+    DEFAULT_TEID_RANGE.1
 }
 
 impl PfcpConfig {
@@ -263,7 +266,7 @@ pub fn sessions_config(
     SessionsConfig {
         qos,
         n3,
-        teid_range: p.map_or((0x0010_0000, 0x7fff_ffff), |p| (p.teid_first, p.teid_last)),
+        teid_range: p.map_or(DEFAULT_TEID_RANGE, |p| (p.teid_first, p.teid_last)),
         ue_pools: p.map_or_else(Vec::new, |p| p.ue_pools.clone()),
     }
 }

@@ -3,6 +3,8 @@
 //! This is the only module in userspace that knows BPF map names (from
 //! `upf_abi::names`) or holds aya map handles.
 
+mod mapped;
+
 use std::ffi::CString;
 use std::net::Ipv4Addr;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
@@ -16,10 +18,13 @@ use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::{Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use upf_abi::{
-    names, Counter, DownlinkEntry, DownlinkKey, DropReason, Globals, GtpuPeers, Meter, NextHop,
-    PortCounters, RuleSet, SessionCounters, Spread, UplinkEntry, UplinkKey, FLAG_FIB_ONLY,
-    FLAG_NO_ANTI_SPOOFING, FLAG_PEER_FILTER, MAX_GTPU_PEERS, MAX_PORTS, MAX_SPREAD_CPUS,
+    names, Counter, DownlinkEntry, DownlinkKey, DownlinkSlot, DropReason, Globals, GtpuPeers,
+    Meter, NextHop, PortCounters, RuleSet, SessionCounters, Spread, UePrefixes, UplinkEntry,
+    UplinkKey, UplinkSlot, FLAG_FIB_ONLY, FLAG_NO_ANTI_SPOOFING, FLAG_PEER_FILTER, MAX_GTPU_PEERS,
+    MAX_PORTS, MAX_SPREAD_CPUS, MAX_UE_PREFIXES,
 };
+
+use mapped::{CounterRows, Direct, Mapped, Place, TouchedRows};
 
 use crate::nexthop::NexthopMaps;
 pub use upf_config::AttachMode;
@@ -89,6 +94,96 @@ pub struct LoadOptions {
     /// Uplink anti-spoofing: an inner source other than the session's UE
     /// address is dropped as `spoofed_source` (`gateway.anti_spoofing`).
     pub anti_spoofing: bool,
+    /// The gateway's TEID range (`pfcp.teid_first`, `pfcp.teid_last`): its
+    /// TEIDs are indexed directly in `UL_TABLE` (sized for `max_sessions`
+    /// of them, a power of two); others go to the `UPLINK` hash.
+    pub teid_range: (u32, u32),
+    /// The UE prefixes (`pfcp.ue_pools`, `gateway.ue_prefixes`) whose
+    /// addresses are indexed directly in `DL_TABLE`, one slot per address;
+    /// other addresses go to the `DOWNLINK` hash. At most
+    /// [`MAX_UE_PREFIXES`], not overlapping, [`MAX_DIRECT_UES`] addresses in all.
+    pub ue_prefixes: Vec<Ipv4Net>,
+}
+
+pub use upf_abi::MAX_DIRECT_UES;
+
+/// The sizes of the direct tables and per-CPU rows, from the options.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Geometry {
+    /// `UL_TABLE` slots (a power of two).
+    pub ul_slots: u32,
+    /// `DL_TABLE` slots (at least 1).
+    pub dl_slots: u32,
+    /// The UE prefixes as the fast path reads them.
+    pub prefixes: UePrefixes,
+    /// CPUs with a row (possible CPUs).
+    pub ncpus: u32,
+    /// u64 words per `TOUCHED` row.
+    pub touched_words: u32,
+}
+
+impl Geometry {
+    /// Checks the options and lays the tables out for `ncpus` CPUs.
+    pub fn of(opts: &LoadOptions, ncpus: usize) -> Result<Geometry, DatapathError> {
+        let (first, last) = opts.teid_range;
+        if first == 0 || first > last {
+            return Err(DatapathError::Load(format!(
+                "TEID range {first:#x}..={last:#x}: the first must be non-zero and not above the last"
+            )));
+        }
+        let range = u64::from(last - first) + 1;
+        let ul_slots = u64::from(opts.max_sessions.max(1))
+            .next_power_of_two()
+            .min(range.next_power_of_two())
+            .min(1 << 31) as u32;
+        if opts.ue_prefixes.len() > MAX_UE_PREFIXES {
+            return Err(DatapathError::Load(format!(
+                "{} UE prefixes; at most {MAX_UE_PREFIXES}",
+                opts.ue_prefixes.len()
+            )));
+        }
+        let mut prefixes = UePrefixes::NONE;
+        let mut total = 0u64;
+        for (i, n) in opts.ue_prefixes.iter().enumerate() {
+            let net = u32::from(n.addr) & n.mask();
+            if let Some(o) = opts.ue_prefixes[..i]
+                .iter()
+                .find(|o| o.contains(Ipv4Addr::from(net)) || n.contains(o.addr))
+            {
+                return Err(DatapathError::Load(format!(
+                    "UE prefixes {o} and {n} overlap: list each address once"
+                )));
+            }
+            prefixes.net[i] = net;
+            prefixes.mask[i] = n.mask();
+            prefixes.base[i] = total as u32;
+            total += u64::from(!n.mask()) + 1;
+        }
+        prefixes.num = opts.ue_prefixes.len() as u32;
+        if total > MAX_DIRECT_UES {
+            return Err(DatapathError::Load(format!(
+                "the UE prefixes hold {total} addresses; the direct downlink table takes at most \
+                 {MAX_DIRECT_UES} (list only the prefixes this gateway serves)"
+            )));
+        }
+        Ok(Geometry {
+            ul_slots,
+            dl_slots: total.max(1) as u32,
+            prefixes,
+            ncpus: ncpus as u32,
+            touched_words: opts.counter_slots.div_ceil(64),
+        })
+    }
+
+    /// `SESSION_COUNTERS` entries: a row of `counter_slots` per CPU.
+    pub fn counter_entries(&self, opts: &LoadOptions) -> u32 {
+        self.ncpus * opts.counter_slots
+    }
+
+    /// `TOUCHED` entries.
+    pub fn touched_entries(&self) -> u32 {
+        self.ncpus * self.touched_words
+    }
 }
 
 /// Resolves an interface name to its index in the current network namespace.
@@ -111,8 +206,10 @@ pub struct BpfDatapath {
     ebpf: Ebpf,
     uplink: HashMap<MapData, UplinkKey, UplinkEntry>,
     downlink: HashMap<MapData, DownlinkKey, DownlinkEntry>,
+    direct: Direct,
     rules: Array<MapData, RuleSet>,
-    session_counters: PerCpuArray<MapData, SessionCounters>,
+    session_counters: CounterRows,
+    touched: TouchedRows,
     counters: PerCpuArray<MapData, u64>,
     drops: PerCpuArray<MapData, u64>,
     port_counters: PerCpuArray<MapData, PortCounters>,
@@ -130,7 +227,6 @@ pub struct BpfDatapath {
     /// re-adopted (their entries and counters carried over).
     adopted: bool,
     capacity: Capacity,
-    ncpus: usize,
 }
 
 /// The maps a restarted daemon re-adopts from bpffs: the session tables,
@@ -139,11 +235,14 @@ pub struct BpfDatapath {
 /// no daemon watched them: until the new daemon's first sync, a few ms
 /// after start, the fast path takes `bpf_fib_lookup`), and so are the
 /// global, drop and port counters, the egress devmap and the cpumap.
-pub const PINNED_MAPS: [&str; 5] = [
+pub const PINNED_MAPS: [&str; 8] = [
     names::UPLINK,
     names::DOWNLINK,
+    names::UL_TABLE,
+    names::DL_TABLE,
     names::RULES,
     names::SESSION_COUNTERS,
+    names::TOUCHED,
     names::METERS,
 ];
 
@@ -164,10 +263,12 @@ fn take<T>(ebpf: &mut Ebpf, name: &'static str) -> Result<T, DatapathError>
 where
     T: TryFrom<aya::maps::Map, Error = MapError>,
 {
-    let m = ebpf
-        .take_map(name)
-        .ok_or_else(|| DatapathError::Load(format!("the object has no map {name}")))?;
-    T::try_from(m).map_err(map_err(name, "open"))
+    T::try_from(take_map(ebpf, name)?).map_err(map_err(name, "open"))
+}
+
+fn take_map(ebpf: &mut Ebpf, name: &'static str) -> Result<aya::maps::Map, DatapathError> {
+    ebpf.take_map(name)
+        .ok_or_else(|| DatapathError::Load(format!("the object has no map {name}")))
 }
 
 impl BpfDatapath {
@@ -220,6 +321,11 @@ impl BpfDatapath {
         }
         let ncpus =
             aya::util::nr_cpus().map_err(|(_, e)| DatapathError::Load(format!("nr_cpus: {e}")))?;
+        let geo = Geometry::of(opts, ncpus)?;
+        g.teid_first = opts.teid_range.0;
+        g.ul_mask = geo.ul_slots - 1;
+        g.counter_slots = opts.counter_slots;
+        g.touched_words = geo.touched_words;
         let mut spread = Spread::OFF;
         if spread_cpus.len() > MAX_SPREAD_CPUS {
             return Err(DatapathError::Load(format!(
@@ -260,7 +366,7 @@ impl BpfDatapath {
         let mut loader = EbpfLoader::new();
         let mut adopted = false;
         if let Some(dir) = pin_dir {
-            adopted = check_pinned(dir, opts)?;
+            adopted = check_pinned(dir, opts, &geo)?;
             for name in PINNED_MAPS {
                 loader.map_pin_path(name, dir.join(name));
             }
@@ -269,10 +375,14 @@ impl BpfDatapath {
             .override_global(names::GLOBALS, &g, true)
             .override_global(names::SPREAD, &spread, true)
             .override_global(names::GTPU_PEERS, &gtpu_peers, true)
+            .override_global(names::UE_PREFIXES, &geo.prefixes, true)
             .map_max_entries(names::CPUS, ncpus.min(MAX_SPREAD_CPUS) as u32)
             .map_max_entries(names::UPLINK, opts.max_sessions)
             .map_max_entries(names::DOWNLINK, opts.max_sessions)
-            .map_max_entries(names::SESSION_COUNTERS, opts.counter_slots)
+            .map_max_entries(names::UL_TABLE, geo.ul_slots)
+            .map_max_entries(names::DL_TABLE, geo.dl_slots)
+            .map_max_entries(names::SESSION_COUNTERS, geo.counter_entries(opts))
+            .map_max_entries(names::TOUCHED, geo.touched_entries())
             .map_max_entries(names::RULES, opts.rule_sets)
             .map_max_entries(names::METERS, opts.meters)
             .load(OBJECT)
@@ -291,18 +401,79 @@ impl BpfDatapath {
         if !spread_cpus.is_empty() {
             Self::fill_cpumap(&mut ebpf, spread_cpus)?;
         }
+        let uplink: HashMap<MapData, UplinkKey, UplinkEntry> = take(&mut ebpf, names::UPLINK)?;
+        let ul_hashed = uplink
+            .keys()
+            .map(|k| k.map(|k| u32::from_be(k.teid_be)))
+            .collect::<Result<_, _>>()
+            .map_err(map_err(names::UPLINK, "iterate"))?;
+        let downlink: HashMap<MapData, DownlinkKey, DownlinkEntry> =
+            take(&mut ebpf, names::DOWNLINK)?;
+        let dl_hashed = downlink
+            .keys()
+            .map(|k| k.map(|k| u32::from_be(k.ue_ipv4_be)))
+            .collect::<Result<_, _>>()
+            .map_err(map_err(names::DOWNLINK, "iterate"))?;
+        let mut direct = Direct {
+            ul: Mapped::new(
+                take_map(&mut ebpf, names::UL_TABLE)?,
+                names::UL_TABLE,
+                geo.ul_slots as usize,
+            )?,
+            dl: Mapped::new(
+                take_map(&mut ebpf, names::DL_TABLE)?,
+                names::DL_TABLE,
+                geo.dl_slots as usize,
+            )?,
+            teid_first: opts.teid_range.0,
+            ul_mask: geo.ul_slots - 1,
+            prefixes: geo.prefixes,
+            ul_hashed,
+            dl_hashed,
+            ul_used: 0,
+            dl_used: 0,
+            capacity: opts.max_sessions as usize,
+        };
+        direct.ul_used = (0..direct.ul.len())
+            .filter(|&i| direct.ul.key(i) != 0)
+            .count();
+        direct.dl_used = (0..direct.dl.len())
+            .filter(|&i| direct.dl.key(i) != 0)
+            .count();
         Ok(BpfDatapath {
-            uplink: take(&mut ebpf, names::UPLINK)?,
-            downlink: take(&mut ebpf, names::DOWNLINK)?,
+            uplink,
+            downlink,
+            direct,
             rules: take(&mut ebpf, names::RULES)?,
-            session_counters: take(&mut ebpf, names::SESSION_COUNTERS)?,
+            session_counters: CounterRows {
+                rows: Mapped::new(
+                    take_map(&mut ebpf, names::SESSION_COUNTERS)?,
+                    names::SESSION_COUNTERS,
+                    geo.counter_entries(opts) as usize,
+                )?,
+                slots: opts.counter_slots as usize,
+                ncpus,
+            },
+            touched: TouchedRows {
+                rows: Mapped::new(
+                    take_map(&mut ebpf, names::TOUCHED)?,
+                    names::TOUCHED,
+                    geo.touched_entries() as usize,
+                )?,
+                words: geo.touched_words as usize,
+                ncpus,
+            },
             counters: take(&mut ebpf, names::COUNTERS)?,
             drops: take(&mut ebpf, names::DROPS)?,
             port_counters: take(&mut ebpf, names::PORT_COUNTERS)?,
             nh_routes: take(&mut ebpf, names::NH_ROUTES)?,
             nexthops: take(&mut ebpf, names::NEXTHOPS)?,
             nh_neigh: take(&mut ebpf, names::NH_NEIGH)?,
-            meters: MeterTable::map(take(&mut ebpf, names::METERS)?, opts.meters)?,
+            meters: MeterTable(Mapped::new(
+                take_map(&mut ebpf, names::METERS)?,
+                names::METERS,
+                opts.meters as usize,
+            )?),
             ebpf,
             ports: opts.ports.clone(),
             links: Vec::new(),
@@ -315,7 +486,6 @@ impl BpfDatapath {
                 rule_sets: opts.rule_sets,
                 meters: opts.meters,
             },
-            ncpus,
         })
     }
 
@@ -730,21 +900,50 @@ pub fn fdinfo_memlock(path: &str) -> std::io::Result<Option<u64>> {
 }
 
 impl BpfDatapath {
-    /// Writes many uplink entries (local TEID in host order -> entry) with
-    /// `BPF_MAP_UPDATE_BATCH` (insert or replace). A full map is `Full`;
-    /// the entries before the failing one stay written.
+    /// Writes many uplink entries (local TEID in host order -> entry): the
+    /// direct table's in place, the rest with `BPF_MAP_UPDATE_BATCH`
+    /// (insert or replace). A full map is `Full`; the entries before the
+    /// failing one stay written.
     pub fn put_uplink_batch(
         &mut self,
         entries: &[(u32, UplinkEntry)],
     ) -> Result<(), DatapathError> {
-        let keys: Vec<UplinkKey> = entries
-            .iter()
-            .map(|(t, _)| UplinkKey { teid_be: t.to_be() })
-            .collect();
-        let values: Vec<UplinkEntry> = entries.iter().map(|(_, v)| *v).collect();
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        let full = DatapathError::Full {
+            map: names::UPLINK,
+            capacity: self.capacity.sessions,
+        };
+        let mut result = Ok(());
+        for (t, v) in entries {
+            match self.direct.ul_place(*t) {
+                Place::Slot(i) => {
+                    if !self.direct.put_ul_slot(i, *t, v) {
+                        result = Err(full);
+                        break;
+                    }
+                }
+                Place::Hash => {
+                    if !self.direct.ul_hashed.contains(t) {
+                        if !self.direct.ul_room() {
+                            result = Err(full);
+                            break;
+                        }
+                        // Counted now so the room check sees it.
+                        self.direct.ul_hashed.insert(*t);
+                    }
+                    keys.push(UplinkKey { teid_be: t.to_be() });
+                    values.push(*v);
+                }
+            }
+        }
         let fd = self.uplink.map().fd().as_fd();
-        update_batch(fd, &keys, &values, 0)
-            .map_err(batch_err(names::UPLINK, self.capacity.sessions))
+        if let Err((done, e)) = update_batch(fd, &keys, &values, 0) {
+            for k in &keys[done..] {
+                self.direct.ul_hashed.remove(&u32::from_be(k.teid_be));
+            }
+            return Err(batch_err(names::UPLINK, self.capacity.sessions)((done, e)));
+        }
+        result
     }
 
     /// Writes many downlink entries (UE address -> entry) with
@@ -753,29 +952,60 @@ impl BpfDatapath {
         &mut self,
         entries: &[(Ipv4Addr, DownlinkEntry)],
     ) -> Result<(), DatapathError> {
-        let keys: Vec<DownlinkKey> = entries
-            .iter()
-            .map(|(ue, _)| DownlinkKey {
-                ue_ipv4_be: u32::from(*ue).to_be(),
-            })
-            .collect();
-        let values: Vec<DownlinkEntry> = entries.iter().map(|(_, v)| *v).collect();
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        let full = DatapathError::Full {
+            map: names::DOWNLINK,
+            capacity: self.capacity.sessions,
+        };
+        let mut result = Ok(());
+        for (ue, v) in entries {
+            let a = u32::from(*ue);
+            if let Some(i) = self.direct.dl_index(a) {
+                if !self.direct.put_dl_slot(i, a.to_be(), v) {
+                    result = Err(full);
+                    break;
+                }
+            } else {
+                if !self.direct.dl_hashed.contains(&a) {
+                    if !self.direct.dl_room() {
+                        result = Err(full);
+                        break;
+                    }
+                    self.direct.dl_hashed.insert(a);
+                }
+                keys.push(DownlinkKey {
+                    ue_ipv4_be: a.to_be(),
+                });
+                values.push(*v);
+            }
+        }
         let fd = self.downlink.map().fd().as_fd();
-        update_batch(fd, &keys, &values, 0)
-            .map_err(batch_err(names::DOWNLINK, self.capacity.sessions))
+        if let Err((done, e)) = update_batch(fd, &keys, &values, 0) {
+            for k in &keys[done..] {
+                self.direct.dl_hashed.remove(&u32::from_be(k.ue_ipv4_be));
+            }
+            return Err(batch_err(names::DOWNLINK, self.capacity.sessions)((
+                done, e,
+            )));
+        }
+        result
     }
 
     /// Kernel memory (`memlock`) of the session maps this datapath holds,
     /// by map name: what the tables cost at their configured sizes.
     pub fn map_memory(&self) -> Result<Vec<(&'static str, u64)>, DatapathError> {
-        let fds: [(&'static str, BorrowedFd<'_>); 7] = [
+        let fds: [(&'static str, BorrowedFd<'_>); 11] = [
             (names::UPLINK, self.uplink.map().fd().as_fd()),
             (names::DOWNLINK, self.downlink.map().fd().as_fd()),
+            (names::UL_TABLE, self.direct.ul.map().fd().as_fd()),
+            (names::DL_TABLE, self.direct.dl.map().fd().as_fd()),
             (names::RULES, self.rules.map().fd().as_fd()),
             (
                 names::SESSION_COUNTERS,
-                self.session_counters.map().fd().as_fd(),
+                self.session_counters.rows.map().fd().as_fd(),
             ),
+            (names::TOUCHED, self.touched.rows.map().fd().as_fd()),
+            (names::METERS, self.meters.0.map().fd().as_fd()),
             (names::COUNTERS, self.counters.map().fd().as_fd()),
             (names::DROPS, self.drops.map().fd().as_fd()),
             (names::PORT_COUNTERS, self.port_counters.map().fd().as_fd()),
@@ -876,22 +1106,48 @@ fn attach_reason(e: &aya::programs::ProgramError, mode: AttachMode) -> String {
 
 impl Datapath for BpfDatapath {
     fn uplink_keys(&self) -> Result<Vec<u32>, DatapathError> {
-        self.uplink
-            .keys()
-            .map(|k| k.map(|k| u32::from_be(k.teid_be)))
-            .collect::<Result<_, _>>()
-            .map_err(map_err(names::UPLINK, "iterate"))
+        let mut keys: Vec<u32> = (0..self.direct.ul.len())
+            .map(|i| self.direct.ul.key(i))
+            .filter(|&k| k != 0)
+            .map(u32::from_be)
+            .collect();
+        for k in self.uplink.keys() {
+            keys.push(u32::from_be(
+                k.map_err(map_err(names::UPLINK, "iterate"))?.teid_be,
+            ));
+        }
+        Ok(keys)
     }
 
     fn downlink_keys(&self) -> Result<Vec<Ipv4Addr>, DatapathError> {
-        self.downlink
-            .keys()
-            .map(|k| k.map(|k| Ipv4Addr::from(u32::from_be(k.ue_ipv4_be))))
-            .collect::<Result<_, _>>()
-            .map_err(map_err(names::DOWNLINK, "iterate"))
+        let mut keys: Vec<Ipv4Addr> = (0..self.direct.dl.len())
+            .map(|i| self.direct.dl.key(i))
+            .filter(|&k| k != 0)
+            .map(|k| Ipv4Addr::from(u32::from_be(k)))
+            .collect();
+        for k in self.downlink.keys() {
+            keys.push(Ipv4Addr::from(u32::from_be(
+                k.map_err(map_err(names::DOWNLINK, "iterate"))?.ue_ipv4_be,
+            )));
+        }
+        Ok(keys)
     }
 
     fn put_uplink(&mut self, teid: u32, v: &UplinkEntry) -> Result<(), DatapathError> {
+        let full = DatapathError::Full {
+            map: names::UPLINK,
+            capacity: self.capacity.sessions,
+        };
+        if let Place::Slot(i) = self.direct.ul_place(teid) {
+            return if self.direct.put_ul_slot(i, teid, v) {
+                Ok(())
+            } else {
+                Err(full)
+            };
+        }
+        if !self.direct.ul_hashed.contains(&teid) && !self.direct.ul_room() {
+            return Err(full);
+        }
         let k = UplinkKey {
             teid_be: teid.to_be(),
         };
@@ -899,50 +1155,78 @@ impl Datapath for BpfDatapath {
             names::UPLINK,
             "insert",
             self.capacity.sessions,
-        ))
+        ))?;
+        self.direct.ul_hashed.insert(teid);
+        Ok(())
     }
 
     fn del_uplink(&mut self, teid: u32) -> Result<(), DatapathError> {
+        let i = self.direct.ul_index(teid);
+        if self.direct.clear_ul_slot(i, teid.to_be()) {
+            return Ok(());
+        }
         match self.uplink.remove(&UplinkKey {
             teid_be: teid.to_be(),
         }) {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
-            Err(MapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(libc::ENOENT) => {
-                Ok(())
+            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Err(MapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => {
+                return Err(DatapathError::Map {
+                    map: names::UPLINK,
+                    op: "remove",
+                    source: e.into(),
+                })
             }
-            Err(e) => Err(DatapathError::Map {
-                map: names::UPLINK,
-                op: "remove",
-                source: e.into(),
-            }),
         }
+        self.direct.ul_hashed.remove(&teid);
+        Ok(())
     }
 
     fn put_downlink(&mut self, ue: Ipv4Addr, v: &DownlinkEntry) -> Result<(), DatapathError> {
-        let k = DownlinkKey {
-            ue_ipv4_be: u32::from(ue).to_be(),
+        let be = u32::from(ue).to_be();
+        let full = DatapathError::Full {
+            map: names::DOWNLINK,
+            capacity: self.capacity.sessions,
         };
+        if let Some(i) = self.direct.dl_index(u32::from(ue)) {
+            return if self.direct.put_dl_slot(i, be, v) {
+                Ok(())
+            } else {
+                Err(full)
+            };
+        }
+        if !self.direct.dl_hashed.contains(&u32::from(ue)) && !self.direct.dl_room() {
+            return Err(full);
+        }
+        let k = DownlinkKey { ue_ipv4_be: be };
         self.downlink.insert(k, v, 0).map_err(write_err(
             names::DOWNLINK,
             "insert",
             self.capacity.sessions,
-        ))
+        ))?;
+        self.direct.dl_hashed.insert(u32::from(ue));
+        Ok(())
     }
 
     fn del_downlink(&mut self, ue: Ipv4Addr) -> Result<(), DatapathError> {
-        match self.downlink.remove(&DownlinkKey {
-            ue_ipv4_be: u32::from(ue).to_be(),
-        }) {
-            Ok(()) | Err(MapError::KeyNotFound) => Ok(()),
-            Err(MapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(libc::ENOENT) => {
-                Ok(())
-            }
-            Err(e) => Err(DatapathError::Map {
-                map: names::DOWNLINK,
-                op: "remove",
-                source: e.into(),
-            }),
+        let be = u32::from(ue).to_be();
+        if let Some(i) = self.direct.dl_index(u32::from(ue)) {
+            self.direct.clear_dl_slot(i, be);
+            return Ok(());
         }
+        match self.downlink.remove(&DownlinkKey { ue_ipv4_be: be }) {
+            Ok(()) | Err(MapError::KeyNotFound) => {}
+            Err(MapError::SyscallError(s)) if s.io_error.raw_os_error() == Some(libc::ENOENT) => {}
+            Err(e) => {
+                return Err(DatapathError::Map {
+                    map: names::DOWNLINK,
+                    op: "remove",
+                    source: e.into(),
+                })
+            }
+        }
+        self.direct.dl_hashed.remove(&u32::from(ue));
+        Ok(())
     }
 
     fn put_rules(&mut self, index: u32, v: &RuleSet) -> Result<(), DatapathError> {
@@ -954,36 +1238,34 @@ impl Datapath for BpfDatapath {
     }
 
     fn reset_counters(&mut self, slot: u32) -> Result<(), DatapathError> {
-        let zeros = PerCpuValues::try_from(vec![SessionCounters::default(); self.ncpus])
-            .map_err(|e| map_err(names::SESSION_COUNTERS, "reset")(MapError::IoError(e)))?;
-        self.session_counters.set(slot, zeros, 0).map_err(write_err(
-            names::SESSION_COUNTERS,
-            "reset",
-            self.capacity.counter_slots,
-        ))
+        if self.session_counters.reset(slot as usize) {
+            Ok(())
+        } else {
+            Err(DatapathError::Full {
+                map: names::SESSION_COUNTERS,
+                capacity: self.capacity.counter_slots,
+            })
+        }
     }
 
     fn counters(&self, slot: u32) -> Result<SessionCounters, DatapathError> {
-        let v = self
-            .session_counters
-            .get(&slot, 0)
-            .map_err(map_err(names::SESSION_COUNTERS, "read"))?;
-        Ok(Self::sum(
-            v,
-            SessionCounters::default(),
-            SessionCounters::accumulate,
-        ))
+        self.session_counters
+            .sum(slot as usize)
+            .ok_or(DatapathError::Full {
+                map: names::SESSION_COUNTERS,
+                capacity: self.capacity.counter_slots,
+            })
     }
 
     fn counters_all(&self, out: &mut [SessionCounters]) -> Result<(), DatapathError> {
-        let n = out.len().min(self.capacity.counter_slots as usize);
-        lookup_percpu_array_batch(
-            self.session_counters.map().fd().as_fd(),
-            self.ncpus,
-            &mut out[..n],
-            SessionCounters::accumulate,
-        )
-        .map_err(|e| map_err(names::SESSION_COUNTERS, "read batch")(MapError::IoError(e)))
+        for (slot, c) in out.iter_mut().enumerate() {
+            *c = self.session_counters.sum(slot).unwrap_or_default();
+        }
+        Ok(())
+    }
+
+    fn take_touched(&mut self) -> Result<Option<Vec<u32>>, DatapathError> {
+        Ok(Some(self.touched.take()))
     }
 
     fn set_meter(&mut self, index: u32, cfg: &MeterConfig) -> Result<(), DatapathError> {
@@ -1126,7 +1408,7 @@ impl NexthopMaps for BpfDatapath {
 /// Some pinned but not all, or one with other sizes, is an error that says
 /// how to get out (a configuration change of a table size needs a full
 /// reset: the entries point at slots by index).
-fn check_pinned(dir: &Path, opts: &LoadOptions) -> Result<bool, DatapathError> {
+fn check_pinned(dir: &Path, opts: &LoadOptions, geo: &Geometry) -> Result<bool, DatapathError> {
     std::fs::create_dir_all(dir).map_err(|e| {
         DatapathError::Load(format!(
             "creating the pin directory {} (gateway.pin_dir must be on a bpffs): {e}",
@@ -1140,25 +1422,52 @@ fn check_pinned(dir: &Path, opts: &LoadOptions) -> Result<bool, DatapathError> {
             dir.display()
         )));
     }
-    let expect = |name: &str| -> (u32, u32, Option<u32>) {
+    use aya::maps::MapType;
+    let expect = |name: &str| -> (MapType, u32, u32, Option<u32>) {
         match name {
             n if n == names::UPLINK => (
+                MapType::Hash,
                 size_of::<UplinkKey>() as u32,
                 size_of::<UplinkEntry>() as u32,
                 Some(opts.max_sessions),
             ),
             n if n == names::DOWNLINK => (
+                MapType::Hash,
                 size_of::<DownlinkKey>() as u32,
                 size_of::<DownlinkEntry>() as u32,
                 Some(opts.max_sessions),
             ),
-            n if n == names::RULES => (4, size_of::<RuleSet>() as u32, Some(opts.rule_sets)),
+            n if n == names::UL_TABLE => (
+                MapType::Array,
+                4,
+                size_of::<UplinkSlot>() as u32,
+                Some(geo.ul_slots),
+            ),
+            n if n == names::DL_TABLE => (
+                MapType::Array,
+                4,
+                size_of::<DownlinkSlot>() as u32,
+                Some(geo.dl_slots),
+            ),
+            n if n == names::RULES => (
+                MapType::Array,
+                4,
+                size_of::<RuleSet>() as u32,
+                Some(opts.rule_sets),
+            ),
             n if n == names::SESSION_COUNTERS => (
+                MapType::Array,
                 4,
                 size_of::<SessionCounters>() as u32,
-                Some(opts.counter_slots),
+                Some(geo.counter_entries(opts)),
             ),
-            _ => (4, size_of::<Meter>() as u32, Some(opts.meters)),
+            n if n == names::TOUCHED => (MapType::Array, 4, 8, Some(geo.touched_entries())),
+            _ => (
+                MapType::Array,
+                4,
+                size_of::<Meter>() as u32,
+                Some(opts.meters),
+            ),
         }
     };
     let mut present = Vec::new();
@@ -1175,7 +1484,14 @@ fn check_pinned(dir: &Path, opts: &LoadOptions) -> Result<bool, DatapathError> {
         let info = m.info().map_err(|e| {
             DatapathError::Load(format!("reading the pinned map {}: {e}", path.display()))
         })?;
-        let (k, v, n) = expect(name);
+        let (t, k, v, n) = expect(name);
+        if info.map_type().ok() != Some(t) {
+            return Err(DatapathError::Load(format!(
+                "the pinned map {} is a {:?} map, this build uses {t:?} (another version's layout): {reset}",
+                path.display(),
+                info.map_type()
+            )));
+        }
         if info.key_size() != k || info.value_size() != v {
             return Err(DatapathError::Load(format!(
                 "the pinned map {} has {}-byte keys and {}-byte values, this build uses {k} and {v} \
@@ -1277,13 +1593,7 @@ use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 /// fast path updates each meter with atomic instructions, userspace reads
 /// and configures meters with atomic loads and stores of single words, and
 /// neither takes a syscall or a lock.
-struct MeterTable {
-    base: std::ptr::NonNull<MeterCells>,
-    len: u32,
-    bytes: usize,
-    /// Keeps the map (and so the mapping's object) alive.
-    _map: Array<MapData, Meter>,
-}
+struct MeterTable(Mapped<MeterCells>);
 
 /// `upf_abi::Meter` as userspace sees it in the shared mapping: the same
 /// layout, every word atomic.
@@ -1307,66 +1617,17 @@ const _: () = assert!(
     std::mem::offset_of!(MeterCells, drop_packets) == std::mem::offset_of!(Meter, drop_packets)
 );
 
-// SAFETY: the mapping is shared memory owned by this value, and every access
-// through it is atomic (`MeterCells`), so the table may move between threads.
-unsafe impl Send for MeterTable {}
-// SAFETY: as above; `&MeterTable` only hands out `&MeterCells`.
-unsafe impl Sync for MeterTable {}
-
 impl MeterTable {
-    fn map(map: Array<MapData, Meter>, len: u32) -> Result<MeterTable, DatapathError> {
-        // SAFETY: sysconf has no preconditions.
-        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) }.max(4096) as usize;
-        let bytes = (len as usize * size_of::<Meter>()).div_ceil(page) * page;
-        let fd = map.map().fd().as_fd().as_raw_fd();
-        // SAFETY: a fresh shared mapping of the map's fd (the kernel checks
-        // the length against the array and that it was created mmapable).
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                bytes,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_SHARED,
-                fd,
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(DatapathError::Load(format!(
-                "mapping {} into memory: {}",
-                names::METERS,
-                std::io::Error::last_os_error()
-            )));
-        }
-        let base = std::ptr::NonNull::new(p.cast::<MeterCells>())
-            .ok_or_else(|| DatapathError::Load("mmap returned NULL".into()))?;
-        Ok(MeterTable {
-            base,
-            len,
-            bytes,
-            _map: map,
-        })
-    }
-
     /// Meter `index`, or `Full` past the table.
     fn slot(&self, index: u32) -> Result<&MeterCells, DatapathError> {
-        if index >= self.len {
-            return Err(DatapathError::Full {
-                map: names::METERS,
-                capacity: self.len,
-            });
-        }
-        // SAFETY: index < len, inside the mapping, which lives as long as
-        // self; values are 64-byte aligned (the mapping starts on a page);
-        // all access is atomic, so the shared reference is sound while the
-        // kernel writes the same memory.
-        Ok(unsafe { &*self.base.as_ptr().add(index as usize) })
-    }
-}
-
-impl Drop for MeterTable {
-    fn drop(&mut self) {
-        // SAFETY: the mapping made in `map`, unmapped once.
-        unsafe { libc::munmap(self.base.as_ptr().cast(), self.bytes) };
+        let p = self.0.ptr(index as usize).ok_or(DatapathError::Full {
+            map: names::METERS,
+            capacity: self.0.len() as u32,
+        })?;
+        // SAFETY: inside the mapping, which lives as long as self; values
+        // are 64-byte aligned (the mapping starts on a page); all access is
+        // atomic, so the shared reference is sound while the kernel writes
+        // the same memory.
+        Ok(unsafe { &*p })
     }
 }

@@ -174,6 +174,13 @@ async fn run(
         rule_sets: g.max_rule_sets,
         nexthop_cache: g.nexthop_cache,
         meters: qos.max_meters,
+        teid_range: cfg
+            .pfcp
+            .as_ref()
+            .map_or(upf_config::pfcp::DEFAULT_TEID_RANGE, |p| {
+                (p.teid_first, p.teid_last)
+            }),
+        ue_prefixes: cfg.direct_ue_prefixes(),
     };
     let spread_cpus = g.spread_cpu_list();
     let loaded_at = upfd::meter::unix_now();

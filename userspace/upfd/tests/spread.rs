@@ -181,6 +181,8 @@ impl Env {
                 gtpu_peers: None,
                 anti_spoofing: true,
                 meters: upf_abi::DEFAULT_MAX_METERS,
+                teid_range: upf_config::pfcp::DEFAULT_TEID_RANGE,
+                ue_prefixes: Vec::new(),
             },
             spread_cpus,
         )

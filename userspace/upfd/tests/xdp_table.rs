@@ -111,6 +111,11 @@ const UE4: V4 = [10, 45, 0, 5];
 const TEID4: u32 = 0x400;
 const REMOTE_TEID4: u32 = 0x4000_0004;
 const PEER_NOT_A_PORT: V4 = [192, 0, 2, 20];
+/// The gateway's TEID range: the fixture TEIDs are in it (direct-indexed
+/// in UL_TABLE); TEID_UNKNOWN is not.
+const TEID_RANGE: (u32, u32) = (0x100, 0xffff);
+/// The UE prefix DL_TABLE covers: UE7 is outside it (the DOWNLINK hash).
+const UE_PREFIX: &str = "10.45.0.0/24";
 /// A UE address with no session.
 const UE_UNKNOWN: V4 = [10, 45, 0, 200];
 /// A TEID with no session.
@@ -665,6 +670,8 @@ impl Env {
             gtpu_peers,
             anti_spoofing,
             meters: upf_abi::DEFAULT_MAX_METERS,
+            teid_range: TEID_RANGE,
+            ue_prefixes: vec![UE_PREFIX.parse().expect("a prefix")],
         })
         .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
         let mut manager = SessionManager::new(dp, n3_ipv4);
