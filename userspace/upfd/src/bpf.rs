@@ -426,6 +426,7 @@ impl BpfDatapath {
                 geo.dl_slots as usize,
             )?,
             teid_first: opts.teid_range.0,
+            teid_last: opts.teid_range.1,
             ul_mask: geo.ul_slots - 1,
             prefixes: geo.prefixes,
             ul_hashed,
@@ -517,6 +518,34 @@ impl BpfDatapath {
             .program_mut(names::PROG_UPF)
             .and_then(|p| <&mut Xdp>::try_from(p).ok())
             .expect("load() verified the program")
+    }
+
+    /// Where local TEID `teid`'s uplink entry lives: `Some(true)` in
+    /// `UL_TABLE`, `Some(false)` in the `UPLINK` hash, `None` nowhere.
+    pub fn uplink_is_direct(&self, teid: u32) -> Option<bool> {
+        if self.direct.ul.key(self.direct.ul_index(teid)) == teid.to_be() && teid != 0 {
+            Some(true)
+        } else {
+            self.direct.ul_hashed.contains(&teid).then_some(false)
+        }
+    }
+
+    /// Where UE address `ue`'s downlink entry lives, as [`BpfDatapath::uplink_is_direct`].
+    pub fn downlink_is_direct(&self, ue: Ipv4Addr) -> Option<bool> {
+        let a = u32::from(ue);
+        match self.direct.dl_index(a) {
+            Some(i) => (self.direct.dl.key(i) == a.to_be() && a != 0).then_some(true),
+            None => self.direct.dl_hashed.contains(&a).then_some(false),
+        }
+    }
+
+    /// For tests of the fast path's seqlock readers: marks the `UL_TABLE`
+    /// slot holding `teid` as being written (`held`) or done, as a writer
+    /// preempted mid-update would leave it. False when no slot holds it.
+    #[doc(hidden)]
+    pub fn hold_uplink_slot(&mut self, teid: u32, held: bool) -> bool {
+        let i = self.direct.ul_index(teid);
+        self.uplink_is_direct(teid) == Some(true) && self.direct.ul.hold(i, held)
     }
 
     /// A benchmark floor program of the same object (`names::PROG_BENCH_DROP`

@@ -2950,3 +2950,165 @@ fn a_meter_shared_by_two_cpus_passes_exactly_its_burst() {
     assert_eq!(m.pass_bytes, burst * len);
     assert_eq!(m.drop_packets, 2 * per_thread as u64 - burst);
 }
+
+/// The direct tables and their hash fallbacks, side by side in one program:
+/// a TEID the gateway chose (in its range: `UL_TABLE`), a TEID of the same
+/// slot (the `UPLINK` hash), a TEID the SMF chose outside the range (the
+/// hash), UE addresses inside the UE prefix (`DL_TABLE`) and outside it
+/// (the `DOWNLINK` hash); then unknown, stale and busy slots.
+#[test]
+fn direct_tables_and_hash_fallbacks_side_by_side() {
+    let mut env = Env::new();
+    // UL_TABLE has 1024 slots (max_sessions, within TEID_RANGE): the
+    // fixtures hold slots 0, 256, 512 and 768.
+    const CHOSEN: u32 = 0x0110; // slot 16
+    const SAME_SLOT: u32 = CHOSEN + 1024; // slot 16 too: the hash
+    const SMF_CHOSE: u32 = 0x9000_0001; // outside the range: the hash
+    const EMPTY_SLOT: u32 = 0x0120; // slot 32, no session
+    const UE_CHOSEN: V4 = [10, 45, 0, 50];
+    const UE_SAME_SLOT: V4 = [10, 45, 0, 51];
+    const UE_SMF: V4 = [10, 77, 0, 9]; // outside 10.45.0.0/24
+    const UE_NONE: V4 = [10, 45, 0, 99]; // inside, no session
+    let sessions = [
+        (CHOSEN, UE_CHOSEN, 1100u32, 0x7100_0001u32),
+        (SAME_SLOT, UE_SAME_SLOT, 1101, 0x7100_0002),
+        (SMF_CHOSE, UE_SMF, 1102, 0x7100_0003),
+    ];
+    {
+        let dp = env.manager.datapath_mut();
+        for &(teid, ue, slot, remote) in &sessions {
+            dp.reset_counters(slot).expect("counter slot");
+            dp.put_uplink(
+                teid,
+                &UplinkEntry {
+                    ue_ipv4_be: be(ue),
+                    rules: 0,
+                    default: fwd(slot),
+                },
+            )
+            .expect("uplink entry");
+            dp.put_downlink(
+                Ipv4Addr::from(ue),
+                &DownlinkEntry {
+                    local_ipv4_be: be(N3_ADDR),
+                    rules: 0,
+                    default: tunnel(slot, GNB, remote, None),
+                },
+            )
+            .expect("downlink entry");
+        }
+        assert_eq!(dp.uplink_is_direct(CHOSEN), Some(true));
+        assert_eq!(dp.uplink_is_direct(SAME_SLOT), Some(false));
+        assert_eq!(dp.uplink_is_direct(SMF_CHOSE), Some(false));
+        assert_eq!(dp.uplink_is_direct(EMPTY_SLOT), None);
+        assert_eq!(dp.downlink_is_direct(Ipv4Addr::from(UE_CHOSEN)), Some(true));
+        assert_eq!(dp.downlink_is_direct(Ipv4Addr::from(UE_SMF)), Some(false));
+        assert_eq!(dp.downlink_is_direct(Ipv4Addr::from(UE_NONE)), None);
+    }
+    let uplink = |env: &mut Env, teid: u32, ue: V4| {
+        env.run(
+            Ingress::N3,
+            &from_gnb(&gpdu(0x30, teid, &[], &ue_udp(ue, DN_HOST, 64))),
+        )
+    };
+    let downlink = |env: &mut Env, ue: V4| env.run(Ingress::N6, &from_dn(&dn_udp(ue, 64, 0, 100)));
+    let drops_of = |env: &Env, r: DropReason| {
+        env.drops()
+            .into_iter()
+            .find(|(k, _)| *k == r)
+            .map(|(_, v)| v)
+            .expect("every reason is listed")
+    };
+    // Every session forwards both ways and counts into its own slot only.
+    for &(teid, ue, _, remote) in &sessions {
+        let (v, out) = uplink(&mut env, teid, ue);
+        assert_eq!(v, xdp_action::REDIRECT, "uplink of {teid:#x}: {}", verdict_name(v));
+        assert_eq!(out, to_dn(&ue_udp(ue, DN_HOST, 63)), "uplink of {teid:#x}");
+        let (v, out) = downlink(&mut env, ue);
+        assert_eq!(v, xdp_action::REDIRECT, "downlink to {ue:?}: {}", verdict_name(v));
+        assert_eq!(&out[14 + 20 + 8 + 4..14 + 20 + 8 + 8], &remote.to_be_bytes());
+    }
+    for &(teid, _, slot, _) in &sessions {
+        let c = env.manager.datapath().counters(slot).expect("counters");
+        assert_eq!((c.ul_packets, c.dl_packets), (1, 1), "slot of {teid:#x}");
+    }
+    // A slot that holds no TEID, and a TEID far outside the range with no
+    // session: unknown, as before the direct tables.
+    let unknown = drops_of(&env, DropReason::UnknownTeid);
+    for teid in [EMPTY_SLOT, SMF_CHOSE + 1] {
+        let (v, _) = uplink(&mut env, teid, UE_CHOSEN);
+        assert_eq!(v, xdp_action::DROP, "{teid:#x}: {}", verdict_name(v));
+    }
+    assert_eq!(drops_of(&env, DropReason::UnknownTeid), unknown + 2);
+    // An address inside the prefix without a session is not ours.
+    let passed = env.counter(Counter::NotOursPassed);
+    let (v, _) = downlink(&mut env, UE_NONE);
+    assert_eq!(v, xdp_action::PASS);
+    assert_eq!(env.counter(Counter::NotOursPassed), passed + 1);
+    // An End Marker on a direct TEID is consumed like one on a hashed TEID.
+    let consumed = env.counter(Counter::EndMarkerConsumed);
+    for teid in [CHOSEN, SMF_CHOSE] {
+        let (v, _) = env.run(Ingress::N3, &from_gnb(&gtpu(0x30, 254, teid, &[])));
+        assert_eq!(v, xdp_action::DROP);
+    }
+    assert_eq!(env.counter(Counter::EndMarkerConsumed), consumed + 2);
+    // A slot its writer left mid-update: the packet is dropped as
+    // entry_busy, not matched against a torn entry; once written, it forwards.
+    assert!(env.manager.datapath_mut().hold_uplink_slot(CHOSEN, true));
+    let (v, _) = uplink(&mut env, CHOSEN, UE_CHOSEN);
+    assert_eq!(v, xdp_action::DROP);
+    assert_eq!(drops_of(&env, DropReason::EntryBusy), 1);
+    assert!(env.manager.datapath_mut().hold_uplink_slot(CHOSEN, false));
+    let (v, _) = uplink(&mut env, CHOSEN, UE_CHOSEN);
+    assert_eq!(v, xdp_action::REDIRECT);
+    // The chosen session goes: its TEID is stale (unknown), its address not
+    // ours; the session in the hash behind the same slot is untouched.
+    {
+        let dp = env.manager.datapath_mut();
+        dp.del_uplink(CHOSEN).expect("delete");
+        dp.del_downlink(Ipv4Addr::from(UE_CHOSEN)).expect("delete");
+        assert_eq!(dp.uplink_is_direct(CHOSEN), None);
+    }
+    let unknown = drops_of(&env, DropReason::UnknownTeid);
+    let (v, _) = uplink(&mut env, CHOSEN, UE_CHOSEN);
+    assert_eq!(v, xdp_action::DROP);
+    assert_eq!(drops_of(&env, DropReason::UnknownTeid), unknown + 1);
+    let (v, _) = downlink(&mut env, UE_CHOSEN);
+    assert_eq!(v, xdp_action::PASS);
+    let (v, out) = uplink(&mut env, SAME_SLOT, UE_SAME_SLOT);
+    assert_eq!(v, xdp_action::REDIRECT);
+    assert_eq!(out, to_dn(&ue_udp(UE_SAME_SLOT, DN_HOST, 63)));
+    // Rewritten, the hashed TEID stays in the hash (never in two tables);
+    // the freed slot takes the next TEID of the range that maps to it.
+    let dp = env.manager.datapath_mut();
+    dp.put_uplink(
+        SAME_SLOT,
+        &UplinkEntry {
+            ue_ipv4_be: be(UE_SAME_SLOT),
+            rules: 0,
+            default: fwd(1101),
+        },
+    )
+    .expect("rewrite");
+    assert_eq!(dp.uplink_is_direct(SAME_SLOT), Some(false));
+    dp.put_uplink(
+        CHOSEN + 2048,
+        &UplinkEntry {
+            ue_ipv4_be: be(UE_CHOSEN),
+            rules: 0,
+            default: fwd(1100),
+        },
+    )
+    .expect("a new TEID on the freed slot");
+    assert_eq!(dp.uplink_is_direct(CHOSEN + 2048), Some(true));
+    let (v, _) = uplink(&mut env, CHOSEN + 2048, UE_CHOSEN);
+    assert_eq!(v, xdp_action::REDIRECT);
+    let (v, _) = uplink(&mut env, CHOSEN, UE_CHOSEN);
+    assert_eq!(v, xdp_action::DROP, "the old TEID of the slot stays unknown");
+    // Both tables list their keys once.
+    let keys = env.manager.datapath().uplink_keys().expect("keys");
+    for teid in [CHOSEN + 2048, SAME_SLOT, SMF_CHOSE] {
+        assert_eq!(keys.iter().filter(|&&k| k == teid).count(), 1, "{teid:#x}");
+    }
+    assert!(!keys.contains(&CHOSEN));
+}

@@ -125,6 +125,19 @@ impl<S: Slot> Mapped<S> {
             .unwrap_or(0)
     }
 
+    /// Sets slot `i`'s sequence odd (`held`: a write in progress) or even.
+    pub(crate) fn hold(&self, i: usize, held: bool) -> bool {
+        let Some(seq) = self.seq(i) else {
+            return false;
+        };
+        let s = seq.load(Ordering::Relaxed);
+        let odd = s & SEQ_WRITING != 0;
+        if held != odd {
+            seq.store(s.wrapping_add(1), Ordering::Relaxed);
+        }
+        true
+    }
+
     /// Writes `key_be` and `entry` into slot `i` as the fast path's seqlock
     /// readers expect: the sequence odd, the key and entry, the sequence even
     /// again. A reader that overlaps sees an odd or changed sequence and
@@ -154,8 +167,9 @@ impl<S: Slot> Mapped<S> {
 pub(crate) struct Direct {
     pub(crate) ul: Mapped<UplinkSlot>,
     pub(crate) dl: Mapped<DownlinkSlot>,
-    /// The first TEID of the range (host order) and the table size - 1.
+    /// The gateway's TEID range (host order) and the table size - 1.
     pub(crate) teid_first: u32,
+    pub(crate) teid_last: u32,
     pub(crate) ul_mask: u32,
     pub(crate) prefixes: UePrefixes,
     /// TEIDs (host order) written to the UPLINK hash because their slot
@@ -184,12 +198,13 @@ impl Direct {
         (teid.wrapping_sub(self.teid_first) & self.ul_mask) as usize
     }
 
-    /// Where `teid`'s entry is or goes: its slot if the slot holds it, or
-    /// is empty and the hash does not hold it; else the hash. TEIDs below
-    /// `teid_first` wrap to some slot like any other: the key check keeps
-    /// them apart.
+    /// Where `teid`'s entry is or goes: for a TEID of the gateway's range,
+    /// its slot if the slot holds it, or is empty and the hash does not hold
+    /// it; else (another TEID of the range holds the slot, or a TEID from
+    /// outside the range, which the SMF chose) the hash. Outside TEIDs never
+    /// take a slot, so they cannot push the gateway's own into the hash.
     pub(crate) fn ul_place(&self, teid: u32) -> Place {
-        if teid == 0 {
+        if teid == 0 || teid < self.teid_first || teid > self.teid_last {
             return Place::Hash;
         }
         let i = self.ul_index(teid);
