@@ -615,6 +615,7 @@ fn load_datapath(max_sessions: u32) -> Result<BpfDatapath> {
         meters: upf_abi::DEFAULT_MAX_METERS,
         teid_range: upf_config::pfcp::DEFAULT_TEID_RANGE,
         ue_prefixes: cfg.direct_ue_prefixes(),
+        poi_peers: Vec::new(),
     })
     .context("loading the datapath")
 }

@@ -736,6 +736,7 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
                 len: 12,
             },
         ],
+        poi_peers: Vec::new(),
     })?;
     dp.bench_program(names::PROG_BENCH_DROP)?;
     dp.bench_program(names::PROG_BENCH_TX)?;

@@ -10,8 +10,8 @@ use aya_ebpf::{
 };
 use upf_abi::{
     Counter, DownlinkEntry, DownlinkKey, DownlinkSlot, DropReason, Globals, GtpuPeers, Meter,
-    NextHop, PdrAction, PortCounters, RuleSet, SessionCounters, UePrefixes, UplinkEntry, UplinkKey,
-    UplinkSlot, ACT_5G, ACT_DROP, ACT_FORWARD, ACT_GATE_CLOSED, ACT_QUOTA_EXHAUSTED,
+    NextHop, PdrAction, PoiPrefixes, RuleSet, SessionCounters, Stats, UePrefixes, UplinkEntry,
+    UplinkKey, UplinkSlot, ACT_5G, ACT_DROP, ACT_FORWARD, ACT_GATE_CLOSED, ACT_QUOTA_EXHAUSTED,
     DEFAULT_MAX_METERS, DEFAULT_MAX_RULE_SETS, DEFAULT_MAX_SESSIONS, FLAG_FIB_ONLY,
     FLAG_NO_ANTI_SPOOFING, FLAG_PEER_FILTER, GTPU_PORT, MAX_NEXTHOPS, MAX_NH_NEIGH, MAX_NH_ROUTES,
     MAX_PORTS, M_QFI, NH_ONLINK, NH_VALID, ROLE_N3, ROLE_N6,
@@ -53,13 +53,9 @@ static TOUCHED: Array<u64> = Array::with_max_entries(1, BPF_F_MMAPABLE);
 /// Shared by every CPU and memory-mapped by userspace (BPF_F_MMAPABLE).
 #[map]
 static METERS: Array<Meter> = Array::with_max_entries(DEFAULT_MAX_METERS, BPF_F_MMAPABLE);
+/// Global, drop, port and POI counters: one value per CPU, one lookup per packet.
 #[map]
-static COUNTERS: PerCpuArray<u64> = PerCpuArray::with_max_entries(Counter::COUNT, 0);
-#[map]
-static DROPS: PerCpuArray<u64> = PerCpuArray::with_max_entries(DropReason::COUNT, 0);
-#[map]
-static PORT_COUNTERS: PerCpuArray<PortCounters> =
-    PerCpuArray::with_max_entries(MAX_PORTS as u32, 0);
+static STATS: PerCpuArray<Stats> = PerCpuArray::with_max_entries(1, 0);
 #[map]
 static EGRESS: DevMapHash = DevMapHash::with_max_entries(MAX_PORTS as u32, 0);
 #[map]
@@ -75,6 +71,10 @@ static UPF_GTPU_PEERS: GtpuPeers = GtpuPeers::NONE;
 /// Set by the loader (`.rodata`, frozen): the verifier sees the values as constants.
 #[no_mangle]
 static UPF_GLOBALS: Globals = Globals::ZERO;
+
+/// The POIs' peer prefixes (loader-set, frozen).
+#[no_mangle]
+static UPF_POI_PREFIXES: PoiPrefixes = PoiPrefixes::NONE;
 
 /// The UE prefixes DL_TABLE covers (loader-set, frozen).
 #[no_mangle]
@@ -92,27 +92,66 @@ const FIB_FRAG_NEEDED: i64 = 8;
 
 type Verdict = Result<u32, DropReason>;
 
-/// The globals the per-packet path uses after the port lookup.
+/// The globals the per-packet path uses after the port lookup, and this
+/// CPU's counters (looked up once).
 #[derive(Clone, Copy)]
 struct G {
     n3_ipv4_be: u32,
     flags: u32,
+    st: *mut Stats,
 }
 
+/// Adds `n` to global counter `c` of this CPU.
 #[inline(always)]
-fn count(c: Counter, n: u64) {
-    if let Some(p) = COUNTERS.get_ptr_mut(c.index()) {
-        // SAFETY: per-CPU slot, only this CPU writes it while the program runs.
-        unsafe { *p += n };
+fn count(g: &G, c: Counter, n: u64) {
+    // SAFETY: g.st is this CPU's STATS value; only this CPU writes it while
+    // the program runs.
+    if let Some(p) = unsafe { (*g.st).counters.get_mut(c.index() as usize) } {
+        *p += n;
     }
 }
 
+/// Counts a drop for reason `r` on this CPU.
 #[inline(always)]
-fn count_drop(r: DropReason) {
-    if let Some(p) = DROPS.get_ptr_mut(r.index()) {
-        // SAFETY: per-CPU slot.
-        unsafe { *p += 1 };
+fn count_drop(g: &G, r: DropReason) {
+    // SAFETY: as in `count`.
+    if let Some(p) = unsafe { (*g.st).drops.get_mut(r.index() as usize) } {
+        *p += 1;
     }
+}
+
+/// Counts a forwarded packet of `bytes` (inner IP) on POI `poi` of this CPU.
+#[inline(always)]
+fn count_poi(g: &G, poi: usize, uplink: bool, bytes: u64) {
+    // SAFETY: as in `count`.
+    if let Some(c) = unsafe { (*g.st).pois.get_mut(poi) } {
+        if uplink {
+            c.ul_packets += 1;
+            c.ul_bytes += bytes;
+        } else {
+            c.dl_packets += 1;
+            c.dl_bytes += bytes;
+        }
+    }
+}
+
+/// The POI of GTP-U peer `peer_be` (upf_abi::PoiPrefixes over the frozen
+/// global; MAX_POIS: unassigned).
+#[inline(always)]
+fn poi_of(peer_be: u32) -> usize {
+    // SAFETY: a plain read of our own frozen .rodata.
+    let num = unsafe { core::ptr::read_volatile(&UPF_POI_PREFIXES.num) };
+    PoiPrefixes::scan(num, peer_be, |i| {
+        // SAFETY: as above; `scan` keeps i below MAX_POI_PREFIXES, the
+        // arrays' length.
+        unsafe {
+            (
+                core::ptr::read_volatile(UPF_POI_PREFIXES.net_be.get_unchecked(i)),
+                core::ptr::read_volatile(UPF_POI_PREFIXES.mask_be.get_unchecked(i)),
+                core::ptr::read_volatile(UPF_POI_PREFIXES.poi.get_unchecked(i)),
+            )
+        }
+    })
 }
 
 /// The entry point for every port.
@@ -126,6 +165,9 @@ pub fn upf(ctx: XdpContext) -> u32 {
 fn fast_path(ctx: XdpContext, entry: bool) -> u32 {
     // SAFETY: ctx.ctx is the kernel's xdp_md for this run.
     let ifindex = unsafe { (*ctx.ctx).ingress_ifindex };
+    let Some(st) = STATS.get_ptr_mut(0) else {
+        return xdp_action::XDP_PASS;
+    };
     // Only the fields needed, each read once from our frozen .rodata (the
     // volatile reads keep LLVM from folding the placeholder values; copying
     // the whole struct cost a load and a store per word on every packet).
@@ -143,17 +185,18 @@ fn fast_path(ctx: XdpContext, entry: bool) -> u32 {
         }
         i += 1;
     }
-    if port >= MAX_PORTS {
-        count(Counter::UnknownPortPassed, 1);
-        return xdp_action::XDP_PASS;
-    }
     // SAFETY: as above.
     let g = unsafe {
         G {
             n3_ipv4_be: core::ptr::read_volatile(&UPF_GLOBALS.n3_ipv4_be),
             flags: core::ptr::read_volatile(&UPF_GLOBALS.flags),
+            st,
         }
     };
+    if port >= MAX_PORTS {
+        count(&g, Counter::UnknownPortPassed, 1);
+        return xdp_action::XDP_PASS;
+    }
     // SAFETY: as above; port < MAX_PORTS.
     let roles = unsafe { core::ptr::read_volatile(&UPF_GLOBALS.port_roles[port]) };
     if entry {
@@ -162,17 +205,16 @@ fn fast_path(ctx: XdpContext, entry: bool) -> u32 {
         }
     }
     let frame_len = (ctx.data_end() - ctx.data()) as u64;
-    count(Counter::RxFrames, 1);
+    count(&g, Counter::RxFrames, 1);
     let verdict = match process(&ctx, &g, roles, ifindex) {
         Ok(v) => v,
         Err(r) => {
-            count_drop(r);
+            count_drop(&g, r);
             xdp_action::XDP_DROP
         }
     };
-    if let Some(pc) = PORT_COUNTERS.get_ptr_mut(port as u32) {
-        // SAFETY: per-CPU slot.
-        let pc = unsafe { &mut *pc };
+    // SAFETY: as in `count`.
+    if let Some(pc) = unsafe { (*g.st).ports.get_mut(port) } {
         pc.rx_packets += 1;
         pc.rx_bytes += frame_len;
         match verdict {
@@ -236,7 +278,7 @@ fn process(ctx: &XdpContext, g: &G, roles: u8, ifindex: u32) -> Verdict {
     // SAFETY (all fastpath calls): [f.start, f.end) is this run's packet.
     let l2 = unsafe { eth::parse(f) }?;
     if l2.ethertype != eth::ETHERTYPE_IPV4 {
-        count(Counter::NotOursPassed, 1);
+        count(g, Counter::NotOursPassed, 1);
         return Ok(xdp_action::XDP_PASS);
     }
     let ip = unsafe { ipv4::parse(l2.l3, f.end) }?;
@@ -257,10 +299,10 @@ fn process(ctx: &XdpContext, g: &G, roles: u8, ifindex: u32) -> Verdict {
     }
     if roles & ROLE_N6 != 0 {
         if let Some(e) = downlink_entry(ip.dst_be)? {
-            return downlink(ctx, g.flags, &l2, &ip, &e, ifindex);
+            return downlink(ctx, g, &l2, &ip, &e, ifindex);
         }
     }
-    count(Counter::NotOursPassed, 1);
+    count(g, Counter::NotOursPassed, 1);
     Ok(xdp_action::XDP_PASS)
 }
 
@@ -281,14 +323,14 @@ fn gtp(
         return Err(DropReason::UnknownGtpuPeer);
     }
     match hdr.msg_type {
-        gtpu::MSG_G_PDU => uplink(ctx, g.flags, l2, gtp_start, hdr, ifindex),
+        gtpu::MSG_G_PDU => uplink(ctx, g, l2, ip.src_be, gtp_start, hdr, ifindex),
         gtpu::MSG_ECHO_REQUEST => echo(ctx, g, l2, ip, sport, hdr),
         gtpu::MSG_END_MARKER => {
             // TS 29.281 §7.3.2: the end of a tunnel's G-PDUs; the PSA has no
             // reordering to do, so a known tunnel's marker is consumed.
             // SAFETY: existence check only.
             if uplink_entry(hdr.teid_be)?.is_some() {
-                count(Counter::EndMarkerConsumed, 1);
+                count(g, Counter::EndMarkerConsumed, 1);
                 Ok(xdp_action::XDP_DROP)
             } else {
                 Err(DropReason::UnknownTeidSignalling)
@@ -298,7 +340,7 @@ fn gtp(
         | gtpu::MSG_ERROR_INDICATION
         | gtpu::MSG_SUPPORTED_EXT_HEADERS
         | gtpu::MSG_TUNNEL_STATUS => {
-            count(Counter::GtpSignallingPassed, 1);
+            count(g, Counter::GtpSignallingPassed, 1);
             Ok(xdp_action::XDP_PASS)
         }
         _ => Err(DropReason::UnknownGtpMessage),
@@ -723,14 +765,17 @@ fn downlink_entry(ue_be: u32) -> Result<Option<DownlinkEntry>, DropReason> {
 /// Uplink G-PDU: look up the session, check the inner source, strip the outer
 /// headers and route the inner packet.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 fn uplink(
     ctx: &XdpContext,
-    flags: u32,
+    g: &G,
     l2: &L2,
+    peer_be: u32,
     gtp_start: usize,
     hdr: &Gtpu,
     ifindex: u32,
 ) -> Verdict {
+    let flags = g.flags;
     let Some(s) = uplink_entry(hdr.teid_be)? else {
         return Err(DropReason::UnknownTeid);
     };
@@ -765,7 +810,7 @@ fn uplink(
     if iv.ttl > 1 {
         if let Some(nh) = cached(flags, iv.dst_be, inner_len as u32) {
             return uplink_out(
-                ctx, outer_len, inner_len, nh.dmac, nh.smac, nh.ifindex, ifindex, &act,
+                ctx, g, outer_len, inner_len, nh.dmac, nh.smac, nh.ifindex, ifindex, &act, peer_be,
             );
         }
     }
@@ -784,7 +829,7 @@ fn uplink(
     };
     match rc {
         FIB_SUCCESS => uplink_out(
-            ctx, outer_len, inner_len, p.dmac, p.smac, p.ifindex, ifindex, &act,
+            ctx, g, outer_len, inner_len, p.dmac, p.smac, p.ifindex, ifindex, &act, peer_be,
         ),
         FIB_BLACKHOLE | FIB_UNREACHABLE | FIB_PROHIBIT => Err(DropReason::NoRoute),
         _ => {
@@ -801,9 +846,10 @@ fn uplink(
                 // The kernel forwards it once the neighbour resolves: it is
                 // the session's traffic.
                 session_count(act.counter, true, inner_len as u64);
-                count(Counter::UplinkNeighPassed, 1);
+                count_poi(g, poi_of(peer_be), true, inner_len as u64);
+                count(g, Counter::UplinkNeighPassed, 1);
             } else {
-                count(Counter::SlowPathPassed, 1);
+                count(g, Counter::SlowPathPassed, 1);
             }
             Ok(xdp_action::XDP_PASS)
         }
@@ -816,6 +862,7 @@ fn uplink(
 #[inline(always)]
 fn uplink_out(
     ctx: &XdpContext,
+    g: &G,
     outer_len: usize,
     inner_len: usize,
     dmac: [u8; 6],
@@ -823,6 +870,7 @@ fn uplink_out(
     egress: u32,
     ifindex: u32,
     act: &PdrAction,
+    peer_be: u32,
 ) -> Verdict {
     let f = adjust_head(ctx, (outer_len - eth::HEADER_LEN) as i32)?;
     let f = trim(ctx, f, eth::HEADER_LEN + inner_len)?;
@@ -836,8 +884,9 @@ fn uplink_out(
     }
     let verdict = transmit(egress, ifindex)?;
     session_count(act.counter, true, inner_len as u64);
-    count(Counter::UplinkForwarded, 1);
-    count(Counter::UplinkBytes, inner_len as u64);
+    count_poi(g, poi_of(peer_be), true, inner_len as u64);
+    count(g, Counter::UplinkForwarded, 1);
+    count(g, Counter::UplinkBytes, inner_len as u64);
     Ok(verdict)
 }
 
@@ -846,12 +895,13 @@ fn uplink_out(
 #[inline(always)]
 fn downlink(
     ctx: &XdpContext,
-    flags: u32,
+    g: &G,
     l2: &L2,
     ip: &Ipv4,
     e: &DownlinkEntry,
     ifindex: u32,
 ) -> Verdict {
+    let flags = g.flags;
     let f = frame(ctx);
     let inner_len = ip.total_len as usize;
     if l2.l3 + inner_len > f.end {
@@ -861,7 +911,7 @@ fn downlink(
     let s = unsafe { select(e.rules, &e.default, l2.l3, ip, f.end, pdr::NO_QFI, M_QFI) };
     forwarding(&s)?;
     if ip.ttl <= 1 {
-        count(Counter::SlowPathPassed, 1);
+        count(g, Counter::SlowPathPassed, 1);
         return Ok(xdp_action::XDP_PASS);
     }
     let five_g = s.flags & ACT_5G != 0;
@@ -912,8 +962,9 @@ fn downlink(
     }
     let verdict = transmit(egress, ifindex)?;
     session_count(s.counter, false, inner_len as u64);
-    count(Counter::DownlinkForwarded, 1);
-    count(Counter::DownlinkBytes, inner_len as u64);
+    count_poi(g, poi_of(s.peer_ipv4_be), false, inner_len as u64);
+    count(g, Counter::DownlinkForwarded, 1);
+    count(g, Counter::DownlinkBytes, inner_len as u64);
     Ok(verdict)
 }
 
@@ -943,7 +994,7 @@ fn echo(ctx: &XdpContext, g: &G, l2: &L2, ip: &Ipv4, sport: u16, hdr: &Gtpu) -> 
             return Err(DropReason::Truncated);
         }
     }
-    count(Counter::EchoReplied, 1);
+    count(g, Counter::EchoReplied, 1);
     Ok(xdp_action::XDP_TX)
 }
 
@@ -998,7 +1049,7 @@ fn steer(ctx: &XdpContext, g: &G, roles: u8) -> Option<u32> {
         return None;
     }
     let v = CPUS.redirect(cpu, 0).ok()?;
-    count(Counter::SteeredToCpu, 1);
+    count(g, Counter::SteeredToCpu, 1);
     Some(v)
 }
 

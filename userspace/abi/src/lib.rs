@@ -47,12 +47,12 @@ pub mod names {
     /// Array (mmapable, shared by all CPUs) of [`crate::Meter`]: the rate
     /// meters of QER MBRs, session caps and POI capacities.
     pub const METERS: &str = "METERS";
-    /// Per-CPU array of u64, indexed by [`crate::Counter`].
-    pub const COUNTERS: &str = "COUNTERS";
-    /// Per-CPU array of u64, indexed by [`crate::DropReason`].
-    pub const DROPS: &str = "DROPS";
-    /// Per-CPU array of [`crate::PortCounters`], indexed by port (configured interface).
-    pub const PORT_COUNTERS: &str = "PORT_COUNTERS";
+    /// Per-CPU array of one [`crate::Stats`]: the global counters, drop
+    /// reasons, per-port and per-POI counters, all behind one lookup per packet.
+    pub const STATS: &str = "STATS";
+    /// Global ([`crate::PoiPrefixes`]) set by the loader: which POI a GTP-U
+    /// peer belongs to.
+    pub const POI_PREFIXES: &str = "UPF_POI_PREFIXES";
     /// Device map (hash, keyed by ifindex) of the interfaces the fast path may redirect to.
     pub const EGRESS: &str = "EGRESS";
     /// Next-hop cache, routes (LPM trie): IPv4 prefix (`_be`) -> [`crate::NH_FALLBACK`],
@@ -752,6 +752,66 @@ impl PortCounters {
     }
 }
 
+/// Most configured POIs the fast path counts apart; traffic of peers in no
+/// POI is counted at index [`MAX_POIS`] ("unassigned").
+pub const MAX_POIS: usize = 16;
+/// Most peer prefixes of all POIs together.
+pub const MAX_POI_PREFIXES: usize = 64;
+
+/// The POIs' GTP-U peer prefixes, set by the loader (`.rodata`, frozen),
+/// longest prefix first: the first that holds a peer names its POI.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PoiPrefixes {
+    /// Entries in use.
+    pub num: u32,
+    /// Explicit padding.
+    pub _pad: u32,
+    /// Network address (`_be`, masked).
+    pub net_be: [u32; MAX_POI_PREFIXES],
+    /// Netmask (`_be`).
+    pub mask_be: [u32; MAX_POI_PREFIXES],
+    /// The POI index (below [`MAX_POIS`]).
+    pub poi: [u8; MAX_POI_PREFIXES],
+}
+
+impl PoiPrefixes {
+    /// No POI: all traffic is unassigned.
+    pub const NONE: PoiPrefixes = PoiPrefixes {
+        num: 0,
+        _pad: 0,
+        net_be: [0; MAX_POI_PREFIXES],
+        mask_be: [0; MAX_POI_PREFIXES],
+        poi: [0; MAX_POI_PREFIXES],
+    };
+
+    /// The POI index of `peer_be`, [`MAX_POIS`] when no prefix holds it.
+    /// `entry(i)` reads prefix `i` as `(net_be, mask_be, poi)`.
+    #[inline(always)]
+    pub fn scan(num: u32, peer_be: u32, entry: impl Fn(usize) -> (u32, u32, u8)) -> usize {
+        let mut i = 0;
+        while i < MAX_POI_PREFIXES {
+            if i as u32 >= num {
+                break;
+            }
+            let (net, mask, poi) = entry(i);
+            if peer_be & mask == net {
+                let p = poi as usize;
+                return if p < MAX_POIS { p } else { MAX_POIS };
+            }
+            i += 1;
+        }
+        MAX_POIS
+    }
+
+    /// [`PoiPrefixes::scan`] over this value.
+    pub fn of(&self, peer_be: u32) -> usize {
+        PoiPrefixes::scan(self.num, peer_be, |i| {
+            (self.net_be[i], self.mask_be[i], self.poi[i])
+        })
+    }
+}
+
 /// Declares a `#[repr(u32)]` enum of named counter slots with `ALL`, `COUNT` and `name()`.
 macro_rules! slots {
     ($(#[$meta:meta])* pub enum $name:ident { $($(#[$vmeta:meta])* $variant:ident = $label:literal,)* }) => {
@@ -776,7 +836,7 @@ macro_rules! slots {
 }
 
 slots! {
-    /// Named global counters of the fast path ([`names::COUNTERS`]), per CPU.
+    /// Named global counters of the fast path ([`Stats::counters`]), per CPU.
     pub enum Counter {
         /// Frames seen on any configured port.
         RxFrames = "rx_frames",
@@ -812,7 +872,7 @@ slots! {
 }
 
 slots! {
-    /// Why the fast path dropped a packet ([`names::DROPS`]), per CPU.
+    /// Why the fast path dropped a packet ([`Stats::drops`]), per CPU.
     pub enum DropReason {
         /// The frame ends inside a header.
         Truncated = "truncated",
@@ -869,6 +929,51 @@ slots! {
         /// on both reads (its writer was preempted mid-update): the packet
         /// cannot be matched against a consistent entry.
         EntryBusy = "entry_busy",
+    }
+}
+
+/// The fast path's own counters on one CPU ([`names::STATS`], one value
+/// per CPU): looked up once per packet.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stats {
+    /// Indexed by [`Counter`].
+    pub counters: [u64; Counter::COUNT as usize],
+    /// Indexed by [`DropReason`].
+    pub drops: [u64; DropReason::COUNT as usize],
+    /// Per port (configured interface), as received.
+    pub ports: [PortCounters; MAX_PORTS],
+    /// Per POI ([`PoiPrefixes`]; [`MAX_POIS`]: unassigned): inner IP
+    /// packets and bytes forwarded, as a session's counters count them.
+    pub pois: [SessionCounters; MAX_POIS + 1],
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            counters: [0; Counter::COUNT as usize],
+            drops: [0; DropReason::COUNT as usize],
+            ports: [PortCounters::default(); MAX_PORTS],
+            pois: [SessionCounters::default(); MAX_POIS + 1],
+        }
+    }
+}
+
+impl Stats {
+    /// Adds another CPU's counters into this one.
+    pub fn accumulate(&mut self, other: &Stats) {
+        for (a, b) in self.counters.iter_mut().zip(&other.counters) {
+            *a = a.wrapping_add(*b);
+        }
+        for (a, b) in self.drops.iter_mut().zip(&other.drops) {
+            *a = a.wrapping_add(*b);
+        }
+        for (a, b) in self.ports.iter_mut().zip(&other.ports) {
+            a.accumulate(b);
+        }
+        for (a, b) in self.pois.iter_mut().zip(&other.pois) {
+            a.accumulate(b);
+        }
     }
 }
 
@@ -950,6 +1055,8 @@ plain!(
     UePrefixes,
     UplinkSlot,
     DownlinkSlot,
+    PoiPrefixes,
+    Stats,
 );
 
 #[cfg(test)]
@@ -990,6 +1097,8 @@ mod tests {
             4 + 4 + 4 * MAX_PORTS + MAX_PORTS + 4 + 4 * 5
         );
         assert_eq!(size_of::<UePrefixes>(), 8 + 12 * MAX_UE_PREFIXES);
+        assert_eq!(size_of::<PoiPrefixes>(), 8 + 9 * MAX_POI_PREFIXES);
+        assert_eq!(size_of::<Stats>() % 8, 0);
         assert_eq!(size_of::<Globals>() % 8, 0);
         assert_eq!(size_of::<Spread>(), 8 + 4 * MAX_SPREAD_CPUS);
         assert_eq!(size_of::<GtpuPeers>(), 8 + 8 * MAX_GTPU_PEERS as usize);

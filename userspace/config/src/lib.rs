@@ -434,6 +434,26 @@ impl Config {
                 );
             }
         }
+        if self.pois.len() > upf_abi::MAX_POIS {
+            return bad(
+                "poi",
+                format!(
+                    "{} [[poi]] tables; the fast path counts at most {} apart",
+                    self.pois.len(),
+                    upf_abi::MAX_POIS
+                ),
+            );
+        }
+        let poi_prefixes: usize = self.pois.iter().map(|p| p.peers.len()).sum();
+        if poi_prefixes > upf_abi::MAX_POI_PREFIXES {
+            return bad(
+                "poi.peers",
+                format!(
+                    "{poi_prefixes} peer prefixes over all POIs; at most {}",
+                    upf_abi::MAX_POI_PREFIXES
+                ),
+            );
+        }
         if let Err((field, reason)) = self.check_direct_ues() {
             return bad(field, reason);
         }

@@ -118,6 +118,11 @@ pub trait Datapath {
         }
         Ok(())
     }
+    /// Traffic forwarded per POI since the fast path was loaded, summed
+    /// over CPUs: index `i` below `upf_abi::MAX_POIS` is the `i`-th POI
+    /// configured, index `MAX_POIS` the unassigned peers (what the peak-hour
+    /// meter samples each second: a few values, whatever the session count).
+    fn poi_counters(&self) -> Result<[SessionCounters; upf_abi::MAX_POIS + 1], DatapathError>;
     /// Counter slots that may have counted traffic since the last call (a superset is allowed).
     /// `None`: this datapath cannot tell, so every slot in use must be treated as touched.
     fn take_touched(&mut self) -> Result<Option<Vec<u32>>, DatapathError> {

@@ -11,17 +11,15 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd};
 use std::path::{Path, PathBuf};
 
 use aya::maps::lpm_trie::{Key as LpmKey, LpmTrie};
-use aya::maps::{
-    Array, CpuMap, DevMapHash, HashMap, IterableMap, MapData, MapError, PerCpuArray, PerCpuValues,
-};
+use aya::maps::{Array, CpuMap, DevMapHash, HashMap, IterableMap, MapData, MapError, PerCpuArray};
 use aya::programs::links::{FdLink, PinnedLink};
 use aya::programs::{Xdp, XdpMode};
 use aya::{Ebpf, EbpfLoader};
 use upf_abi::{
     names, Counter, DownlinkEntry, DownlinkKey, DownlinkSlot, DropReason, Globals, GtpuPeers,
-    Meter, NextHop, PortCounters, RuleSet, SessionCounters, Spread, UePrefixes, UplinkEntry,
-    UplinkKey, UplinkSlot, FLAG_FIB_ONLY, FLAG_NO_ANTI_SPOOFING, FLAG_PEER_FILTER, MAX_GTPU_PEERS,
-    MAX_PORTS, MAX_SPREAD_CPUS, MAX_UE_PREFIXES,
+    Meter, NextHop, PoiPrefixes, PortCounters, RuleSet, SessionCounters, Spread, Stats, UePrefixes,
+    UplinkEntry, UplinkKey, UplinkSlot, FLAG_FIB_ONLY, FLAG_NO_ANTI_SPOOFING, FLAG_PEER_FILTER,
+    MAX_GTPU_PEERS, MAX_POIS, MAX_POI_PREFIXES, MAX_PORTS, MAX_SPREAD_CPUS, MAX_UE_PREFIXES,
 };
 
 use mapped::{CounterRows, Direct, Mapped, Place, TouchedRows};
@@ -103,6 +101,42 @@ pub struct LoadOptions {
     /// other addresses go to the `DOWNLINK` hash. At most
     /// [`MAX_UE_PREFIXES`], not overlapping, [`MAX_DIRECT_UES`] addresses in all.
     pub ue_prefixes: Vec<Ipv4Net>,
+    /// Each POI's GTP-U peer prefixes (`[[poi]] peers`), in POI order: the
+    /// fast path counts forwarded traffic per POI (`Stats::pois`; a peer in
+    /// none is unassigned). At most [`MAX_POIS`] POIs and
+    /// [`MAX_POI_PREFIXES`] prefixes.
+    pub poi_peers: Vec<Vec<Ipv4Net>>,
+}
+
+/// The POI prefix table the fast path scans, longest prefix first.
+pub fn poi_prefixes(pois: &[Vec<Ipv4Net>]) -> Result<PoiPrefixes, DatapathError> {
+    if pois.len() > MAX_POIS {
+        return Err(DatapathError::Load(format!(
+            "{} POIs; the fast path counts at most {MAX_POIS} apart",
+            pois.len()
+        )));
+    }
+    let mut all: Vec<(Ipv4Net, u8)> = pois
+        .iter()
+        .enumerate()
+        .flat_map(|(i, p)| p.iter().map(move |n| (*n, i as u8)))
+        .collect();
+    if all.len() > MAX_POI_PREFIXES {
+        return Err(DatapathError::Load(format!(
+            "{} POI peer prefixes; at most {MAX_POI_PREFIXES}",
+            all.len()
+        )));
+    }
+    // Stable: among equal lengths the first POI listed wins, as in the meter's table.
+    all.sort_by_key(|(n, _)| std::cmp::Reverse(n.len));
+    let mut t = PoiPrefixes::NONE;
+    for (i, (n, poi)) in all.iter().enumerate() {
+        t.net_be[i] = (u32::from(n.addr) & n.mask()).to_be();
+        t.mask_be[i] = n.mask().to_be();
+        t.poi[i] = *poi;
+    }
+    t.num = all.len() as u32;
+    Ok(t)
 }
 
 pub use upf_abi::MAX_DIRECT_UES;
@@ -210,9 +244,7 @@ pub struct BpfDatapath {
     rules: Array<MapData, RuleSet>,
     session_counters: CounterRows,
     touched: TouchedRows,
-    counters: PerCpuArray<MapData, u64>,
-    drops: PerCpuArray<MapData, u64>,
-    port_counters: PerCpuArray<MapData, PortCounters>,
+    stats: PerCpuArray<MapData, Stats>,
     nh_routes: LpmTrie<MapData, u32, u32>,
     nexthops: Array<MapData, NextHop>,
     nh_neigh: HashMap<MapData, u32, NextHop>,
@@ -376,6 +408,7 @@ impl BpfDatapath {
             .override_global(names::SPREAD, &spread, true)
             .override_global(names::GTPU_PEERS, &gtpu_peers, true)
             .override_global(names::UE_PREFIXES, &geo.prefixes, true)
+            .override_global(names::POI_PREFIXES, &poi_prefixes(&opts.poi_peers)?, true)
             .map_max_entries(names::CPUS, ncpus.min(MAX_SPREAD_CPUS) as u32)
             .map_max_entries(names::UPLINK, opts.max_sessions)
             .map_max_entries(names::DOWNLINK, opts.max_sessions)
@@ -464,9 +497,7 @@ impl BpfDatapath {
                 words: geo.touched_words as usize,
                 ncpus,
             },
-            counters: take(&mut ebpf, names::COUNTERS)?,
-            drops: take(&mut ebpf, names::DROPS)?,
-            port_counters: take(&mut ebpf, names::PORT_COUNTERS)?,
+            stats: take(&mut ebpf, names::STATS)?,
             nh_routes: take(&mut ebpf, names::NH_ROUTES)?,
             nexthops: take(&mut ebpf, names::NEXTHOPS)?,
             nh_neigh: take(&mut ebpf, names::NH_NEIGH)?,
@@ -685,81 +716,68 @@ impl BpfDatapath {
         &self.ports
     }
 
-    fn sum<T: aya::Pod>(values: PerCpuValues<T>, mut acc: T, add: impl Fn(&mut T, &T)) -> T {
-        for v in values.iter() {
-            add(&mut acc, v);
+    /// Every CPU's `STATS` value (index = CPU number), in one syscall.
+    pub fn stats_per_cpu(&self) -> Result<Vec<Stats>, DatapathError> {
+        let v = self
+            .stats
+            .get(&0, 0)
+            .map_err(map_err(names::STATS, "read"))?;
+        Ok(v.iter().copied().collect())
+    }
+
+    /// `STATS` summed over CPUs.
+    pub fn stats(&self) -> Result<Stats, DatapathError> {
+        let mut acc = Stats::default();
+        for v in self.stats_per_cpu()? {
+            acc.accumulate(&v);
         }
-        acc
+        Ok(acc)
     }
 
     /// Every named global counter, summed over CPUs.
     pub fn global_counters(&self) -> Result<Vec<(Counter, u64)>, DatapathError> {
-        Counter::ALL
+        let st = self.stats()?;
+        Ok(Counter::ALL
             .iter()
-            .map(|c| {
-                let v = self
-                    .counters
-                    .get(&c.index(), 0)
-                    .map_err(map_err(names::COUNTERS, "read"))?;
-                Ok((*c, Self::sum(v, 0u64, |a, b| *a = a.wrapping_add(*b))))
-            })
-            .collect()
+            .map(|c| (*c, st.counters[c.index() as usize]))
+            .collect())
     }
 
     /// Every drop reason's count, summed over CPUs.
     pub fn drop_counters(&self) -> Result<Vec<(DropReason, u64)>, DatapathError> {
-        DropReason::ALL
+        let st = self.stats()?;
+        Ok(DropReason::ALL
             .iter()
-            .map(|r| {
-                let v = self
-                    .drops
-                    .get(&r.index(), 0)
-                    .map_err(map_err(names::DROPS, "read"))?;
-                Ok((*r, Self::sum(v, 0u64, |a, b| *a = a.wrapping_add(*b))))
-            })
-            .collect()
+            .map(|r| (*r, st.drops[r.index() as usize]))
+            .collect())
     }
 
     /// A few counters per CPU (index = CPU number), unsummed: where the work ran.
     pub fn per_cpu_counters(&self) -> Result<Vec<CpuStats>, DatapathError> {
-        let get = |c: Counter| -> Result<Vec<u64>, DatapathError> {
-            let v = self
-                .counters
-                .get(&c.index(), 0)
-                .map_err(map_err(names::COUNTERS, "read"))?;
-            Ok(v.iter().copied().collect())
-        };
-        let rx = get(Counter::RxFrames)?;
-        let ul = get(Counter::UplinkForwarded)?;
-        let dl = get(Counter::DownlinkForwarded)?;
-        let st = get(Counter::SteeredToCpu)?;
-        Ok((0..rx.len())
-            .map(|i| CpuStats {
+        let at = |st: &Stats, c: Counter| st.counters[c.index() as usize];
+        Ok(self
+            .stats_per_cpu()?
+            .iter()
+            .enumerate()
+            .map(|(i, st)| CpuStats {
                 cpu: i as u32,
-                rx_frames: rx[i],
-                uplink_forwarded: ul[i],
-                downlink_forwarded: dl[i],
-                steered_to_cpu: st[i],
+                rx_frames: at(st, Counter::RxFrames),
+                uplink_forwarded: at(st, Counter::UplinkForwarded),
+                downlink_forwarded: at(st, Counter::DownlinkForwarded),
+                steered_to_cpu: at(st, Counter::SteeredToCpu),
             })
             .collect())
     }
 
     /// Per-port counters, summed over CPUs.
     pub fn port_counters(&self) -> Result<Vec<(Port, PortCounters)>, DatapathError> {
-        self.ports
+        let st = self.stats()?;
+        Ok(self
+            .ports
             .iter()
             .enumerate()
-            .map(|(i, p)| {
-                let v = self
-                    .port_counters
-                    .get(&(i as u32), 0)
-                    .map_err(map_err(names::PORT_COUNTERS, "read"))?;
-                Ok((
-                    p.clone(),
-                    Self::sum(v, PortCounters::default(), PortCounters::accumulate),
-                ))
-            })
-            .collect()
+            .map(|(i, p)| (p.clone(), st.ports[i]))
+            .collect())
     }
 }
 
@@ -1023,7 +1041,7 @@ impl BpfDatapath {
     /// Kernel memory (`memlock`) of the session maps this datapath holds,
     /// by map name: what the tables cost at their configured sizes.
     pub fn map_memory(&self) -> Result<Vec<(&'static str, u64)>, DatapathError> {
-        let fds: [(&'static str, BorrowedFd<'_>); 11] = [
+        let fds: [(&'static str, BorrowedFd<'_>); 9] = [
             (names::UPLINK, self.uplink.map().fd().as_fd()),
             (names::DOWNLINK, self.downlink.map().fd().as_fd()),
             (names::UL_TABLE, self.direct.ul.map().fd().as_fd()),
@@ -1035,9 +1053,7 @@ impl BpfDatapath {
             ),
             (names::TOUCHED, self.touched.rows.map().fd().as_fd()),
             (names::METERS, self.meters.0.map().fd().as_fd()),
-            (names::COUNTERS, self.counters.map().fd().as_fd()),
-            (names::DROPS, self.drops.map().fd().as_fd()),
-            (names::PORT_COUNTERS, self.port_counters.map().fd().as_fd()),
+            (names::STATS, self.stats.map().fd().as_fd()),
         ];
         fds.into_iter()
             .map(|(name, fd)| {
@@ -1291,6 +1307,10 @@ impl Datapath for BpfDatapath {
             *c = self.session_counters.sum(slot).unwrap_or_default();
         }
         Ok(())
+    }
+
+    fn poi_counters(&self) -> Result<[SessionCounters; MAX_POIS + 1], DatapathError> {
+        Ok(self.stats()?.pois)
     }
 
     fn take_touched(&mut self) -> Result<Option<Vec<u32>>, DatapathError> {

@@ -181,6 +181,7 @@ async fn run(
                 (p.teid_first, p.teid_last)
             }),
         ue_prefixes: cfg.direct_ue_prefixes(),
+        poi_peers: qos.pois.iter().map(|p| p.peers.clone()).collect(),
     };
     let spread_cpus = g.spread_cpu_list();
     let loaded_at = upfd::meter::unix_now();
@@ -233,13 +234,9 @@ async fn run(
                 .map(|p| (p.name.clone(), p.peers.clone()))
                 .collect::<Vec<_>>(),
         ));
-        // Re-adopted counters hold the earlier daemons' traffic: the
-        // first sample is the baseline (the downtime is a gap).
-        if adopted {
-            m
-        } else {
-            m.counting_from(loaded_at)
-        }
+        // The POI counters (STATS) are never pinned: they start at zero
+        // with this program, re-adopted sessions or not.
+        m.counting_from(loaded_at)
     }));
     let writer = if cfg.meter.enabled {
         let store = upf_meter::store::open(&cfg.meter.store)

@@ -1,22 +1,20 @@
-//! The peak-hour meter: once a second, read every counter slot of the fast
-//! path (the per-CPU `SESSION_COUNTERS` it keeps anyway, in a few batch
-//! syscalls), add up what moved per POI and direction, and hand one
+//! The peak-hour meter: once a second, read the fast path's per-POI
+//! counters (a few values per CPU in `STATS`, one syscall, whatever the
+//! session count), difference them against the last reading, and hand one
 //! [`SecondSample`] per POI and direction to the store's writer thread.
 //!
-//! Nothing is added to the fast path: a POI is a property of a session (its
-//! host-network peer, matched against the `[[poi]]` prefixes), so the meter
-//! maps every counter slot to its session's POI, following only the
-//! sessions that changed ([`Sessions::take_changes`]). Traffic of sessions
-//! whose peer is in no configured POI is metered as [`UNASSIGNED`].
-//!
-//! What is lost, by design: the traffic a session moved between the last
-//! sample and its deletion (under a second of one session).
+//! The fast path counts every forwarded packet on its POI (uplink: the
+//! G-PDU's outer source, downlink: the tunnel's peer, matched against the
+//! `[[poi]] peers` prefixes, longest first; others are [`UNASSIGNED`]). The
+//! meter follows only the sessions that changed ([`Sessions::take_changes`])
+//! to count sessions per POI. A deleted session's last traffic is counted
+//! too: the POI counters outlive it.
 
 use std::net::Ipv4Addr;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use upf_abi::SessionCounters;
+use upf_abi::{SessionCounters, MAX_POIS};
 use upf_meter::store::{Retention, Store};
 use upf_meter::{Dir, SecondSample};
 
@@ -79,42 +77,34 @@ pub struct Totals {
     pub last_second_bytes: u64,
 }
 
-const NO_POI: u16 = u16::MAX;
-
-/// The sampler: counter slots to POIs, and the last reading to difference
-/// the next against.
+/// The sampler: the last reading of the POI counters, and each session's
+/// POI (for the session counts).
 pub struct TrafficMeter {
     pois: PoiTable,
-    /// POI index per counter slot ([`NO_POI`]: the slot is not in use).
-    slot_poi: Vec<u16>,
-    /// Slots `0..used` are read (the highest slot ever mapped, plus one).
-    used: usize,
-    /// Each session's POI and counter slots.
-    by_session: std::collections::HashMap<u64, (u16, Vec<u32>)>,
+    /// Each session's POI index.
+    by_session: std::collections::HashMap<u64, u16>,
     /// Whether every session has been looked at once.
     mapped: bool,
     /// Sessions per POI.
     sessions: Vec<u32>,
-    prev: Vec<SessionCounters>,
-    cur: Vec<SessionCounters>,
+    /// The datapath's POI counters at the last sample (`None`: no baseline).
+    prev: Option<[SessionCounters; MAX_POIS + 1]>,
     /// The second of the last sample, Unix seconds.
     last_ts: Option<i64>,
     totals: Vec<[Totals; 2]>,
 }
 
 impl TrafficMeter {
-    /// A meter over `pois`.
+    /// A meter over `pois` (at most `upf_abi::MAX_POIS` of them, as the
+    /// fast path was loaded with, in the same order).
     pub fn new(pois: PoiTable) -> Self {
         let n = pois.names().len();
         TrafficMeter {
             pois,
-            slot_poi: Vec::new(),
-            used: 0,
             by_session: std::collections::HashMap::new(),
             mapped: false,
             sessions: vec![0; n],
-            prev: Vec::new(),
-            cur: Vec::new(),
+            prev: None,
             last_ts: None,
             totals: vec![[Totals::default(); 2]; n],
         }
@@ -125,6 +115,7 @@ impl TrafficMeter {
     /// the first sample is not lost to the baseline.
     pub fn counting_from(mut self, ts: i64) -> Self {
         self.last_ts = Some(ts);
+        self.prev = Some([SessionCounters::default(); MAX_POIS + 1]);
         self
     }
 
@@ -144,67 +135,39 @@ impl TrafficMeter {
     }
 
     /// Follows the sessions that changed since the last call (all of them
-    /// the first time): each one's POI and counter slots.
-    fn map_slots<D: Datapath>(&mut self, s: &mut Sessions<D>) {
+    /// the first time): each one's POI.
+    fn map_sessions<D: Datapath>(&mut self, s: &mut Sessions<D>) {
         // A meter's first look is at every session, whatever the log holds.
         let changes = s.take_changes().filter(|_| self.mapped);
         self.mapped = true;
-        let slots = s.datapath().capacity().counter_slots as usize;
-        if self.slot_poi.len() != slots {
-            self.slot_poi.resize(slots, NO_POI);
-        }
         let seids: Vec<u64> = match changes {
             Some(c) => c,
             None => {
-                self.slot_poi.iter_mut().for_each(|p| *p = NO_POI);
                 self.sessions.iter_mut().for_each(|n| *n = 0);
                 self.by_session.clear();
                 s.sessions().keys().copied().collect()
             }
         };
-        // Forget what changed first (a slot may move between two of them).
-        let mut had: std::collections::HashMap<u64, Vec<u32>> = Default::default();
-        for seid in &seids {
-            if let Some((poi, old)) = self.by_session.remove(seid) {
-                self.sessions[poi as usize] -= 1;
-                for &slot in &old {
-                    if let Some(p) = self.slot_poi.get_mut(slot as usize) {
-                        *p = NO_POI;
-                    }
-                }
-                had.insert(*seid, old);
-            }
-        }
         for seid in seids {
+            if let Some(poi) = self.by_session.remove(&seid) {
+                self.sessions[poi as usize] -= 1;
+            }
             let Some(sess) = s.get(seid) else {
                 continue;
             };
-            if self.by_session.contains_key(&seid) {
-                continue; // listed twice
-            }
             let poi = self.pois.of(sess.tunnels().first().map(|t| t.ipv4)) as u16;
-            let mut mine: Vec<u32> = Vec::new();
-            let before = had.get(&seid);
-            for pdr in sess.rules.pdrs.values() {
-                let slot = pdr.counter;
-                if let Some(p) = self.slot_poi.get_mut(slot as usize) {
-                    *p = poi;
-                    if !mine.contains(&slot) {
-                        mine.push(slot);
-                    }
-                    self.used = self.used.max(slot as usize + 1);
-                    // A slot new to this session was zeroed when it was
-                    // taken: count it from zero, not from its last owner's
-                    // reading (a modified session keeps its slots' counts).
-                    if !before.is_some_and(|b| b.contains(&slot)) {
-                        if let Some(c) = self.prev.get_mut(slot as usize) {
-                            *c = SessionCounters::default();
-                        }
-                    }
-                }
-            }
             self.sessions[poi as usize] += 1;
-            self.by_session.insert(seid, (poi, mine));
+            self.by_session.insert(seid, poi);
+        }
+    }
+
+    /// The datapath's POI index of table POI `i` (the unassigned one last
+    /// in the table, at `MAX_POIS` in the datapath).
+    fn dp_index(&self, i: usize) -> usize {
+        if i + 1 == self.pois.names().len() {
+            MAX_POIS
+        } else {
+            i
         }
     }
 
@@ -225,31 +188,23 @@ impl TrafficMeter {
             // them; writing the second again would replace its row.
             return Ok(Vec::new());
         }
-        self.map_slots(s);
-        let n = self.used;
-        self.cur.clear();
-        self.cur.resize(n, SessionCounters::default());
-        s.datapath().counters_all(&mut self.cur)?;
-        self.prev.resize(n, SessionCounters::default());
+        self.map_sessions(s);
+        let cur = s.datapath().poi_counters()?;
+        let prev = self.prev.replace(cur);
         let npois = self.pois.names().len();
         // [poi][dir] = (bytes, packets)
         let mut moved = vec![[(0u64, 0u64); 2]; npois];
-        for (slot, &poi) in self.slot_poi[..n].iter().enumerate() {
-            if poi == NO_POI {
-                continue;
+        if let Some(prev) = prev {
+            for (i, m) in moved.iter_mut().enumerate() {
+                let k = self.dp_index(i);
+                let (c, p) = (&cur[k], &prev[k]);
+                // Below the last reading: the fast path was reloaded
+                // (counters from zero); everything it holds is new.
+                let d = |now: u64, then: u64| if now >= then { now - then } else { now };
+                m[0] = (d(c.ul_bytes, p.ul_bytes), d(c.ul_packets, p.ul_packets));
+                m[1] = (d(c.dl_bytes, p.dl_bytes), d(c.dl_packets, p.dl_packets));
             }
-            let (c, p) = (&self.cur[slot], &self.prev[slot]);
-            // A counter below its last reading was reset without the meter
-            // seeing the change (the change log overflowed): everything it
-            // holds is new.
-            let d = |now: u64, then: u64| if now >= then { now - then } else { now };
-            let m = &mut moved[poi as usize];
-            m[0].0 += d(c.ul_bytes, p.ul_bytes);
-            m[0].1 += d(c.ul_packets, p.ul_packets);
-            m[1].0 += d(c.dl_bytes, p.dl_bytes);
-            m[1].1 += d(c.dl_packets, p.dl_packets);
         }
-        std::mem::swap(&mut self.prev, &mut self.cur);
         let Some(last) = self.last_ts.replace(ts) else {
             return Ok(Vec::new());
         };

@@ -183,6 +183,7 @@ impl Env {
                 meters: upf_abi::DEFAULT_MAX_METERS,
                 teid_range: upf_config::pfcp::DEFAULT_TEID_RANGE,
                 ue_prefixes: Vec::new(),
+                poi_peers: Vec::new(),
             },
             spread_cpus,
         )

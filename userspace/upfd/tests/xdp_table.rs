@@ -672,6 +672,11 @@ impl Env {
             meters: upf_abi::DEFAULT_MAX_METERS,
             teid_range: TEID_RANGE,
             ue_prefixes: vec![UE_PREFIX.parse().expect("a prefix")],
+            // POI 0 is GNB, POI 1 GNB2; every other peer is unassigned.
+            poi_peers: vec![
+                vec![format!("{}/32", addr(GNB)).parse().expect("a prefix")],
+                vec![format!("{}/32", addr(GNB2)).parse().expect("a prefix")],
+            ],
         })
         .unwrap_or_else(|e| panic!("loading the XDP program: {e}"));
         let mut manager = SessionManager::new(dp, n3_ipv4);
@@ -3022,11 +3027,24 @@ fn direct_tables_and_hash_fallbacks_side_by_side() {
     // Every session forwards both ways and counts into its own slot only.
     for &(teid, ue, _, remote) in &sessions {
         let (v, out) = uplink(&mut env, teid, ue);
-        assert_eq!(v, xdp_action::REDIRECT, "uplink of {teid:#x}: {}", verdict_name(v));
+        assert_eq!(
+            v,
+            xdp_action::REDIRECT,
+            "uplink of {teid:#x}: {}",
+            verdict_name(v)
+        );
         assert_eq!(out, to_dn(&ue_udp(ue, DN_HOST, 63)), "uplink of {teid:#x}");
         let (v, out) = downlink(&mut env, ue);
-        assert_eq!(v, xdp_action::REDIRECT, "downlink to {ue:?}: {}", verdict_name(v));
-        assert_eq!(&out[14 + 20 + 8 + 4..14 + 20 + 8 + 8], &remote.to_be_bytes());
+        assert_eq!(
+            v,
+            xdp_action::REDIRECT,
+            "downlink to {ue:?}: {}",
+            verdict_name(v)
+        );
+        assert_eq!(
+            &out[14 + 20 + 8 + 4..14 + 20 + 8 + 8],
+            &remote.to_be_bytes()
+        );
     }
     for &(teid, _, slot, _) in &sessions {
         let c = env.manager.datapath().counters(slot).expect("counters");
@@ -3104,11 +3122,66 @@ fn direct_tables_and_hash_fallbacks_side_by_side() {
     let (v, _) = uplink(&mut env, CHOSEN + 2048, UE_CHOSEN);
     assert_eq!(v, xdp_action::REDIRECT);
     let (v, _) = uplink(&mut env, CHOSEN, UE_CHOSEN);
-    assert_eq!(v, xdp_action::DROP, "the old TEID of the slot stays unknown");
+    assert_eq!(
+        v,
+        xdp_action::DROP,
+        "the old TEID of the slot stays unknown"
+    );
     // Both tables list their keys once.
     let keys = env.manager.datapath().uplink_keys().expect("keys");
     for teid in [CHOSEN + 2048, SAME_SLOT, SMF_CHOSE] {
         assert_eq!(keys.iter().filter(|&&k| k == teid).count(), 1, "{teid:#x}");
     }
     assert!(!keys.contains(&CHOSEN));
+}
+
+/// Forwarded traffic is counted per POI in the same per-CPU lookup as the
+/// global counters: uplink by the G-PDU's outer source, downlink by the
+/// tunnel's peer, inner IP bytes as the session counters count them;
+/// dropped packets are not counted.
+#[test]
+fn forwarded_traffic_is_counted_per_poi() {
+    let mut env = Env::new();
+    let pois = |env: &Env| env.manager.datapath().stats().expect("STATS").pois;
+    let before = pois(&env);
+    let inner = ue_udp(UE1, DN_HOST, 64);
+    // Session 1 uplink from GNB (POI 0), downlink to session 2 (peer GNB2, POI 1).
+    let (v, _) = env.run(Ingress::N3, &from_gnb(&gpdu(0x30, TEID1, &[], &inner)));
+    assert_eq!(v, xdp_action::REDIRECT);
+    let dn = dn_udp(UE2, 64, 0, 100);
+    let (v, _) = env.run(Ingress::N6, &from_dn(&dn));
+    assert_eq!(v, xdp_action::REDIRECT);
+    // Session 2's TEID sent from GNB: the POI is where the packet came from.
+    let inner2 = ue_udp(UE2, DN_HOST, 64);
+    let (v, _) = env.run(Ingress::N3, &from_gnb(&gpdu(0x30, TEID2, &[], &inner2)));
+    assert_eq!(v, xdp_action::REDIRECT);
+    // A dropped packet (unknown TEID) counts nowhere.
+    let (v, _) = env.run(
+        Ingress::N3,
+        &from_gnb(&gpdu(0x30, TEID_UNKNOWN, &[], &inner)),
+    );
+    assert_eq!(v, xdp_action::DROP);
+    let after = pois(&env);
+    let d = |i: usize| {
+        let (a, b) = (after[i], before[i]);
+        (
+            a.ul_packets - b.ul_packets,
+            a.ul_bytes - b.ul_bytes,
+            a.dl_packets - b.dl_packets,
+            a.dl_bytes - b.dl_bytes,
+        )
+    };
+    let (l1, l2) = (inner.len() as u64, inner2.len() as u64);
+    assert_eq!(d(0), (2, l1 + l2, 0, 0), "POI 0 (GNB)");
+    assert_eq!(d(1), (0, 0, 1, dn.len() as u64), "POI 1 (GNB2)");
+    assert_eq!(d(upf_abi::MAX_POIS), (0, 0, 0, 0), "unassigned");
+    // Session 4's peer is in no POI: unassigned.
+    let (v, _) = env.run(Ingress::N6, &from_dn(&dn_udp(UE4, 64, 0, 100)));
+    let moved = pois(&env)[upf_abi::MAX_POIS].dl_packets - before[upf_abi::MAX_POIS].dl_packets;
+    assert_eq!(
+        moved,
+        u64::from(v == xdp_action::REDIRECT),
+        "unassigned counts what is forwarded ({})",
+        verdict_name(v)
+    );
 }

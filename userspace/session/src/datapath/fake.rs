@@ -27,6 +27,8 @@ pub struct FakeDatapath {
     pub counters: HashMap<u32, SessionCounters>,
     /// Rate meters by index (counters can be set by the test).
     pub meters: HashMap<u32, Meter>,
+    /// Per-POI traffic as the fast path would count it (set by the test).
+    pub pois: [SessionCounters; upf_abi::MAX_POIS + 1],
     /// Table sizes; inserts past them fail with `Full`, like the kernel's E2BIG.
     pub capacity: Capacity,
     /// When set, the next put_downlink fails with `Full` (to test rollback).
@@ -62,6 +64,7 @@ impl FakeDatapath {
             rules: HashMap::new(),
             counters: HashMap::new(),
             meters: HashMap::new(),
+            pois: [SessionCounters::default(); upf_abi::MAX_POIS + 1],
             capacity,
             fail_next_downlink: false,
             fail_next_rules: false,
@@ -196,6 +199,10 @@ impl Datapath for FakeDatapath {
         }
         Ok(self.meters.get(&index).copied().unwrap_or_default())
     }
+    fn poi_counters(&self) -> Result<[SessionCounters; upf_abi::MAX_POIS + 1], DatapathError> {
+        Ok(self.pois)
+    }
+
     fn capacity(&self) -> Capacity {
         self.capacity
     }

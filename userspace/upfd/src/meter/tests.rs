@@ -35,26 +35,59 @@ fn table() -> PoiTable {
     ])
 }
 
+/// Session `id` moves traffic: its counter slot and its POI's counters
+/// grow, as the fast path counts them (the POI by the session's peer,
+/// matched like the loader's prefix table: `bpf::poi_prefixes`).
 fn add(m: &mut SessionManager<FakeDatapath>, id: u64, ul: (u64, u64), dl: (u64, u64)) {
-    let slot = m
+    let sess = m
         .sessions()
         .get(
             m.sessions()
                 .find(upf_session::static_sessions::STATIC_PEER, id)
                 .unwrap(),
         )
-        .unwrap()
-        .rules
-        .pdrs
-        .values()
-        .next()
-        .unwrap()
-        .counter;
-    let c = m.datapath_mut().counters.entry(slot).or_default();
-    c.ul_bytes += ul.0;
-    c.ul_packets += ul.1;
-    c.dl_bytes += dl.0;
-    c.dl_packets += dl.1;
+        .unwrap();
+    let slot = sess.rules.pdrs.values().next().unwrap().counter;
+    let peer = sess.tunnels().first().map(|t| t.ipv4).unwrap();
+    let prefixes = crate::bpf::poi_prefixes(&[
+        vec![net([10, 100, 0, 0], 24)],
+        vec![net([10, 100, 0, 128], 25), net([10, 101, 0, 0], 16)],
+    ])
+    .unwrap();
+    let poi = prefixes.of(u32::from(peer).to_be());
+    let dp = m.datapath_mut();
+    for c in [dp.counters.entry(slot).or_default(), &mut dp.pois[poi]] {
+        c.ul_bytes += ul.0;
+        c.ul_packets += ul.1;
+        c.dl_bytes += dl.0;
+        c.dl_packets += dl.1;
+    }
+}
+
+#[test]
+fn the_fast_paths_poi_table_agrees_with_the_meters() {
+    let t = table();
+    let dp = crate::bpf::poi_prefixes(&[
+        vec![net([10, 100, 0, 0], 24)],
+        vec![net([10, 100, 0, 128], 25), net([10, 101, 0, 0], 16)],
+    ])
+    .unwrap();
+    for a in [
+        [10, 100, 0, 2],
+        [10, 100, 0, 200],
+        [10, 101, 9, 9],
+        [192, 0, 2, 1],
+    ] {
+        let a = Ipv4Addr::from(a);
+        let want = t.of(Some(a));
+        let got = dp.of(u32::from(a).to_be());
+        let got = if got == MAX_POIS {
+            t.names().len() - 1
+        } else {
+            got
+        };
+        assert_eq!(got, want, "{a}");
+    }
 }
 
 fn find<'a>(v: &'a [SecondSample], poi: &str, dir: Dir) -> Vec<&'a SecondSample> {
@@ -227,17 +260,32 @@ fn following_changes_agrees_with_looking_at_every_session() {
 }
 
 #[test]
-fn a_reused_slot_counts_from_zero_even_past_its_last_owners_total() {
+fn a_deleted_sessions_last_traffic_is_still_metered() {
     let mut m = SessionManager::new(FakeDatapath::new(16), Ipv4Addr::new(10, 100, 0, 1));
     m.install(spec(1, [10, 100, 0, 2])).unwrap();
     let mut meter = TrafficMeter::new(table());
     meter.sample(m.sessions_mut(), 100).unwrap();
+    // Traffic, then the session goes before the next sample.
     add(&mut m, 1, (0, 0), (100, 1));
-    meter.sample(m.sessions_mut(), 101).unwrap();
     m.remove(1).unwrap();
     m.install(spec(2, [10, 100, 0, 3])).unwrap();
-    // More than session 1's last reading (100): no reset is visible.
     add(&mut m, 2, (0, 0), (5000, 5));
-    let v = meter.sample(m.sessions_mut(), 102).unwrap();
-    assert_eq!(find(&v, "docomo", Dir::Dl)[0].bytes, 5000);
+    let v = meter.sample(m.sessions_mut(), 101).unwrap();
+    assert_eq!(find(&v, "docomo", Dir::Dl)[0].bytes, 5100);
+    assert_eq!(find(&v, "docomo", Dir::Dl)[0].sessions, 1);
+}
+
+#[test]
+fn the_sample_reads_the_poi_counters_not_the_slots() {
+    let mut m = SessionManager::new(FakeDatapath::new(16), Ipv4Addr::new(10, 100, 0, 1));
+    m.install(spec(1, [10, 100, 0, 2])).unwrap();
+    let mut meter = TrafficMeter::new(table()).counting_from(99);
+    // Only the POI counter moves (a packet of a session the meter has
+    // not seen yet, say): it is metered all the same.
+    m.datapath_mut().pois[1].ul_bytes = 42;
+    m.datapath_mut().pois[MAX_POIS].dl_bytes = 7;
+    let v = meter.sample(m.sessions_mut(), 100).unwrap();
+    assert_eq!(find(&v, "kddi", Dir::Ul)[0].bytes, 42);
+    assert_eq!(find(&v, UNASSIGNED, Dir::Dl)[0].bytes, 7);
+    assert_eq!(find(&v, "docomo", Dir::Dl)[0].bytes, 0);
 }
