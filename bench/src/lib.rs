@@ -16,6 +16,7 @@
 //! rounds; a figure is the median over rounds of the round's mean.
 
 pub mod e2e;
+pub mod zipf;
 
 use std::fmt::Write as _;
 use std::fs::File;
