@@ -14,8 +14,9 @@
 //! `duration` (TOOLCHAIN P6: with `repeat = N` the kernel reuses one buffer,
 //! so a rewriting program would see its own output from the second run on).
 //! `kernel.bpf_stats_enabled` is not touched (P7). Cases are interleaved in
-//! rounds, each round on fresh frames; a figure is the median over rounds
-//! of the round's mean.
+//! rounds, each round on fresh frames (all made before the first round) and
+//! in a fresh random order (in a fixed order a case's cost depends on its
+//! place); a figure is the median over rounds of the round's mean.
 //!
 //! ## Session keys
 //!
@@ -456,7 +457,8 @@ fn load_options(n3: Port, n6: Port, capacity: u32) -> LoadOptions {
 /// their counter slots and meters: installed set after set, each set's
 /// entries would sit together in the tables' preallocated memory, and the
 /// sets would differ in cost by where they landed (the last set installed
-/// was 20 % cheaper than the first at 100 k sessions here).
+/// was 20 % cheaper than the first at 100 k sessions in full tables here,
+/// probably because a hash bucket's chain starts with its latest entry).
 fn install(dp: &mut BpfDatapath, range: Range<u32>) -> Result<()> {
     const CHUNK: u32 = 4096;
     let sets = Set::ALL.len() as u32;
@@ -761,36 +763,21 @@ struct Unit {
     dist: Option<Dist>,
 }
 
-/// The order of measurement within a round: every keyed case with the first
-/// distribution, then with the next, then the others. Each series follows
-/// a different case, whichever its distribution (with the distributions of
-/// one case back to back, the second would run with the first's code paths
-/// warm and look cheaper).
+/// The keyed cases once per distribution, the others once, in table order
+/// (each round runs them in a fresh random order).
 fn units(dists: &[Dist]) -> Vec<Unit> {
-    let keyed = Case::ALL.into_iter().filter(|c| c.keyed());
-    let mut out: Vec<Unit> = dists
-        .iter()
-        .flat_map(|&d| {
-            keyed.clone().map(move |case| Unit {
+    let mut out = Vec::new();
+    for case in Case::ALL {
+        if case.keyed() {
+            out.extend(dists.iter().map(|&d| Unit {
                 case,
                 dist: Some(d),
-            })
-        })
-        .collect();
-    out.extend(
-        Case::ALL
-            .into_iter()
-            .filter(|c| !c.keyed())
-            .map(|case| Unit { case, dist: None }),
-    );
+            }));
+        } else {
+            out.push(Unit { case, dist: None });
+        }
+    }
     out
-}
-
-/// Table order: by case, then distribution.
-fn table_order(case: Case, dist: Option<Dist>) -> (usize, usize) {
-    let c = Case::ALL.iter().position(|&x| x == case).unwrap_or(0);
-    let d = dist.map_or(0, |d| Dist::ALL.iter().position(|&x| x == d).unwrap_or(0));
-    (c, d)
 }
 
 // ---- configuration and results ----
@@ -1038,7 +1025,7 @@ impl Report {
             s,
             "- method: BPF_PROG_TEST_RUN, repeat = 1, kernel-reported duration; \
              {} frames per case per round, {} rounds (median of round means), fresh \
-             frames each round; ratio = ns/packet over the XDP_TX floor's ns/packet in \
+             frames and a fresh random order of the cases each round; ratio = ns/packet over the XDP_TX floor's ns/packet in \
              the same run (the floor's own net of DROP is a few ns, too small to divide by)",
             c.frames, c.rounds
         );
@@ -1234,8 +1221,25 @@ fn xdp_md(len: u32, ingress_ifindex: u32) -> [u8; 24] {
     out
 }
 
-/// Runs every frame once (repeat = 1, P6) and returns the summed kernel durations.
-fn measure(prog: &Xdp, unit: Unit, frames: &[Vec<u8>], ctxs: &[[u8; 24]]) -> Result<Duration> {
+/// One series' frames for every round, packed: frame `k` is
+/// `bytes[ends[k - 1]..ends[k]]` (from 0 for the first).
+struct Frames {
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    /// The ingress ifindex (N3 or N6) of them all.
+    ingress: u32,
+}
+
+impl Frames {
+    fn get(&self, k: usize) -> &[u8] {
+        let start = if k == 0 { 0 } else { self.ends[k - 1] };
+        &self.bytes[start..self.ends[k]]
+    }
+}
+
+/// Runs frames `range` of `frames` once each (repeat = 1, P6) and returns
+/// the summed kernel durations.
+fn measure(prog: &Xdp, unit: Unit, frames: &Frames, range: Range<usize>) -> Result<Duration> {
     let case = unit.case;
     let label = || match unit.dist {
         Some(d) => format!("{} ({} keys)", case.name(), d.name()),
@@ -1243,12 +1247,14 @@ fn measure(prog: &Xdp, unit: Unit, frames: &[Vec<u8>], ctxs: &[[u8; 24]]) -> Res
     };
     let mut out = vec![0u8; 512];
     let mut total = Duration::ZERO;
-    for (f, ctx) in frames.iter().zip(ctxs) {
+    for k in range {
+        let f = frames.get(k);
+        let ctx = xdp_md(f.len() as u32, frames.ingress);
         let res = prog
             .test_run(TestRunOptions {
                 data_in: Some(f),
                 data_out: Some(&mut out),
-                ctx_in: Some(ctx),
+                ctx_in: Some(&ctx),
                 repeat: 1,
                 ..Default::default()
             })
@@ -1340,26 +1346,19 @@ struct Bench {
 }
 
 impl Bench {
-    /// `frames` fresh frames of `unit` at `keys`' session count, with their ctx.
-    fn frames(
-        &self,
-        unit: Unit,
-        keys: &Keys,
-        count: usize,
-        rng: &mut fastrand::Rng,
-    ) -> (Vec<Vec<u8>>, Vec<[u8; 24]>) {
-        let ingress = if unit.case.on_n6() { self.n6 } else { self.n3 };
-        let frames: Vec<Vec<u8>> = (0..count)
-            .map(|_| {
-                let i = keys.draw(unit.dist.unwrap_or(Dist::Uniform), rng);
-                unit.case.frame(i, rng)
-            })
-            .collect();
-        let ctxs = frames
-            .iter()
-            .map(|f| xdp_md(f.len() as u32, ingress))
-            .collect();
-        (frames, ctxs)
+    /// `count` frames of `unit` naming sessions drawn by `keys`.
+    fn frames(&self, unit: Unit, keys: &Keys, count: usize, rng: &mut fastrand::Rng) -> Frames {
+        let mut out = Frames {
+            bytes: Vec::new(),
+            ends: Vec::with_capacity(count),
+            ingress: if unit.case.on_n6() { self.n6 } else { self.n3 },
+        };
+        for _ in 0..count {
+            let i = keys.draw(unit.dist.unwrap_or(Dist::Uniform), rng);
+            out.bytes.extend_from_slice(&unit.case.frame(i, rng));
+            out.ends.push(out.bytes.len());
+        }
+        out
     }
 
     /// Every unit, interleaved in rounds; the median of each unit's round means.
@@ -1370,16 +1369,26 @@ impl Bench {
         keys: &Keys,
         rng: &mut fastrand::Rng,
     ) -> Result<Vec<f64>> {
+        // The pool: fresh frames for every round, all made before the first
+        // round (made between rounds, writing them would evict the tables
+        // from the caches before each round's first series). About 150
+        // bytes a frame: 275 MB at the default 28 series x 4096 x 16.
+        let pool: Vec<Frames> = units
+            .iter()
+            .map(|&u| self.frames(u, keys, config.frames * config.rounds, rng))
+            .collect();
         let empty = Desired::default();
         let mut means: Vec<Vec<f64>> = vec![Vec::with_capacity(config.rounds); units.len()];
-        for _ in 0..config.rounds {
+        let mut order: Vec<usize> = (0..units.len()).collect();
+        for round in 0..config.rounds {
             check_interrupt()?;
-            // Fresh frames for every unit, all made before the round runs.
-            let round: Vec<_> = units
-                .iter()
-                .map(|&u| self.frames(u, keys, config.frames, rng))
-                .collect();
-            for (k, (&unit, (frames, ctxs))) in units.iter().zip(&round).enumerate() {
+            let range = round * config.frames..(round + 1) * config.frames;
+            // A fresh order every round: in a fixed order a series' cost
+            // depends on its place (what ran before it, and the first pays
+            // for the warm-up), by up to 20 % at 10 k sessions here.
+            rng.shuffle(&mut order);
+            for &k in &order {
+                let (unit, frames) = (units[k], &pool[k]);
                 if unit.case.fib_only() {
                     self.cache.sync(&empty, &mut self.dp)?;
                 }
@@ -1388,7 +1397,7 @@ impl Bench {
                     Case::FloorTx => self.dp.bench_program(names::PROG_BENCH_TX)?,
                     _ => self.dp.program(),
                 };
-                let d = measure(prog, unit, frames, ctxs);
+                let d = measure(prog, unit, frames, range.clone());
                 if unit.case.fib_only() {
                     self.cache.sync(&self.want, &mut self.dp)?;
                 }
@@ -1478,7 +1487,6 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
         };
         let drop = at(Case::FloorDrop);
         let tx = at(Case::FloorTx);
-        let first = rows.len();
         for (unit, &ns) in units.iter().zip(&ns) {
             rows.push(Row {
                 case: unit.case,
@@ -1489,7 +1497,6 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
                 ratio: if tx > 0.0 { ns / tx } else { f64::NAN },
             });
         }
-        rows[first..].sort_by_key(|r| table_order(r.case, r.dist));
     }
     Ok(Report {
         rows,
@@ -1581,7 +1588,6 @@ mod tests {
                 });
             }
         }
-        rows.sort_by_key(|r| (r.sessions, table_order(r.case, r.dist)));
         Report {
             rows,
             machine: "test".into(),
