@@ -4,18 +4,25 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use mvno_upf_bench::{install_interrupt_handler, run, Config};
+use mvno_upf_bench::{install_interrupt_handler, run, Config, Dist};
 
 #[derive(Parser, Debug)]
 #[command(about = "Per-packet cost of the mvno-upf XDP program under BPF_PROG_TEST_RUN")]
 struct Args {
-    /// CI's quick check that the benchmark still runs (1 and 100 sessions, few frames).
+    /// CI's quick check that the benchmark still runs (1 and 100 sessions,
+    /// both key distributions, few frames; ignores the other options).
     #[arg(long)]
     smoke: bool,
-    /// Session counts, ascending (the tables are filled incrementally).
-    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 10_000, 1_000_000])]
+    /// Session counts per session set, ascending (the tables are filled
+    /// incrementally; five sets, see bench/README.md).
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 10_000, 100_000, 1_000_000])]
     sessions: Vec<u32>,
-    /// Size of the session tables (default: the largest session count).
+    /// Key distributions of the cases that name a session: uniform, zipf
+    /// (Zipf s = 1.0 popularity).
+    #[arg(long, value_delimiter = ',', default_values_t = [Dist::Uniform, Dist::Zipf])]
+    dist: Vec<Dist>,
+    /// Sessions per set the tables are sized for (default: the largest
+    /// session count; at most 1048576).
     #[arg(long)]
     capacity: Option<u32>,
     /// Frames per case per round (each run once, repeat = 1).
@@ -43,6 +50,7 @@ fn main() -> Result<()> {
                 .capacity
                 .unwrap_or_else(|| args.sessions.iter().copied().max().unwrap_or(1)),
             sessions: args.sessions,
+            dists: args.dist,
             frames: args.frames,
             rounds: args.rounds,
             seed: args.seed,
