@@ -434,7 +434,25 @@ impl Set {
 }
 
 /// The session tables for `capacity` sessions in each set.
-fn load_options(n3: Port, n6: Port, capacity: u32) -> LoadOptions {
+/// `n` POI peer prefixes (/24s over up to 16 POIs), the gNB's /24 last.
+fn poi_peers(n: usize) -> Vec<Vec<Ipv4Net>> {
+    let mut pois: Vec<Vec<Ipv4Net>> = vec![Vec::new(); n.clamp(1, upf_abi::MAX_POIS)];
+    for i in 0..n {
+        let addr = if i + 1 == n {
+            Ipv4Addr::from(GNB)
+        } else {
+            Ipv4Addr::new(192, 0, i as u8, 0)
+        };
+        let k = pois.len();
+        pois[i % k].push(Ipv4Net { addr, len: 24 });
+    }
+    if n == 0 {
+        pois.clear();
+    }
+    pois
+}
+
+fn load_options(n3: Port, n6: Port, capacity: u32, poi_prefixes: usize) -> LoadOptions {
     let sets = Set::ALL.len() as u32;
     let metered = Set::ALL.iter().filter(|s| s.qer().is_some()).count() as u32;
     LoadOptions {
@@ -454,7 +472,7 @@ fn load_options(n3: Port, n6: Port, capacity: u32) -> LoadOptions {
             addr: Ipv4Addr::from(UE_BASE),
             len: 10,
         }],
-        poi_peers: Vec::new(),
+        poi_peers: poi_peers(poi_prefixes),
     }
 }
 
@@ -808,6 +826,10 @@ pub struct Config {
     pub rounds: usize,
     /// Seed of the session key generator (and of the Zipf permutation).
     pub seed: u64,
+    /// Peer prefixes of the POIs the fast path counts traffic on: 0, or
+    /// this many /24s over up to 16 POIs, the gNB's the last scanned (the
+    /// worst case of the longest-first scan).
+    pub poi_prefixes: usize,
     /// Progress lines on stderr.
     pub verbose: bool,
 }
@@ -823,6 +845,7 @@ impl Config {
             frames: 4096,
             rounds: 16,
             seed: 0x6d75_7066_6265_6e63,
+            poi_prefixes: 0,
             verbose: true,
         }
     }
@@ -836,6 +859,7 @@ impl Config {
             frames: 64,
             rounds: 3,
             seed: 1,
+            poi_prefixes: 2,
             verbose: false,
         }
     }
@@ -1063,10 +1087,17 @@ impl Report {
              GTP-U (no PDU Session Container); the SMF-assigned set's TEIDs start at \
              0x9000_0000, outside the CHOOSE range 0x0010_0000..0x0050_0000 of the other \
              sets, and its UE addresses lie in 172.16.0.0/12, outside their UE prefix \
-             100.64.0.0/10",
+             100.64.0.0/10: the four sets are in the gateway's TEID range and UE prefix \
+             (UL_TABLE, DL_TABLE), the SMF-assigned set in the hash fallbacks; POI peer \
+             prefixes scanned per forwarded packet: {}",
             c.capacity,
             mib(total),
-            parts.join(", ")
+            parts.join(", "),
+            if c.poi_prefixes == 0 {
+                "none".to_string()
+            } else {
+                format!("{} (the gNB's last)", c.poi_prefixes)
+            }
         );
         let _ = writeln!(
             s,
@@ -1440,7 +1471,7 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
     let n6 = Port::resolve(N6_IF, ROLE_N6)?;
     let (n3_idx, n6_idx) = (n3.ifindex, n6.ifindex);
     let t = Instant::now();
-    let opts = load_options(n3, n6, config.capacity);
+    let opts = load_options(n3, n6, config.capacity, config.poi_prefixes);
     let mut dp = BpfDatapath::load(&opts)?;
     dp.bench_program(names::PROG_BENCH_DROP)?;
     dp.bench_program(names::PROG_BENCH_TX)?;

@@ -34,6 +34,10 @@ struct Args {
     /// Seed of the session key generator.
     #[arg(long, default_value_t = 0x6d75_7066_6265_6e63)]
     seed: u64,
+    /// POI peer prefixes the fast path counts traffic on (0: none; up to
+    /// 64, the gNB's last): the per-packet cost of the POI counters.
+    #[arg(long, default_value_t = 0)]
+    poi_prefixes: usize,
     /// Also write the table to this file.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -54,6 +58,7 @@ fn main() -> Result<()> {
             frames: args.frames,
             rounds: args.rounds,
             seed: args.seed,
+            poi_prefixes: args.poi_prefixes,
             verbose: true,
         }
     };
