@@ -895,6 +895,9 @@ pub struct Report {
     pub config: Config,
     /// Kernel memory of the session tables at their configured sizes, by map.
     pub memory: Vec<(String, u64)>,
+    /// What the peak-hour meter's read of the per-POI counters costs (the
+    /// `STATS` lookup, all CPUs), µs, mean of 1000 after the last round.
+    pub poi_read_us: f64,
 }
 
 /// A goal of the scale issue, checked against the run.
@@ -1042,6 +1045,12 @@ impl Report {
         self.write_table(&mut s);
         self.write_goals(&mut s);
         self.write_qer_cost(&mut s);
+        let _ = writeln!(
+            s,
+            "\nThe peak-hour meter's read of the per-POI counters (`STATS`, every CPU, \
+             one syscall): {:.1} µs, whatever the session count.",
+            self.poi_read_us
+        );
         s
     }
 
@@ -1546,12 +1555,18 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
             });
         }
     }
+    let t = Instant::now();
+    for _ in 0..1000 {
+        std::hint::black_box(bench.dp.poi_counters()?);
+    }
+    let poi_read_us = t.elapsed().as_secs_f64() * 1e3;
     Ok(Report {
         rows,
         machine: machine(),
         command: command.to_string(),
         config: config.clone(),
         memory,
+        poi_read_us,
     })
 }
 
@@ -1642,6 +1657,7 @@ mod tests {
             command: "test".into(),
             config,
             memory: Vec::new(),
+            poi_read_us: 1.0,
         }
     }
 

@@ -296,6 +296,46 @@ fn restore_report() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The peak-hour meter at scale: `n` 4G sessions, the cost of the first
+/// sample (every session looked at once, for the per-POI session counts)
+/// and of a steady-state second (the POI counters and the sessions that
+/// changed: none), each a one-second tick's whole work apart from the
+/// `STATS` read (one syscall in the BPF datapath).
+fn meter_report() {
+    use upfd::meter::{PoiTable, TrafficMeter};
+    let n = n();
+    let mut m = manager(n * 2);
+    for i in 0..n {
+        m.establish(
+            PEER,
+            &common::establishment_4g(u64::from(i) + 1, 0x0100_0000 + i, ue(i)),
+            NTP,
+        )
+        .expect("accepted");
+    }
+    let pois = PoiTable::new(&[(
+        "poi-a".to_string(),
+        vec!["10.0.0.0/8".parse().expect("a prefix")],
+    )]);
+    let mut meter = TrafficMeter::new(pois).counting_from(0);
+    let t = std::time::Instant::now();
+    meter.sample(&mut m, 1).expect("sample");
+    let first = t.elapsed();
+    let rounds = 100u32;
+    let t = std::time::Instant::now();
+    for k in 0..rounds {
+        black_box(meter.sample(&mut m, 2 + i64::from(k)).expect("sample"));
+    }
+    let steady = t.elapsed() / rounds;
+    println!(
+        "meter: {n} sessions, first sample (every session) {:.1} ms, then {:.2} µs per \
+         second ({:.5} % of a core)",
+        first.as_secs_f64() * 1e3,
+        steady.as_secs_f64() * 1e6,
+        steady.as_secs_f64() * 100.0
+    );
+}
+
 fn main() {
     // MUPF_BENCH_REPORTS: "memory", "restore" or both (the default).
     let which = std::env::var("MUPF_BENCH_REPORTS").unwrap_or_default();
@@ -304,6 +344,9 @@ fn main() {
     }
     if which.is_empty() || which.contains("restore") {
         restore_report();
+    }
+    if which.is_empty() || which.contains("meter") {
+        meter_report();
     }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
