@@ -127,7 +127,10 @@ impl<D: Datapath> Sessions<D> {
                 .pdrs
                 .values()
                 .find_map(|p| p.network_instance.clone())?;
-            let (_, name) = q.default_plans.iter().find(|(n, _)| *n == ni)?;
+            let (_, name) = q
+                .default_plans
+                .iter()
+                .find(|(n, _)| n.as_str() == &ni[..])?;
             q.plans.iter().position(|x| x.name == *name)
         });
         if plan != s.limits.plan {
