@@ -118,6 +118,11 @@ pub trait Datapath {
         }
         Ok(())
     }
+    /// Counter slots that may have counted traffic since the last call (a superset is allowed).
+    /// `None`: this datapath cannot tell, so every slot in use must be treated as touched.
+    fn take_touched(&mut self) -> Result<Option<Vec<u32>>, DatapathError> {
+        Ok(None)
+    }
     /// Configures meter `index` (< capacity().meters) in place: its state
     /// (the theoretical arrival time) and counters are kept, so a rate change
     /// applies to the next packet without a burst.
