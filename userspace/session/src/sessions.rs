@@ -801,11 +801,14 @@ impl<D: Datapath> Sessions<D> {
         let w = &mut self.usage;
         let touched_slots = match touched {
             Some(slots) => {
-                for seid in slots.iter().filter_map(|s| w.slot_owner(*s)) {
-                    if w.volume.contains(&seid) {
-                        picks.push((seid, Why::Volume));
-                    }
-                }
+                // Not filtered by `volume` (a B-tree lookup per slot): the
+                // evaluation skips a session without volume triggers.
+                picks.extend(
+                    slots
+                        .iter()
+                        .filter_map(|s| w.slot_owner(*s))
+                        .map(|seid| (seid, Why::Volume)),
+                );
                 Some(slots.len())
             }
             None => {
@@ -907,7 +910,7 @@ impl<D: Datapath> Sessions<D> {
             }
             if fired.is_empty() {
                 // Nothing changed; a popped deadline is armed again.
-                self.usage.rewatch(Some(old), Some(old), consumed);
+                self.usage.rearm(old, consumed);
                 continue;
             }
             let old = Session::clone(old);
@@ -937,7 +940,7 @@ impl<D: Datapath> Sessions<D> {
                         );
                         // As it was: its deadlines stay due, its volume
                         // triggers are evaluated again.
-                        self.usage.rewatch(Some(&old), Some(&old), consumed);
+                        self.usage.rearm(&old, consumed);
                         self.usage.evaluate_volume(seid);
                         continue;
                     }

@@ -117,11 +117,29 @@ impl UsageWatch {
         let Some(seid) = new.or(old).map(|s| s.up_seid) else {
             return;
         };
-        if new.is_some_and(|n| n.rules.urrs.values().any(Urr::volume_watched)) {
-            self.volume.insert(seid);
-        } else {
-            self.volume.remove(&seid);
-            self.pending.remove(&seid);
+        let volume =
+            |s: Option<&Session>| s.is_some_and(|s| s.rules.urrs.values().any(Urr::volume_watched));
+        // The set changes only when the session's triggers do (a B-tree
+        // insert per evaluated session would be most of an idle poll).
+        match (volume(old), volume(new)) {
+            (false, true) => {
+                self.volume.insert(seid);
+            }
+            (true, false) => {
+                self.volume.remove(&seid);
+                self.pending.remove(&seid);
+            }
+            _ => {}
+        }
+    }
+
+    /// After a poll evaluated session `s` and nothing fired: the timers it
+    /// popped (`consumed`) are armed again at the URRs' deadlines.
+    pub(crate) fn rearm(&mut self, s: &Session, consumed: impl Fn(u32) -> bool) {
+        for u in s.rules.urrs.values().filter(|u| consumed(u.id)) {
+            if let Some(d) = u.next_time_due() {
+                self.timers.push(Reverse((d, s.up_seid, u.id)));
+            }
         }
     }
 
