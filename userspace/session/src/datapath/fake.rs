@@ -52,8 +52,8 @@ pub struct FakeDatapath {
     pub tells_touched: bool,
     /// Counter slot reads (`counters`, and each slot of `counters_all`).
     pub counter_reads: AtomicUsize,
-    /// Counters as `take_touched` last saw them (absent: zero).
-    seen: HashMap<u32, SessionCounters>,
+    /// Counters as `take_touched` last saw them, by slot (past the end: zero).
+    seen: Vec<SessionCounters>,
     /// Slots reset since the last `take_touched`.
     reset_since: Vec<u32>,
 }
@@ -86,7 +86,7 @@ impl FakeDatapath {
             writes: 0,
             tells_touched: true,
             counter_reads: AtomicUsize::new(0),
-            seen: HashMap::new(),
+            seen: Vec::new(),
             reset_since: Vec::new(),
         }
     }
@@ -192,27 +192,27 @@ impl Datapath for FakeDatapath {
         }
         let mut out = std::mem::take(&mut self.reset_since);
         let seen = &self.seen;
-        let differs =
-            |slot: &u32, now: SessionCounters| seen.get(slot).copied().unwrap_or_default() != now;
+        let saw = |slot: u32| seen.get(slot as usize).copied().unwrap_or_default();
         out.extend(
             self.counters
                 .iter()
-                .filter(|(slot, c)| differs(slot, **c))
+                .filter(|(slot, c)| saw(**slot) != **c)
                 .map(|(slot, _)| *slot),
         );
         // Slots a test took out of `counters` read as zero again.
+        let zero = SessionCounters::default();
         out.extend(
-            seen.keys()
-                .filter(|slot| !self.counters.contains_key(slot))
-                .filter(|slot| differs(slot, SessionCounters::default())),
+            (0..seen.len() as u32)
+                .filter(|slot| seen[*slot as usize] != zero && !self.counters.contains_key(slot)),
         );
         out.sort_unstable();
         out.dedup();
         for slot in &out {
-            match self.counters.get(slot) {
-                Some(c) => self.seen.insert(*slot, *c),
-                None => self.seen.remove(slot),
-            };
+            let i = *slot as usize;
+            if i >= self.seen.len() {
+                self.seen.resize(i + 1, zero);
+            }
+            self.seen[i] = self.counters.get(slot).copied().unwrap_or_default();
         }
         Ok(Some(out))
     }
