@@ -190,30 +190,35 @@ impl Datapath for FakeDatapath {
         if !self.tells_touched {
             return Ok(None);
         }
-        let mut out = std::mem::take(&mut self.reset_since);
         let seen = &self.seen;
         let saw = |slot: u32| seen.get(slot as usize).copied().unwrap_or_default();
-        out.extend(
-            self.counters
-                .iter()
-                .filter(|(slot, c)| saw(**slot) != **c)
-                .map(|(slot, _)| *slot),
-        );
+        // (slot, its value now) of every slot that moved.
+        let mut moved: Vec<(u32, SessionCounters)> = self
+            .counters
+            .iter()
+            .filter(|(slot, c)| saw(**slot) != **c)
+            .map(|(slot, c)| (*slot, *c))
+            .collect();
         // Slots a test took out of `counters` read as zero again.
         let zero = SessionCounters::default();
-        out.extend(
+        moved.extend(
             (0..seen.len() as u32)
-                .filter(|slot| seen[*slot as usize] != zero && !self.counters.contains_key(slot)),
+                .filter(|slot| seen[*slot as usize] != zero && !self.counters.contains_key(slot))
+                .map(|slot| (slot, zero)),
         );
-        out.sort_unstable();
-        out.dedup();
-        for slot in &out {
-            let i = *slot as usize;
+        let mut out = std::mem::take(&mut self.reset_since);
+        out.reserve(moved.len());
+        for (slot, c) in moved {
+            let i = slot as usize;
             if i >= self.seen.len() {
                 self.seen.resize(i + 1, zero);
             }
-            self.seen[i] = self.counters.get(slot).copied().unwrap_or_default();
+            self.seen[i] = c;
+            out.push(slot);
         }
+        // A reset slot that did not move holds what was seen: `seen` is right.
+        out.sort_unstable();
+        out.dedup();
         Ok(Some(out))
     }
     fn set_meter(&mut self, index: u32, cfg: &MeterConfig) -> Result<(), DatapathError> {
