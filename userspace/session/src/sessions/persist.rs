@@ -317,7 +317,13 @@ impl<D: Datapath> Sessions<D> {
                 out.entries += 1;
             }
             self.owners.by_cp.insert((s.peer.clone(), s.cp_seid), seid);
-            self.watch(&s);
+            for p in s.rules.pdrs.values().filter(|p| p.counter != NO_COUNTER) {
+                self.usage.hold_slot(p.counter, seid);
+            }
+            // Deadlines from the URRs' saved state (a period missed while
+            // down is due at the first poll); the counters may have moved
+            // while nobody watched, so volume triggers are evaluated then.
+            self.watch(None, &s);
             self.next_seid = self.next_seid.max(seid.wrapping_add(1));
             self.sessions.insert(seid, Box::new(s));
             self.changed(seid);
