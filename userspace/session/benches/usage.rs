@@ -94,9 +94,7 @@ impl Datapath for Marked {
     fn meter(&self, index: u32) -> Result<Meter, DatapathError> {
         self.fake.meter(index)
     }
-    fn poi_counters(
-        &self,
-    ) -> Result<[SessionCounters; upf_abi::MAX_POIS + 1], DatapathError> {
+    fn poi_counters(&self) -> Result<[SessionCounters; upf_abi::MAX_POIS + 1], DatapathError> {
         self.fake.poi_counters()
     }
     fn capacity(&self) -> Capacity {
