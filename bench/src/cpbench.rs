@@ -934,7 +934,7 @@ pub struct ChurnSample {
     pub sessions: u64,
     /// Pool items in use: TEIDs, UE addresses, counter slots, rule sets.
     pub in_use: [u64; 4],
-    /// Entries in upfd's UPLINK and DOWNLINK maps (iterated in the kernel).
+    /// Entries in upfd's session tables (hash maps and direct tables together).
     pub uplink: usize,
     /// See `uplink`.
     pub downlink: usize,
@@ -969,10 +969,54 @@ pub struct ChurnReport {
     pub during: ChurnSample,
 }
 
-/// The entries of upfd's UPLINK and DOWNLINK maps: the maps are found
+/// The entries of upfd's UPLINK and DOWNLINK hash maps: the maps are found
 /// among the process's file descriptors (not by name system-wide: other
 /// daemons may run) and their keys walked.
 pub(crate) fn map_entries(pid: u32) -> Result<(usize, usize)> {
+    let (h, _) = session_entries(pid)?;
+    Ok(h)
+}
+
+/// The slots of a mapped direct table (`UL_TABLE`, `DL_TABLE`) that hold
+/// a key: its second word is not 0 (read through a read-only mapping).
+fn direct_slots(map: &aya::maps::MapData, name: &str) -> Result<usize> {
+    use std::os::fd::{AsFd, AsRawFd};
+    let info = map.info()?;
+    let (n, size) = (info.max_entries() as usize, info.value_size() as usize);
+    ensure!(size == 64, "{name}: {size}-byte slots, expected 64");
+    let bytes = n * size;
+    let fd = map.fd().as_fd().as_raw_fd();
+    // SAFETY: a fresh read-only shared mapping of an mmapable array map's
+    // fd, unmapped below; the kernel checks the length.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            bytes,
+            libc::PROT_READ,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+    };
+    ensure!(
+        p != libc::MAP_FAILED,
+        "mapping {name}: {}",
+        std::io::Error::last_os_error()
+    );
+    let words = p as *const u32;
+    // SAFETY: inside the mapping (n slots of 16 words); volatile, since
+    // upfd writes it concurrently.
+    let held = (0..n)
+        .filter(|i| unsafe { std::ptr::read_volatile(words.add(i * 16 + 1)) } != 0)
+        .count();
+    // SAFETY: the mapping made above.
+    unsafe { libc::munmap(p, bytes) };
+    Ok(held)
+}
+
+/// The entries of upfd's session tables: (UPLINK, DOWNLINK) hash entries and
+/// (UL_TABLE, DL_TABLE) occupied direct slots.
+pub(crate) fn session_entries(pid: u32) -> Result<((usize, usize), (usize, usize))> {
     use aya::maps::{HashMap, Map, MapData, MapInfo};
     let mut ids = std::collections::BTreeSet::new();
     for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))? {
@@ -987,7 +1031,7 @@ pub(crate) fn map_entries(pid: u32) -> Result<(usize, usize)> {
             ids.insert(id);
         }
     }
-    let (mut up, mut down) = (None, None);
+    let (mut up, mut down, mut ul, mut dl) = (None, None, None, None);
     for id in ids {
         let name = MapInfo::from_id(id)
             .with_context(|| format!("map {id}"))?
@@ -1009,12 +1053,27 @@ pub(crate) fn map_entries(pid: u32) -> Result<(usize, usize)> {
                     HashMap::try_from(map()?)?;
                 down = Some(m.keys().count());
             }
+            Some(n @ ("UL_TABLE" | "DL_TABLE")) => {
+                let d = MapData::from_id(id).with_context(|| format!("map {id}"))?;
+                let held = direct_slots(&d, n)?;
+                if n == "UL_TABLE" {
+                    ul = Some(held);
+                } else {
+                    dl = Some(held);
+                }
+            }
             _ => {}
         }
     }
     Ok((
-        up.context("upfd holds no UPLINK map")?,
-        down.context("upfd holds no DOWNLINK map")?,
+        (
+            up.context("upfd holds no UPLINK map")?,
+            down.context("upfd holds no DOWNLINK map")?,
+        ),
+        (
+            ul.context("upfd holds no UL_TABLE map")?,
+            dl.context("upfd holds no DL_TABLE map")?,
+        ),
     ))
 }
 
@@ -1033,7 +1092,8 @@ fn churn_sample(lab: &Lab, pid: u32, cycles: u64) -> Result<ChurnSample> {
     ensure!(r.ok, "upfctl stats: {:?}", r.error);
     let p = &r.data["pfcp"];
     let n = |v: &serde_json::Value| v.as_u64().context("a number in upfctl stats");
-    let (uplink, downlink) = map_entries(pid)?;
+    let ((uh, dh), (ud, dd)) = session_entries(pid)?;
+    let (uplink, downlink) = (uh + ud, dh + dd);
     Ok(ChurnSample {
         cycles,
         sessions: n(&p["sessions"])?,
@@ -1145,7 +1205,7 @@ impl ChurnReport {
             "{} cycles in batches of {} (window {}): {:.1} s of churn, {:.0} cycles/s. \
              Half the sessions 4G (fixed TEID and UE), half 5G (CHOOSE TEID and UE, \
              an SDF filter, a QER). Each settled sample waits out the response cache first. Map entries are \
-             counted by walking upfd's UPLINK and DOWNLINK maps in the kernel; pools \
+             counted in upfd's UPLINK and DOWNLINK hash maps (walked in the kernel) and UL_TABLE and DL_TABLE direct tables (occupied slots, read through a mapping); pools \
              from `upfctl stats`.\n",
             c.cycles,
             c.batch,
