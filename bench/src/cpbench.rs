@@ -3,7 +3,7 @@
 //! to hold many sessions, and raw map fills one entry per syscall against
 //! `BPF_MAP_UPDATE_BATCH`.
 //!
-//! `upfd` runs in a network namespace of our own (`mupf-cp<pid>`) pinned to
+//! `upfd` runs in a network namespace of our own (`mupf-cp<pid>-<n>`) pinned to
 //! CPU 0 (`taskset`); N4 is on the namespace's loopback (UPF 10.0.0.1, SMF
 //! 10.0.0.9), N3/N6 are a veth pair in generic mode. The SMF is this thread,
 //! pinned to CPU 1, with a window of outstanding requests: it keeps `window`
@@ -164,7 +164,11 @@ impl Lab {
             cpus >= 2,
             "the benchmark pins upfd and the SMF to two CPUs; {cpus} available"
         );
-        let name = format!("mupf-cp{}", std::process::id());
+        // Unique per lab, not only per process: the smoke tests of one
+        // process may build labs one after another (or side by side).
+        static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = LABS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("mupf-cp{}-{k}", std::process::id());
         run_cmd("ip", &["netns", "add", &name])?;
         let dir = std::env::temp_dir().join(&name);
         let mut lab = Lab {
