@@ -19,7 +19,7 @@ use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -249,6 +249,8 @@ store = "sqlite:{d}/meter.db"
     fn start(&mut self, max_sessions: u32) -> Result<u32> {
         let conf = self.dir.join("upf.toml");
         std::fs::write(&conf, self.config(max_sessions))?;
+        // upfd logs (tracing's fmt) to stdout: both go to upfd.log, whose
+        // tail an error shows.
         let log = File::create(self.dir.join("upfd.log"))?;
         let child = Command::new("ip")
             .args(["netns", "exec", &self.name, "taskset", "-c", "0"])
@@ -256,7 +258,7 @@ store = "sqlite:{d}/meter.db"
             .arg("--config")
             .arg(&conf)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .context("starting upfd")?;
