@@ -310,8 +310,11 @@ struct Client {
     /// The idle scenario's record of establishments and Session Report
     /// Requests; without it a report is still answered (Request accepted).
     reports: Option<Box<idle::ReportLog>>,
-    /// Heartbeat Responses that arrived outside the idle window's wait.
-    stray_heartbeat_responses: u64,
+    /// Responses that matched nothing outstanding: heartbeat responses
+    /// after the idle window's wait, answers to a pipeline that gave up.
+    stray_responses: u64,
+    /// Responses the last (or current) pipeline counted.
+    progress: u32,
 }
 
 struct InFlight {
@@ -355,7 +358,8 @@ impl Client {
             retransmits: 0,
             buf: vec![0; 65536],
             reports: None,
-            stray_heartbeat_responses: 0,
+            stray_responses: 0,
+            progress: 0,
         })
     }
 
@@ -536,6 +540,7 @@ impl Client {
             std::collections::HashMap::with_capacity(window * 2);
         let mut next = 0u32;
         let mut done = 0u32;
+        self.progress = 0;
         let start = Instant::now();
         let mut last_check = Instant::now();
         while done < n {
@@ -569,7 +574,7 @@ impl Client {
                     }
                     if h.message_type == MsgType::HEARTBEAT_RESPONSE {
                         // Late answer to one of the idle window's heartbeats.
-                        self.stray_heartbeat_responses += 1;
+                        self.stray_responses += 1;
                         continue;
                     }
                     if h.message_type != expect {
@@ -592,6 +597,7 @@ impl Client {
                     }
                     check(f.index, m)?;
                     done += 1;
+                    self.progress = done;
                 }
                 Err(e)
                     if matches!(

@@ -127,7 +127,11 @@ fn cp_bench_idle_smoke() {
     );
     assert!(rep.answer_ms.finite());
 
-    for rate in [r.rate_empty, r.rate_loaded] {
+    let loaded = r
+        .rate_loaded
+        .clone()
+        .unwrap_or_else(|e| panic!("the rate with the sessions held failed: {e}"));
+    for rate in [r.rate_empty, loaded] {
         assert!(
             rate.establish_per_s > 50.0 && rate.delete_per_s > 50.0,
             "implausible rates {rate:?}"

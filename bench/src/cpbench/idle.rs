@@ -638,12 +638,18 @@ pub struct IdleReport {
     pub upfd_unanswered: u64,
     /// See `upfd_unanswered`.
     pub upfd_retransmissions: u64,
-    /// Kernel drops on the SMF's and upfd's N4 sockets over the run.
-    pub socket_drops: (u64, u64),
+    /// N4 messages upfd dropped unanswered, by reason (`upfctl stats`).
+    pub upfd_dropped: Vec<(String, u64)>,
+    /// Kernel drops on the SMF's and upfd's N4 sockets, (SMF, upfd), during
+    /// the install, the idle window and the rest (rate figure and drain).
+    pub socket_drops: [(u64, u64); 3],
+    /// Responses that matched no outstanding request.
+    pub stray_responses: u64,
     /// Establish / delete `rate_sessions` on the empty gateway.
     pub rate_empty: Rate,
-    /// The same with the N sessions installed, after the window.
-    pub rate_loaded: Rate,
+    /// The same with the N sessions installed, after the window, or why
+    /// it could not be measured (the run goes on to report the rest).
+    pub rate_loaded: std::result::Result<Rate, String>,
     /// upfd's memory: associated with no session, and with the N after
     /// the window.
     pub mem: (Mem, Mem),
@@ -662,12 +668,20 @@ impl Client {
         self.establish_with(n, window, |i| establishment(from + i, p, t))
     }
 
-    /// Establishes then deletes `cfg.rate_sessions` beyond the N.
+    /// Establishes then deletes `cfg.rate_sessions` beyond the N; a
+    /// failure says how far it got.
     fn rate(&mut self, cfg: &IdleConfig) -> Result<Rate> {
         let before = self.retransmits;
-        let (te, seids) =
-            self.establish_idle(cfg, cfg.sessions, cfg.rate_sessions, cfg.rate_window)?;
-        let td = self.delete(&seids, cfg.rate_window)?;
+        let n = cfg.rate_sessions;
+        let (te, seids) = self
+            .establish_idle(cfg, cfg.sessions, n, cfg.rate_window)
+            .with_context(|| format!("after {} of {n} establishments", self.progress))?;
+        let td = self.delete(&seids, cfg.rate_window).with_context(|| {
+            format!(
+                "all {n} established, failed after {} of {n} deletions",
+                self.progress
+            )
+        })?;
         let n = f64::from(cfg.rate_sessions);
         Ok(Rate {
             establish_per_s: n / te.as_secs_f64(),
@@ -720,13 +734,9 @@ impl Client {
             MsgType::SESSION_REPORT_REQUEST => self.answer_report(len, at)?,
             MsgType::HEARTBEAT_RESPONSE => match outstanding.remove(&h.sequence) {
                 Some(sent) => latencies.push(at - sent),
-                None => self.stray_heartbeat_responses += 1,
+                None => self.stray_responses += 1,
             },
-            _ => {
-                if let Some(l) = self.reports.as_mut() {
-                    l.unexpected += 1;
-                }
-            }
+            _ => self.stray_responses += 1,
         }
         Ok(())
     }
@@ -776,12 +786,31 @@ impl Client {
     }
 }
 
-fn pfcp_stat(lab: &Lab, key: &str) -> Result<u64> {
+/// upfd's PFCP counters at the end (`upfctl stats`): Session Report
+/// Requests given up, retransmissions, messages dropped by reason.
+fn pfcp_stats(lab: &Lab) -> Result<(u64, u64, Vec<(String, u64)>)> {
     let r = upf_control::call(&lab.dir.join("upfd.sock"), &upf_control::Request::Stats)?;
     ensure!(r.ok, "upfctl stats: {:?}", r.error);
-    r.data["pfcp"][key]
-        .as_u64()
-        .with_context(|| format!("no pfcp.{key} in upfctl stats"))
+    let p = &r.data["pfcp"];
+    let n = |key: &str| {
+        p[key]
+            .as_u64()
+            .with_context(|| format!("no pfcp.{key} in upfctl stats"))
+    };
+    let dropped = p["dropped"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| (k.clone(), v.as_u64().unwrap_or(0)))
+                .filter(|(_, v)| *v > 0)
+                .collect()
+        })
+        .unwrap_or_default();
+    Ok((
+        n("session_reports_unanswered")?,
+        n("retransmissions")?,
+        dropped,
+    ))
 }
 
 /// Runs the scenario; the namespace and the daemon are gone when it returns.
@@ -819,7 +848,7 @@ pub fn run(cfg: &IdleConfig, command: &str, verbose: bool) -> Result<IdleReport>
     smf.associate(Duration::from_secs(60))
         .with_context(|| format!("upfd's log:\n{}", lab.log_tail()))?;
     say(format!("upfd {pid} associated"));
-    let drops0 = (udp_drops(msgs::SMF)?, udp_drops(super::UPF_N4)?);
+    let drops = || -> Result<(u64, u64)> { Ok((udp_drops(msgs::SMF)?, udp_drops(super::UPF_N4)?)) };
     smf.serve(Duration::from_secs(1))?;
     let mem0 = mem(pid)?;
 
@@ -829,6 +858,7 @@ pub fn run(cfg: &IdleConfig, command: &str, verbose: bool) -> Result<IdleReport>
     say(format!("empty gateway: {rate_empty:?}"));
     smf.serve(Duration::from_secs(CACHE_SECS + 1))?;
 
+    let d0 = drops()?;
     let before = smf.retransmits;
     let (ti, _) = smf
         .establish_idle(cfg, 0, cfg.sessions, cfg.window)
@@ -837,12 +867,14 @@ pub fn run(cfg: &IdleConfig, command: &str, verbose: bool) -> Result<IdleReport>
     say(format!("{} sessions in {ti:?}", cfg.sessions));
 
     smf.sock.set_read_timeout(Some(Duration::from_millis(2)))?;
+    let d1 = drops()?;
     let cpu0 = cpu_sample(pid)?;
     let w0 = Instant::now();
     let idle = smf.idle_window(Duration::from_secs(cfg.idle_secs), cfg.heartbeat_hz);
     let window_secs = w0.elapsed().as_secs_f64();
     let (t0, t1, heartbeats) = idle.with_context(|| format!("upfd's log:\n{}", lab.log_tail()))?;
     let cpu1 = cpu_sample(pid)?;
+    let d2 = drops()?;
     // The CPU window is the heartbeat window plus the give-up wait.
     let cpu = cpu_use(&cpu0, &cpu1, window_secs);
     let mem1 = mem(pid)?;
@@ -850,15 +882,20 @@ pub fn run(cfg: &IdleConfig, command: &str, verbose: bool) -> Result<IdleReport>
         .set_read_timeout(Some(Duration::from_millis(100)))?;
     say(format!("idle: cpu {cpu:?}, heartbeats {heartbeats:?}"));
 
-    let rate_loaded = smf
-        .rate(cfg)
-        .with_context(|| format!("rate, loaded; upfd's log:\n{}", lab.log_tail()))?;
+    let rate_loaded = smf.rate(cfg).map_err(|e| {
+        say(format!(
+            "rate with {} held failed: {e:#}; upfd's log:\n{}",
+            cfg.sessions,
+            lab.log_tail()
+        ));
+        format!("{e:#}")
+    });
     say(format!("{} sessions held: {rate_loaded:?}", cfg.sessions));
     // Reports due at the window's end: give them their second and more.
     smf.serve(Duration::from_secs(2))?;
-    let upfd_unanswered = pfcp_stat(&lab, "session_reports_unanswered")?;
-    let upfd_retransmissions = pfcp_stat(&lab, "retransmissions")?;
-    let drops1 = (udp_drops(msgs::SMF)?, udp_drops(super::UPF_N4)?);
+    let (upfd_unanswered, upfd_retransmissions, upfd_dropped) = pfcp_stats(&lab)?;
+    let d3 = drops()?;
+    let delta = |a: (u64, u64), b: (u64, u64)| (b.0 - a.0, b.1 - a.1);
     let reports = smf
         .reports
         .as_mut()
@@ -878,7 +915,9 @@ pub fn run(cfg: &IdleConfig, command: &str, verbose: bool) -> Result<IdleReport>
         reports,
         upfd_unanswered,
         upfd_retransmissions,
-        socket_drops: (drops1.0 - drops0.0, drops1.1 - drops0.1),
+        upfd_dropped,
+        socket_drops: [delta(d0, d1), delta(d1, d2), delta(d2, d3)],
+        stray_responses: smf.stray_responses,
         rate_empty,
         rate_loaded,
         mem: (mem0, mem1),
@@ -921,7 +960,9 @@ impl IdleReport {
             ),
             (
                 "establishments",
-                self.rate_loaded.establish_per_s >= 20_000.0,
+                self.rate_loaded
+                    .as_ref()
+                    .is_ok_and(|r| r.establish_per_s >= 20_000.0),
             ),
             ("memory", self.per_session().1 <= 1024.0),
         ]
@@ -1057,10 +1098,30 @@ impl IdleReport {
             "| SMF answer delay p99 / max; upfd retransmissions / reports given up | {:.2} / {:.2} ms; {} / {} | | |",
             r.answer_ms.p99, r.answer_ms.max, self.upfd_retransmissions, self.upfd_unanswered
         );
+        let [di, dw, dr] = self.socket_drops;
         let _ = writeln!(
             s,
-            "| N4 socket drops (SMF / upfd); duplicate, unexpected, malformed reports | {} / {}; {} / {} / {} | | |",
-            self.socket_drops.0, self.socket_drops.1, r.duplicates, r.unexpected, r.malformed
+            "| N4 socket drops, SMF / upfd: install, idle window, rest | {} / {}, {} / {}, {} / {} | | |",
+            di.0, di.1, dw.0, dw.1, dr.0, dr.1
+        );
+        let dropped: Vec<String> = self
+            .upfd_dropped
+            .iter()
+            .map(|(k, v)| format!("{k} {v}"))
+            .collect();
+        let _ = writeln!(
+            s,
+            "| N4 messages upfd dropped unanswered, by reason | {} | | |",
+            if dropped.is_empty() {
+                "none".to_string()
+            } else {
+                dropped.join(", ")
+            }
+        );
+        let _ = writeln!(
+            s,
+            "| duplicate / unexpected / malformed reports; late responses | {} / {} / {}; {} | | |",
+            r.duplicates, r.unexpected, r.malformed, self.stray_responses
         );
         let _ = writeln!(
             s,
@@ -1070,13 +1131,17 @@ impl IdleReport {
             self.rate_empty.establish_per_s,
             self.rate_empty.delete_per_s
         );
+        let loaded = match &self.rate_loaded {
+            Ok(x) => format!(
+                "{:.0} / {:.0} per s ({} retransmissions)",
+                x.establish_per_s, x.delete_per_s, x.retransmits
+            ),
+            Err(e) => format!("failed: {}", e.replace('|', "/")),
+        };
         let _ = writeln!(
             s,
-            "| establish / delete {} sessions with {n} held | {:.0} / {:.0} per s ({} retransmissions) | ≥ 20 000 establishments/s | {} |",
+            "| establish / delete {} sessions with {n} held | {loaded} | ≥ 20 000 establishments/s | {} |",
             c.rate_sessions,
-            self.rate_loaded.establish_per_s,
-            self.rate_loaded.delete_per_s,
-            self.rate_loaded.retransmits,
             met(g[3].1)
         );
         let (m0, m1) = self.mem;
