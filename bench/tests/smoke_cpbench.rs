@@ -126,6 +126,14 @@ fn cp_bench_idle_smoke() {
         "a session without its first report"
     );
     assert!(rep.answer_ms.finite());
+    let (given_up, _, _) = r
+        .upfd_pfcp
+        .as_ref()
+        .unwrap_or_else(|e| panic!("upfctl stats at the end: {e}"));
+    assert_eq!(
+        *given_up, 0,
+        "upfd gave up Session Report Requests we answered"
+    );
 
     let loaded = r
         .rate_loaded
