@@ -1122,7 +1122,7 @@ pub struct ChurnReport {
 /// The entries of upfd's UPLINK and DOWNLINK maps: the maps are found
 /// among the process's file descriptors (not by name system-wide: other
 /// daemons may run) and their keys walked.
-fn map_entries(pid: u32) -> Result<(usize, usize)> {
+pub(crate) fn map_entries(pid: u32) -> Result<(usize, usize)> {
     use aya::maps::{HashMap, Map, MapData, MapInfo};
     let mut ids = std::collections::BTreeSet::new();
     for e in std::fs::read_dir(format!("/proc/{pid}/fdinfo"))? {

@@ -29,7 +29,7 @@ use std::fs::File;
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
@@ -54,10 +54,18 @@ const N6_ADDR: V4 = [10, 200, 0, 1];
 const DN_NEXT_HOP: V4 = [10, 200, 0, 2];
 /// The data network host (routed via the N6 next hop).
 const DN_HOST: V4 = [198, 51, 100, 7];
-/// Session i (0-based): local TEID `TEID_BASE + i`, UE `UE_BASE + 1 + i`,
-/// remote TEID `REMOTE_TEID_BASE + i`, 5G with QFI 9.
+/// Session i (0-based): local TEID `teid_base + i` (see [`Tables`]), UE
+/// `UE_BASE + 1 + i`, remote TEID `REMOTE_TEID_BASE + i`, 5G with QFI 9.
+/// `TEID_BASE` lies below the gateway's default TEID range, so these TEIDs
+/// take the `UPLINK` hash ([`Tables::Hash`]).
 const TEID_BASE: u32 = 0x0000_1000;
+/// The first TEID of the gateway's default range: TEIDs from here index
+/// `UL_TABLE` directly ([`Tables::Direct`]).
+const DIRECT_TEID_BASE: u32 = upf_config::pfcp::DEFAULT_TEID_RANGE.0;
 const UE_BASE: u32 = 0x0a2d_0000; // 10.45.0.0
+/// The most sessions a case may have: the sessions file upfd parses at
+/// start grows by about 150 bytes per session.
+pub const MAX_SESSIONS: u32 = 1_000_000;
 const REMOTE_TEID_BASE: u32 = 0x0100_0000;
 const QFI: u8 = 9;
 const GTPU: u16 = 2152;
@@ -70,8 +78,6 @@ pub const MIN_INNER: usize = 20 + 8 + MAGIC.len();
 /// Outer bytes the gateway strips (uplink) or adds (downlink): IPv4, UDP,
 /// GTP-U with the optional fields and a PDU Session Container.
 const TUNNEL: usize = 20 + 8 + 8 + 8;
-/// Frames precomputed per case (session keys drawn uniformly among them).
-const POOL: usize = 4096;
 /// Frames per `sendmmsg`.
 const BATCH: usize = 64;
 /// Bytes of each frame copied into the receiver's ring.
@@ -130,6 +136,82 @@ impl Mode {
     }
 }
 
+/// The order in which the generator visits the sessions: each is sent in
+/// turn (one frame per session per cycle), either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Order {
+    /// A fixed pseudo-random permutation (seeded shuffle): consecutive
+    /// frames hit unrelated table entries.
+    Random,
+    /// Session 0, 1, 2, ...: consecutive frames hit adjacent entries.
+    RoundRobin,
+}
+
+impl Order {
+    pub fn name(self) -> &'static str {
+        match self {
+            Order::Random => "random",
+            Order::RoundRobin => "rr",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Order> {
+        match s {
+            "random" => Ok(Order::Random),
+            "rr" | "round-robin" => Ok(Order::RoundRobin),
+            _ => bail!("order {s:?}: expected random or rr"),
+        }
+    }
+}
+
+/// Which session tables of the fast path the sessions land in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tables {
+    /// Local TEIDs below the gateway's TEID range and no UE prefixes: both
+    /// directions look their sessions up in the hash fallbacks (`UPLINK`,
+    /// `DOWNLINK`). What the benchmark always measured.
+    Hash,
+    /// TEIDs from the start of the default TEID range and
+    /// `gateway.ue_prefixes` covering the UE addresses: the direct-indexed
+    /// `UL_TABLE` and `DL_TABLE`, as for sessions whose TEID the gateway
+    /// chose and whose address comes from a configured pool.
+    Direct,
+}
+
+impl Tables {
+    pub fn name(self) -> &'static str {
+        match self {
+            Tables::Hash => "hash",
+            Tables::Direct => "direct",
+        }
+    }
+    pub fn parse(s: &str) -> Result<Tables> {
+        match s {
+            "hash" => Ok(Tables::Hash),
+            "direct" => Ok(Tables::Direct),
+            _ => bail!("tables {s:?}: expected hash or direct"),
+        }
+    }
+    fn teid_base(self) -> u32 {
+        match self {
+            Tables::Hash => TEID_BASE,
+            Tables::Direct => DIRECT_TEID_BASE,
+        }
+    }
+}
+
+/// The smallest prefix holding the UE addresses of `sessions` sessions.
+fn ue_prefix(sessions: u32) -> (V4, u8) {
+    let last = UE_BASE + sessions.max(1);
+    let mut len = 32u8;
+    loop {
+        let mask = if len == 0 { 0 } else { u32::MAX << (32 - len) };
+        if (UE_BASE & mask) == (last & mask) {
+            return ((UE_BASE & mask).to_be_bytes(), len);
+        }
+        len -= 1;
+    }
+}
+
 /// The report's title unless `--title` says otherwise.
 pub const DEFAULT_TITLE: &str = "End-to-end throughput through upfd on veth (e2e-bench)";
 
@@ -140,6 +222,10 @@ pub struct Config {
     pub sizes: Vec<usize>,
     pub sessions: Vec<u32>,
     pub modes: Vec<Mode>,
+    /// Orders in which the generator visits the sessions.
+    pub orders: Vec<Order>,
+    /// Session tables the sessions are placed in.
+    pub tables: Vec<Tables>,
     pub trial: Duration,
     /// Full-load trials per case; the max forwarding rate is the best of them
     /// (the machine is shared: the best is the least disturbed).
@@ -169,6 +255,8 @@ impl Config {
             sizes: vec![64, 1400],
             sessions: vec![1, 10_000],
             modes: vec![Mode::Generic, Mode::Native],
+            orders: vec![Order::Random],
+            tables: vec![Tables::Hash],
             trial: Duration::from_millis(1000),
             full_trials: 3,
             search_trials: 7,
@@ -182,11 +270,12 @@ impl Config {
         }
     }
 
-    /// CI's check: one short case per direction, generic, 1 session.
+    /// CI's check: one short case per direction, generic, 64 sessions
+    /// (enough for the round robin to show: each must deliver).
     pub fn smoke() -> Config {
         Config {
             sizes: vec![64],
-            sessions: vec![1],
+            sessions: vec![64],
             modes: vec![Mode::Generic],
             trial: Duration::from_millis(200),
             full_trials: 1,
@@ -234,6 +323,11 @@ pub struct Row {
     /// None: the generator's ceiling (no gateway).
     pub mode: Option<Mode>,
     pub sessions: u32,
+    pub order: Order,
+    pub tables: Tables,
+    /// Distinct sessions the receiver counted a correct frame of during the
+    /// full-load trials (all of them when the round robin reached every one).
+    pub reached: u32,
     /// The zero-loss throughput (packets/s); None if no trial was loss-free.
     pub zero_loss_pps: Option<f64>,
     /// The full-load trial.
@@ -284,11 +378,18 @@ impl Report {
             s,
             "\nThree namespaces (RAN, gateway, DN) joined by veth pairs; the release upfd runs \
              in the gateway namespace with a generated configuration and N static 5G sessions \
-             (QFI 9). Our generator sends precomputed frames through an AF_PACKET socket \
-             (PACKET_QDISC_BYPASS, sendmmsg batches of {BATCH}, paced against the clock): uplink, \
-             G-PDUs from the gNB to the N3 address with an UL PDU Session Container and the \
-             TEID drawn uniformly over the sessions ({POOL} precomputed frames); downlink, \
-             IPv4/UDP from the DN to UE addresses drawn the same way. A receiver on the far \
+             (QFI 9). Our generator sends through an AF_PACKET socket (PACKET_QDISC_BYPASS, \
+             sendmmsg batches of {BATCH}, paced against the clock) every session's flow in \
+             turn: one template frame per direction and size, patched per frame in the batch \
+             buffers with the session's TEID (uplink) and UE address and the IPv4 header \
+             checksum; uplink, G-PDUs from the gNB to the N3 address with an UL PDU Session \
+             Container; downlink, IPv4/UDP from the DN to the UE addresses. Order \
+             \"random\" visits the sessions round robin in a fixed pseudo-random permutation \
+             (consecutive frames hit unrelated table entries), \"rr\" in index order; either \
+             way each session gets one frame per cycle. Tables \"hash\": local TEIDs outside \
+             the gateway's TEID range and no UE prefixes, so both directions take the hash \
+             fallbacks; \"direct\": TEIDs from the start of the range and gateway.ue_prefixes \
+             covering the UE addresses, so both take the direct-indexed tables. A receiver on the far \
              veth (AF_PACKET, TPACKET_V3 ring, {SNAPLEN}-byte snap) counts only correct \
              frames: uplink, the decapsulated inner packet with TTL 63, a valid header \
              checksum, the UE source of a session, the next hop's MAC; downlink, GTP-U from \
@@ -305,17 +406,18 @@ impl Report {
              a veth ring) overflows, so the zero-loss rate often equals the max forwarding rate \
              and the search is skipped when the full-load trial lost nothing. The \
              ceiling rows send the same frames straight into the receiver (no gateway, no \
-             XDP); \"ns/pkt over ceiling\" is 1/max fwd rate - 1/ceiling rate, the fast path's \
-             share of that core.\n",
+             XDP, one session); \"ns/pkt over ceiling\" is 1/max fwd rate - 1/ceiling rate, the \
+             fast path's share of that core. \"sessions reached\": distinct sessions of which \
+             the receiver counted a correct frame during the full-load trials.\n",
             self.trial_ms, self.full_trials, self.layout
         );
         let _ = writeln!(
             s,
-            "| direction | inner B | frame B | sessions | XDP | zero-loss pps | zero-loss Gbit/s inner / frame | max fwd pps | max fwd Gbit/s inner / frame | offered at full load pps | loss at full load | ns/pkt over ceiling |"
+            "| direction | inner B | frame B | sessions | XDP | zero-loss pps | zero-loss Gbit/s inner / frame | max fwd pps | max fwd Gbit/s inner / frame | offered at full load pps | loss at full load | ns/pkt over ceiling | order | tables | sessions reached |"
         );
         let _ = writeln!(
             s,
-            "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"
+            "|---|---:|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|---|---:|"
         );
         for r in &self.rows {
             let ceiling = self
@@ -341,17 +443,21 @@ impl Report {
             } else {
                 0.0
             };
+            let gw = |v: String| if r.mode.is_some() { v } else { "-".into() };
             let _ = writeln!(
                 s,
-                "| {} | {} | {} | {} | {} | {zl} | {zlg} | {mfr:.0} | {:.2} / {:.2} | {:.0} | {loss:.1} % | {over} |",
+                "| {} | {} | {} | {} | {} | {zl} | {zlg} | {mfr:.0} | {:.2} / {:.2} | {:.0} | {loss:.1} % | {over} | {} | {} | {} |",
                 r.direction.name(),
                 r.inner,
                 r.frame(),
-                if r.mode.is_some() { r.sessions.to_string() } else { "-".into() },
+                gw(r.sessions.to_string()),
                 r.mode.map_or("none (ceiling)", Mode::name),
                 gbps(mfr, r.inner),
                 gbps(mfr, r.frame()),
                 r.full.offered_pps(),
+                gw(r.order.name().into()),
+                gw(r.tables.name().into()),
+                gw(r.reached.to_string()),
             );
         }
         s
@@ -534,11 +640,12 @@ fn eth(dst: Mac, src: Mac) -> Vec<u8> {
     [&dst[..], &src[..], &[0x08, 0x00]].concat()
 }
 
-/// Uplink G-PDU of session `i` from the gNB: 5G, UL PDU Session Container, QFI 9.
-pub fn uplink_frame(i: u32, inner: usize) -> Vec<u8> {
-    let pkt = udp_packet(ue(i), DN_HOST, (UE_PORT, DN_PORT), inner);
+/// Uplink G-PDU from the gNB with local TEID `teid` and inner source `ue`:
+/// 5G, UL PDU Session Container, QFI 9.
+pub fn uplink_frame(teid: u32, ue: V4, inner: usize) -> Vec<u8> {
+    let pkt = udp_packet(ue, DN_HOST, (UE_PORT, DN_PORT), inner);
     let glen = (8 + pkt.len()) as u16;
-    let t = (TEID_BASE + i).to_be_bytes();
+    let t = teid.to_be_bytes();
     let g = glen.to_be_bytes();
     let gtp = [
         &[0x34, 0xff, g[0], g[1], t[0], t[1], t[2], t[3]][..],
@@ -556,24 +663,132 @@ pub fn uplink_frame(i: u32, inner: usize) -> Vec<u8> {
     f
 }
 
-/// Downlink packet from the DN host to session `i`'s UE.
-pub fn downlink_frame(i: u32, inner: usize) -> Vec<u8> {
+/// Downlink packet from the DN host to the UE address `ue`.
+pub fn downlink_frame(ue: V4, inner: usize) -> Vec<u8> {
     let mut f = eth(N6_MAC, D0_MAC);
-    f.extend_from_slice(&udp_packet(DN_HOST, ue(i), (DN_PORT, UE_PORT), inner));
+    f.extend_from_slice(&udp_packet(DN_HOST, ue, (DN_PORT, UE_PORT), inner));
     f
 }
 
-fn frame_pool(dir: Direction, inner: usize, sessions: u32, seed: u64) -> Vec<Vec<u8>> {
-    let mut rng = fastrand::Rng::with_seed(seed);
-    (0..POOL)
-        .map(|_| {
-            let i = rng.u32(..sessions.max(1));
-            match dir {
-                Direction::Uplink => uplink_frame(i, inner),
-                Direction::Downlink => downlink_frame(i, inner),
+/// Where the per-session fields of a frame lie.
+#[derive(Clone, Copy, Debug)]
+struct Layout {
+    /// The local TEID (uplink only).
+    teid_at: Option<usize>,
+    /// The IPv4 header that holds the UE address.
+    ip_at: usize,
+    /// The UE address: the inner source (uplink) or destination (downlink).
+    ue_at: usize,
+}
+
+impl Layout {
+    fn of(dir: Direction) -> Layout {
+        match dir {
+            // Ethernet, outer IPv4, UDP, GTP-U header (TEID at 4) with its
+            // optional fields and the 4-byte PDU Session Container, inner IPv4.
+            Direction::Uplink => Layout {
+                teid_at: Some(14 + 20 + 8 + 4),
+                ip_at: 14 + TUNNEL,
+                ue_at: 14 + TUNNEL + 12,
+            },
+            Direction::Downlink => Layout {
+                teid_at: None,
+                ip_at: 14,
+                ue_at: 14 + 16,
+            },
+        }
+    }
+}
+
+/// Every session's flow of one case: a template frame patched per frame
+/// with the session's TEID and UE address (and the header checksum), so
+/// that no frame per session is precomputed, and the order in which the
+/// sessions take turns.
+pub struct Flows {
+    template: Vec<u8>,
+    layout: Layout,
+    teid_base: u32,
+    sessions: u32,
+    /// The visiting order (a permutation of 0..sessions); None: index order.
+    order: Option<Vec<u32>>,
+    /// One's-complement sum of the template's IPv4 header without its
+    /// checksum and UE address (both zero): the checksum of session i's
+    /// header is that plus the address's two words, folded and inverted.
+    partial: u32,
+}
+
+impl Flows {
+    pub fn new(
+        dir: Direction,
+        inner: usize,
+        sessions: u32,
+        tables: Tables,
+        order: Order,
+        seed: u64,
+    ) -> Flows {
+        let sessions = sessions.max(1);
+        let teid_base = tables.teid_base();
+        let template = match dir {
+            Direction::Uplink => uplink_frame(teid_base, ue(0), inner),
+            Direction::Downlink => downlink_frame(ue(0), inner),
+        };
+        let layout = Layout::of(dir);
+        let mut h = [0u8; 20];
+        h.copy_from_slice(&template[layout.ip_at..layout.ip_at + 20]);
+        h[10..12].fill(0);
+        let ue_in_h = layout.ue_at - layout.ip_at;
+        h[ue_in_h..ue_in_h + 4].fill(0);
+        let partial = h.chunks(2).map(|c| u32::from(be16(c, 0))).sum();
+        let order = match order {
+            Order::RoundRobin => None,
+            Order::Random => {
+                let mut v: Vec<u32> = (0..sessions).collect();
+                fastrand::Rng::with_seed(seed).shuffle(&mut v);
+                Some(v)
             }
-        })
-        .collect()
+        };
+        Flows {
+            template,
+            layout,
+            teid_base,
+            sessions,
+            order,
+            partial,
+        }
+    }
+
+    pub fn frame_len(&self) -> usize {
+        self.template.len()
+    }
+
+    /// Sends these frames to another destination MAC (the ceiling runs).
+    fn with_dst_mac(mut self, mac: Mac) -> Flows {
+        self.template[..6].copy_from_slice(&mac);
+        self
+    }
+
+    /// The session the `k`-th frame of a cycle belongs to (`k < sessions`).
+    pub fn session_at(&self, k: u32) -> u32 {
+        match &self.order {
+            Some(v) => v[k as usize],
+            None => k,
+        }
+    }
+
+    /// Writes session `i`'s frame into `buf`, which holds this case's
+    /// template or an earlier frame of it (only the per-session fields change).
+    pub fn write(&self, buf: &mut [u8], i: u32) {
+        let l = self.layout;
+        if let Some(at) = l.teid_at {
+            buf[at..at + 4].copy_from_slice(&(self.teid_base + i).to_be_bytes());
+        }
+        let a = UE_BASE + 1 + i;
+        buf[l.ue_at..l.ue_at + 4].copy_from_slice(&a.to_be_bytes());
+        let mut sum = self.partial + (a >> 16) + (a & 0xffff);
+        sum = (sum & 0xffff) + (sum >> 16);
+        sum = (sum & 0xffff) + (sum >> 16);
+        buf[l.ip_at + 10..l.ip_at + 12].copy_from_slice(&(!(sum as u16)).to_be_bytes());
+    }
 }
 
 // ---- the check of a received frame ----
@@ -581,7 +796,11 @@ fn frame_pool(dir: Direction, inner: usize, sessions: u32, seed: u64) -> Vec<Vec
 #[derive(Clone, Copy, Debug)]
 enum Check {
     /// Ceiling runs: the frame as sent, to the raw sink MAC.
-    Raw { magic_at: usize },
+    Raw {
+        magic_at: usize,
+        ue_at: usize,
+        sessions: u32,
+    },
     /// Decapsulated inner packet on N6.
     Uplink { sessions: u32, inner: usize },
     /// GTP-U toward the gNB on N3.
@@ -603,37 +822,52 @@ fn session_of(ue_addr: u32, sessions: u32) -> Option<u32> {
 }
 
 impl Check {
-    fn ok(&self, f: &[u8]) -> bool {
+    /// The session a correct frame belongs to; None for a frame that fails
+    /// the check.
+    fn session(&self, f: &[u8]) -> Option<u32> {
         match *self {
-            Check::Raw { magic_at } => {
-                f.len() >= magic_at + 8
+            Check::Raw {
+                magic_at,
+                ue_at,
+                sessions,
+            } => {
+                if f.len() >= magic_at + 8
                     && f[..6] == RAW_SINK_MAC
                     && f[magic_at..magic_at + 8] == MAGIC
+                {
+                    session_of(be32(f, ue_at), sessions)
+                } else {
+                    None
+                }
             }
             Check::Uplink { sessions, inner } => {
                 if f.len() < 14 + MIN_INNER || f[..6] != DN_SINK_MAC || f[6..12] != N6_MAC {
-                    return false;
+                    return None;
                 }
                 let ip = &f[14..];
-                ip[0] == 0x45
+                let ok = ip[0] == 0x45
                     && ip[8] == 63
                     && ip[9] == 17
                     && usize::from(be16(ip, 2)) == inner
                     && csum(&ip[..20]) == 0
                     && ip[16..20] == DN_HOST
-                    && session_of(be32(ip, 12), sessions).is_some()
                     && be16(ip, 22) == DN_PORT
-                    && ip[28..36] == MAGIC
+                    && ip[28..36] == MAGIC;
+                if ok {
+                    session_of(be32(ip, 12), sessions)
+                } else {
+                    None
+                }
             }
             Check::Downlink { sessions } => {
                 if f.len() < 14 + TUNNEL + MIN_INNER || f[..6] != GNB_SINK_MAC || f[6..12] != N3_MAC
                 {
-                    return false;
+                    return None;
                 }
                 let o = &f[14..];
                 let g = &o[28..];
                 let inner = &g[16..];
-                o[0] == 0x45
+                let ok = o[0] == 0x45
                     && o[9] == 17
                     && o[12..16] == N3_ADDR
                     && o[16..20] == GNB
@@ -646,11 +880,45 @@ impl Check {
                     && g[13] >> 4 == 0
                     && g[14] & 0x3f == QFI
                     && inner[0] == 0x45
-                    && session_of(be32(inner, 16), sessions)
-                        .is_some_and(|i| be32(g, 4) == REMOTE_TEID_BASE + i)
-                    && inner[28..36] == MAGIC
+                    && inner[28..36] == MAGIC;
+                if !ok {
+                    return None;
+                }
+                session_of(be32(inner, 16), sessions)
+                    .filter(|&i| be32(g, 4) == REMOTE_TEID_BASE + i)
             }
         }
+    }
+}
+
+/// One bit per session: which delivered a correct frame.
+struct Seen(Vec<AtomicU64>);
+
+impl Seen {
+    fn new(sessions: u32) -> Seen {
+        Seen(
+            (0..sessions.max(1).div_ceil(64))
+                .map(|_| AtomicU64::new(0))
+                .collect(),
+        )
+    }
+    fn mark(&self, i: u32) {
+        let (w, b) = (&self.0[i as usize / 64], 1u64 << (i % 64));
+        // Only the first frame of a session writes.
+        if w.load(Ordering::Relaxed) & b == 0 {
+            w.fetch_or(b, Ordering::Relaxed);
+        }
+    }
+    fn clear(&self) {
+        for w in &self.0 {
+            w.store(0, Ordering::Relaxed);
+        }
+    }
+    fn count(&self) -> u32 {
+        self.0
+            .iter()
+            .map(|w| w.load(Ordering::Relaxed).count_ones())
+            .sum()
     }
 }
 
@@ -701,12 +969,24 @@ struct SockFprog {
 }
 
 /// What the receiver thread shares with the trials.
-#[derive(Default)]
 struct Counts {
     valid: AtomicU64,
     invalid: AtomicU64,
     /// The ring socket, for PACKET_STATISTICS (-1 until it is open).
     fd: AtomicI32,
+    /// The sessions correct frames came from.
+    seen: Seen,
+}
+
+impl Counts {
+    fn new(sessions: u32) -> Counts {
+        Counts {
+            valid: AtomicU64::new(0),
+            invalid: AtomicU64::new(0),
+            fd: AtomicI32::new(-1),
+            seen: Seen::new(sessions),
+        }
+    }
 }
 
 /// Ring drops since the last call (the kernel resets them on read).
@@ -853,10 +1133,12 @@ fn receive(ns: &str, iface: &str, check: Check, counts: &Counts, stop: &AtomicBo
             }
             // SAFETY: the frame's bytes lie inside this block (checked above).
             let frame = unsafe { std::slice::from_raw_parts(hdr.add(off + mac), snap) };
-            if check.ok(frame) {
-                good += 1;
-            } else {
-                bad += 1;
+            match check.session(frame) {
+                Some(i) => {
+                    good += 1;
+                    counts.seen.mark(i);
+                }
+                None => bad += 1,
             }
             if next == 0 {
                 break;
@@ -881,15 +1163,19 @@ struct Sent {
     offered: u64,
     refused: u64,
     secs: f64,
+    /// Where the next trial carries on in the round robin.
+    next: u32,
 }
 
-/// Sends `frames` round robin from `iface` in `ns` on CPU `cpu` at `rate`
-/// frames/s (None: as fast as possible) for `duration`.
+/// Sends `flows` from `iface` in `ns` on CPU `cpu` at `rate` frames/s
+/// (None: as fast as possible) for `duration`: each frame is the next
+/// session's in the flows' order, starting at position `start` of the cycle.
 fn generate(
     ns: &str,
     iface: &str,
     cpu: usize,
-    frames: &[Vec<u8>],
+    flows: &Flows,
+    start: u32,
     rate: Option<f64>,
     duration: Duration,
 ) -> Result<Sent> {
@@ -910,19 +1196,23 @@ fn generate(
         &(8i32 << 20),
         "SO_SNDBUFFORCE",
     )?;
-    let mut iov: Vec<libc::iovec> = frames
-        .iter()
-        .map(|f| libc::iovec {
-            iov_base: f.as_ptr() as *mut libc::c_void,
-            iov_len: f.len(),
+    // One buffer per message of a batch, each starting as the template;
+    // a frame's per-session fields are written just before it is sent.
+    let len = flows.frame_len();
+    let mut bufs = flows.template.repeat(BATCH);
+    let mut iov: Vec<libc::iovec> = (0..BATCH)
+        .map(|_| libc::iovec {
+            iov_base: std::ptr::null_mut(),
+            iov_len: len,
         })
         .collect();
     // SAFETY: mmsghdr is plain data; zeroes are a valid empty message.
     let mut msgs: Vec<libc::mmsghdr> = (0..BATCH).map(|_| unsafe { std::mem::zeroed() }).collect();
-    let (mut offered, mut refused, mut cursor) = (0u64, 0u64, 0usize);
-    let start = Instant::now();
+    let (mut offered, mut refused) = (0u64, 0u64);
+    let mut pos = start % flows.sessions;
+    let began = Instant::now();
     loop {
-        let el = start.elapsed();
+        let el = began.elapsed();
         if el >= duration {
             break;
         }
@@ -935,43 +1225,49 @@ fn generate(
             continue;
         }
         let n = budget.min(BATCH as u64) as usize;
-        for (k, m) in msgs.iter_mut().take(n).enumerate() {
-            m.msg_hdr.msg_iov = &mut iov[(cursor + k) % frames.len()];
+        let mut p = pos;
+        for (k, slot) in bufs.chunks_exact_mut(len).take(n).enumerate() {
+            flows.write(slot, flows.session_at(p));
+            p = if p + 1 == flows.sessions { 0 } else { p + 1 };
+            iov[k].iov_base = slot.as_mut_ptr().cast();
+        }
+        for (m, v) in msgs.iter_mut().zip(iov.iter_mut()).take(n) {
+            m.msg_hdr.msg_iov = v;
             m.msg_hdr.msg_iovlen = 1;
         }
-        // SAFETY: the first n messages each point at one iovec of a frame
-        // that lives for the whole call.
+        // SAFETY: the first n messages each point at one iovec of a buffer
+        // in `bufs`, which is neither moved nor touched during the call.
         let r = unsafe { libc::sendmmsg(fd.0, msgs.as_mut_ptr(), n as u32, 0) };
-        if r < 0 {
+        // Frames of the batch handed to the socket, sent or refused; the
+        // rest are written again (for the same sessions) next time.
+        let used = if r < 0 {
             let e = std::io::Error::last_os_error();
             match e.raw_os_error() {
                 Some(libc::ENOBUFS) | Some(libc::EAGAIN) => {
                     offered += 1;
                     refused += 1;
-                    cursor += 1;
+                    1
                 }
-                Some(libc::EINTR) => {}
+                Some(libc::EINTR) => 0,
                 _ => bail!("sendmmsg on {iface}: {e}"),
             }
-            continue;
-        }
-        let r = r as usize;
-        if r < n {
+        } else if (r as usize) < n {
             // The message after the last one sent failed and was dropped
             // (sendmmsg loses its error): offered and refused.
             offered += r as u64 + 1;
             refused += 1;
-            cursor += r + 1;
+            r as u32 + 1
         } else {
             offered += r as u64;
-            cursor += r;
-        }
-        cursor %= frames.len();
+            r as u32
+        };
+        pos = (pos + used) % flows.sessions;
     }
     Ok(Sent {
         offered,
         refused,
-        secs: start.elapsed().as_secs_f64(),
+        secs: began.elapsed().as_secs_f64(),
+        next: pos,
     })
 }
 
@@ -1147,21 +1443,31 @@ impl Lab {
             .unwrap_or_default()
     }
 
-    fn start_upfd(&mut self, mode: Mode, sessions: u32, options: &[String]) -> Result<()> {
+    /// Starts upfd with `sessions` static sessions in `tables`; returns the
+    /// size of the sessions file it read.
+    fn start_upfd(
+        &mut self,
+        mode: Mode,
+        sessions: u32,
+        tables: Tables,
+        options: &[String],
+    ) -> Result<usize> {
         self.stop_upfd();
-        let mut s = String::new();
+        let mut s = String::with_capacity(sessions as usize * 160);
+        let teid_base = tables.teid_base();
         for i in 0..sessions {
             let u = ue(i);
             let _ = writeln!(
                 s,
                 "[[session]]\nid = {}\nlocal_teid = {}\nue_ipv4 = \"{}\"\npeer_ipv4 = \"{}\"\nremote_teid = {}\ngeneration = \"5g\"\nqfi = {QFI}\n",
                 i + 1,
-                TEID_BASE + i,
+                teid_base + i,
                 ip_str(u),
                 ip_str(GNB),
                 REMOTE_TEID_BASE + i
             );
         }
+        let file_len = s.len();
         let sessions_path = self.dir.join("sessions.toml");
         std::fs::write(&sessions_path, s)?;
         let mut cfg = format!(
@@ -1174,6 +1480,10 @@ impl Lab {
             self.sock().display(),
             sessions_path.display()
         );
+        if tables == Tables::Direct {
+            let (net, len) = ue_prefix(sessions);
+            let _ = writeln!(cfg, "ue_prefixes = [\"{}/{len}\"]", ip_str(net));
+        }
         for o in options {
             cfg.push_str(o);
             cfg.push('\n');
@@ -1229,6 +1539,9 @@ impl Lab {
                 .spawn()
                 .context("starting upfd")?,
         );
+        // The control socket opens once the static sessions are installed;
+        // allow for large session counts (about 1 ms per 100 sessions on top).
+        let limit = Duration::from_secs(60) + Duration::from_millis(u64::from(sessions) / 100);
         let t = Instant::now();
         while !self.sock().exists() {
             check_interrupt()?;
@@ -1237,13 +1550,33 @@ impl Lab {
                 bail!("upfd exited ({status}) at start:\n{}", self.log());
             }
             ensure!(
-                t.elapsed() < Duration::from_secs(60),
-                "upfd not ready after 60 s:\n{}",
+                t.elapsed() < limit,
+                "upfd not ready after {} s:\n{}",
+                limit.as_secs(),
                 self.log()
             );
             std::thread::sleep(Duration::from_millis(50));
         }
-        Ok(())
+        Ok(file_len)
+    }
+
+    /// Checks that upfd put the sessions where `tables` says: the hash
+    /// fallbacks hold every session (hash) or none (direct). Returns their
+    /// entries (uplink, downlink).
+    fn check_tables(&self, sessions: u32, tables: Tables) -> Result<(usize, usize)> {
+        let pid = self.upfd.as_ref().context("upfd is not running")?.id();
+        let (ul, dl) = crate::cpbench::map_entries(pid)?;
+        let want = match tables {
+            Tables::Hash => sessions as usize,
+            Tables::Direct => 0,
+        };
+        ensure!(
+            (ul, dl) == (want, want),
+            "{} tables with {sessions} sessions: upfd's UPLINK and DOWNLINK hashes hold {ul} and \
+             {dl} entries, expected {want} each",
+            tables.name()
+        );
+        Ok((ul, dl))
     }
 
     fn stop_upfd(&mut self) {
@@ -1294,7 +1627,9 @@ struct Path2<'a> {
     gen_cpu: usize,
     counts: &'a Counts,
     trial: Duration,
-    frames: &'a [Vec<u8>],
+    flows: &'a Flows,
+    /// The round robin's position: each trial carries on where the last stopped.
+    next: &'a AtomicU32,
 }
 
 impl Path2<'_> {
@@ -1311,7 +1646,8 @@ impl Path2<'_> {
                     self.gen_ns,
                     self.gen_if,
                     self.gen_cpu,
-                    self.frames,
+                    self.flows,
+                    self.next.load(Ordering::SeqCst),
                     rate,
                     self.trial,
                 )
@@ -1319,6 +1655,7 @@ impl Path2<'_> {
             .join()
             .map_err(|_| anyhow::anyhow!("the generator thread panicked"))?
         })?;
+        self.next.store(sent.next, Ordering::SeqCst);
         // Wait for the tail: until the count stops moving (ring blocks retire after 4 ms).
         std::thread::sleep(Duration::from_millis(30));
         let t = Instant::now();
@@ -1360,8 +1697,19 @@ fn log_trial(verbose: bool, what: &str, rate: Option<f64>, t: &Trial) {
     }
 }
 
-/// The full-load trial, then the binary search for the zero-loss rate.
-fn measure_case(config: &Config, path: &Path2<'_>) -> Result<(Trial, Option<f64>, usize)> {
+/// What a case measured.
+struct Measured {
+    /// The best full-load trial.
+    full: Trial,
+    zero_loss_pps: Option<f64>,
+    trials: usize,
+    /// Distinct sessions counted during the full-load trials.
+    reached: u32,
+}
+
+/// The full-load trials, then the binary search for the zero-loss rate.
+fn measure_case(config: &Config, path: &Path2<'_>) -> Result<Measured> {
+    path.counts.seen.clear();
     let mut full = path.trial(None)?;
     log_trial(config.verbose, "full load", None, &full);
     for _ in 1..config.full_trials {
@@ -1371,6 +1719,7 @@ fn measure_case(config: &Config, path: &Path2<'_>) -> Result<(Trial, Option<f64>
             full = t;
         }
     }
+    let reached = path.counts.seen.count();
     ensure!(
         full.received > 0,
         "nothing was delivered at full load (offered {}, invalid {})",
@@ -1379,7 +1728,12 @@ fn measure_case(config: &Config, path: &Path2<'_>) -> Result<(Trial, Option<f64>
     );
     let mut trials = config.full_trials.max(1);
     if full.lost() == 0 {
-        return Ok((full, Some(full.offered_pps()), trials));
+        return Ok(Measured {
+            full,
+            zero_loss_pps: Some(full.offered_pps()),
+            trials,
+            reached,
+        });
     }
     let (mut lo, mut hi) = (0.0f64, full.offered_pps());
     let mut best: Option<f64> = None;
@@ -1399,7 +1753,12 @@ fn measure_case(config: &Config, path: &Path2<'_>) -> Result<(Trial, Option<f64>
         }
         rate = (lo + hi) / 2.0;
     }
-    Ok((full, best, trials))
+    Ok(Measured {
+        full,
+        zero_loss_pps: best,
+        trials,
+        reached,
+    })
 }
 
 /// Runs the matrix.
@@ -1418,10 +1777,12 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
     }
     for &n in &config.sessions {
         ensure!(
-            (1..=60_000).contains(&n),
-            "sessions {n}: must be 1..=60000 (UE addresses in 10.45.0.0/16)"
+            (1..=MAX_SESSIONS).contains(&n),
+            "sessions {n}: must be 1..={MAX_SESSIONS} (the sessions file upfd parses at start grows with them)"
         );
     }
+    ensure!(!config.orders.is_empty(), "no order to send in");
+    ensure!(!config.tables.is_empty(), "no session tables to use");
     let machine = machine();
     let ncpu = std::thread::available_parallelism().map_or(1, |n| n.get());
     let gen_cpu = config.gen_cpu.unwrap_or(ncpu - 1);
@@ -1457,21 +1818,15 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
     let mut rows = Vec::new();
 
     // One phase per (receiving interface, check): the receiver thread lives for the phase.
-    let phase = |lab: &Lab,
-                 dir: Direction,
-                 check: Check,
-                 frames: &[Vec<u8>]|
-     -> Result<(Trial, Option<f64>, usize)> {
+    let phase = |lab: &Lab, dir: Direction, check: Check, flows: &Flows| -> Result<Measured> {
         let (gen_ns, gen_if, rx_ns, rx_if) = match (dir, check) {
             (Direction::Uplink, Check::Raw { .. }) => (&lab.ran, &lab.r0, &lab.gw, &lab.n3),
             (Direction::Downlink, Check::Raw { .. }) => (&lab.dn, &lab.d0, &lab.gw, &lab.n6),
             (Direction::Uplink, _) => (&lab.ran, &lab.r0, &lab.dn, &lab.d0),
             (Direction::Downlink, _) => (&lab.dn, &lab.d0, &lab.ran, &lab.r0),
         };
-        let counts = Counts {
-            fd: AtomicI32::new(-1),
-            ..Counts::default()
-        };
+        let counts = Counts::new(flows.sessions);
+        let next = AtomicU32::new(0);
         let stop = AtomicBool::new(false);
         std::thread::scope(|s| {
             let rx = s.spawn(|| receive(rx_ns, rx_if, check, &counts, &stop));
@@ -1488,7 +1843,8 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
                 gen_cpu,
                 counts: &counts,
                 trial: config.trial,
-                frames,
+                flows,
+                next: &next,
             };
             let result = if counts.fd.load(Ordering::SeqCst) < 0 {
                 Err(anyhow::anyhow!("the receiver on {rx_if} did not start"))
@@ -1526,70 +1882,107 @@ pub fn run(config: &Config, command: &str) -> Result<Report> {
                 if config.verbose {
                     eprintln!("ceiling: {} {inner} B (no gateway)", dir.name());
                 }
-                let mut frames = frame_pool(dir, inner, 1, config.seed);
-                for f in &mut frames {
-                    f[..6].copy_from_slice(&RAW_SINK_MAC);
-                }
-                let magic_at = dir.frame_len(inner) - inner + 28;
-                let (full, zl, trials) = phase(&lab, dir, Check::Raw { magic_at }, &frames)?;
+                let order = config.orders[0];
+                let tables = config.tables[0];
+                let flows = Flows::new(dir, inner, 1, tables, order, config.seed)
+                    .with_dst_mac(RAW_SINK_MAC);
+                let l = Layout::of(dir);
+                let check = Check::Raw {
+                    magic_at: dir.frame_len(inner) - inner + 28,
+                    ue_at: l.ue_at,
+                    sessions: 1,
+                };
+                let m = phase(&lab, dir, check, &flows)?;
                 rows.push(Row {
                     direction: dir,
                     inner,
                     mode: None,
                     sessions: 0,
-                    zero_loss_pps: zl,
-                    full,
-                    trials,
+                    order,
+                    tables,
+                    reached: m.reached,
+                    zero_loss_pps: m.zero_loss_pps,
+                    full: m.full,
+                    trials: m.trials,
                 });
             }
         }
     }
 
     for &mode in &config.modes {
-        for &sessions in &config.sessions {
-            if config.verbose {
-                eprintln!("upfd: {} mode, {sessions} sessions", mode.name());
-            }
-            let t = Instant::now();
-            lab.start_upfd(mode, sessions, &config.gateway_options)?;
-            if config.verbose {
-                eprintln!("  ready in {:.1} s", t.elapsed().as_secs_f64());
-            }
-            for &dir in &config.directions {
-                for &inner in &config.sizes {
-                    if config.verbose {
-                        eprintln!(
-                            "{} {inner} B, {sessions} sessions, {}",
-                            dir.name(),
-                            mode.name()
-                        );
-                    }
-                    let frames = frame_pool(dir, inner, sessions, config.seed);
-                    let check = match dir {
-                        Direction::Uplink => Check::Uplink { sessions, inner },
-                        Direction::Downlink => Check::Downlink { sessions },
-                    };
-                    let (full, zl, trials) = phase(&lab, dir, check, &frames).with_context(|| {
-                        format!(
-                            "{} {inner} B, {sessions} sessions, {} mode\nupfd stats:\n{}\nupfd log:\n{}",
-                            dir.name(),
-                            mode.name(),
-                            lab.stats(),
-                            lab.log()
-                        )
-                    })?;
-                    rows.push(Row {
-                        direction: dir,
-                        inner,
-                        mode: Some(mode),
-                        sessions,
-                        zero_loss_pps: zl,
-                        full,
-                        trials,
-                    });
+        for &tables in &config.tables {
+            for &sessions in &config.sessions {
+                if config.verbose {
+                    eprintln!(
+                        "upfd: {} mode, {sessions} sessions, {} tables",
+                        mode.name(),
+                        tables.name()
+                    );
                 }
+                let t = Instant::now();
+                let file_len = lab.start_upfd(mode, sessions, tables, &config.gateway_options)?;
+                let ready = t.elapsed();
+                let (ul, dl) = lab.check_tables(sessions, tables)?;
+                if config.verbose {
+                    eprintln!(
+                        "  ready in {:.1} s ({sessions} static sessions, a {:.1} MB sessions file); \
+                         hash fallback entries: {ul} uplink, {dl} downlink",
+                        ready.as_secs_f64(),
+                        file_len as f64 / 1e6
+                    );
+                }
+                for &order in &config.orders {
+                    for &dir in &config.directions {
+                        for &inner in &config.sizes {
+                            if config.verbose {
+                                eprintln!(
+                                    "{} {inner} B, {sessions} sessions, {}, order {}, {} tables",
+                                    dir.name(),
+                                    mode.name(),
+                                    order.name(),
+                                    tables.name()
+                                );
+                            }
+                            let flows =
+                                Flows::new(dir, inner, sessions, tables, order, config.seed);
+                            let check = match dir {
+                                Direction::Uplink => Check::Uplink { sessions, inner },
+                                Direction::Downlink => Check::Downlink { sessions },
+                            };
+                            let m = phase(&lab, dir, check, &flows).with_context(|| {
+                                format!(
+                                    "{} {inner} B, {sessions} sessions, {} mode, order {}, {} tables\nupfd stats:\n{}\nupfd log:\n{}",
+                                    dir.name(),
+                                    mode.name(),
+                                    order.name(),
+                                    tables.name(),
+                                    lab.stats(),
+                                    lab.log()
+                                )
+                            })?;
+                            if config.verbose {
+                                eprintln!(
+                                    "  sessions reached at full load: {} of {sessions}",
+                                    m.reached
+                                );
+                            }
+                            rows.push(Row {
+                                direction: dir,
+                                inner,
+                                mode: Some(mode),
+                                sessions,
+                                order,
+                                tables,
+                                reached: m.reached,
+                                zero_loss_pps: m.zero_loss_pps,
+                                full: m.full,
+                                trials: m.trials,
+                            });
+                        }
+                    }
+                }
+                lab.stop_upfd();
             }
-            lab.stop_upfd();
         }
     }
     drop(lab);
@@ -1612,20 +2005,116 @@ mod tests {
     #[test]
     fn frames_have_the_sizes_and_checksums_we_claim() {
         for inner in [MIN_INNER, 64, 1400] {
-            let u = uplink_frame(7, inner);
+            let u = uplink_frame(TEID_BASE + 7, ue(7), inner);
             assert_eq!(u.len(), Direction::Uplink.frame_len(inner));
             assert_eq!(csum(&u[14..34]), 0);
-            let d = downlink_frame(7, inner);
+            assert_eq!(csum(&u[14 + TUNNEL..14 + TUNNEL + 20]), 0);
+            let d = downlink_frame(ue(7), inner);
             assert_eq!(d.len(), Direction::Downlink.frame_len(inner));
             assert_eq!(csum(&d[14..34]), 0);
         }
     }
 
+    /// A patched template must be byte for byte the frame built from
+    /// scratch for that session, whatever the buffer held before (the
+    /// incremental checksum included: it is checked against a recomputed one).
     #[test]
-    fn the_checks_accept_what_the_gateway_should_write() {
+    fn patched_frames_are_the_sessions_own_frames() {
+        let many = [0, 1, 2, 254, 255, 256, 65_534, 65_535, 65_536, 99_999];
+        for dir in [Direction::Uplink, Direction::Downlink] {
+            for tables in [Tables::Hash, Tables::Direct] {
+                for inner in [MIN_INNER, 64, 1400] {
+                    let flows = Flows::new(dir, inner, 100_000, tables, Order::Random, 1);
+                    let mut buf = flows.template.clone();
+                    for &i in many.iter().chain(&[MAX_SESSIONS - 1, 3]) {
+                        flows.write(&mut buf, i);
+                        let want = match dir {
+                            Direction::Uplink => uplink_frame(tables.teid_base() + i, ue(i), inner),
+                            Direction::Downlink => downlink_frame(ue(i), inner),
+                        };
+                        assert_eq!(buf, want, "{dir:?} {tables:?} {inner} B session {i}");
+                        let ip = Layout::of(dir).ip_at;
+                        assert_eq!(csum(&buf[ip..ip + 20]), 0);
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn both_orders_send_every_session_once_per_cycle() {
+        for n in [1u32, 16, 1000, 100_000] {
+            for order in [Order::Random, Order::RoundRobin] {
+                let flows = Flows::new(Direction::Uplink, 64, n, Tables::Hash, order, 7);
+                let cycle: Vec<u32> = (0..n).map(|k| flows.session_at(k)).collect();
+                let mut sorted = cycle.clone();
+                sorted.sort_unstable();
+                assert!(
+                    sorted.iter().copied().eq(0..n),
+                    "{order:?} with {n} sessions is not a permutation"
+                );
+                if order == Order::RoundRobin {
+                    assert!(cycle.iter().copied().eq(0..n));
+                } else if n >= 1000 {
+                    // Consecutive frames rarely hit neighbouring sessions.
+                    let near = cycle
+                        .windows(2)
+                        .filter(|w| w[0].abs_diff(w[1]) <= 8)
+                        .count();
+                    assert!(
+                        near * 20 < n as usize,
+                        "{near} of {n} steps are to a neighbour"
+                    );
+                }
+            }
+        }
+        // The same seed gives the same order (the runs are repeatable).
+        let a = Flows::new(
+            Direction::Downlink,
+            64,
+            5000,
+            Tables::Hash,
+            Order::Random,
+            9,
+        );
+        let b = Flows::new(
+            Direction::Downlink,
+            64,
+            5000,
+            Tables::Hash,
+            Order::Random,
+            9,
+        );
+        assert!((0..5000).all(|k| a.session_at(k) == b.session_at(k)));
+    }
+
+    #[test]
+    fn the_ue_prefix_holds_every_session_and_little_more() {
+        assert_eq!(ue_prefix(1), ([10, 45, 0, 0], 31));
+        assert_eq!(ue_prefix(16), ([10, 45, 0, 0], 27));
+        assert_eq!(ue_prefix(65_535), ([10, 45, 0, 0], 16));
+        // The last UE, 10.46.0.0, is outside 10.44.0.0/15.
+        assert_eq!(ue_prefix(65_536), ([10, 44, 0, 0], 14));
+        assert_eq!(ue_prefix(100_000), ([10, 44, 0, 0], 14));
+        for n in [1, 16, 1000, 65_536, 100_000, MAX_SESSIONS] {
+            let (net, len) = ue_prefix(n);
+            let net = u32::from_be_bytes(net);
+            let size = 1u64 << (32 - len);
+            for a in [UE_BASE + 1, UE_BASE + n] {
+                assert!(
+                    u64::from(a - net) < size,
+                    "{n} sessions: {a:#x} outside /{len}"
+                );
+            }
+            assert!(size <= upf_abi::MAX_DIRECT_UES, "{n} sessions: /{len}");
+        }
+    }
+
+    #[test]
+    fn the_checks_accept_what_the_gateway_should_write_and_name_the_session() {
         // Uplink: the inner packet, TTL decremented, new Ethernet header.
         let inner = 64;
-        let d = downlink_frame(3, inner);
+        let d = downlink_frame(ue(3), inner);
         let mut ip = d[14..].to_vec();
         ip[12..16].copy_from_slice(&ue(3));
         ip[16..20].copy_from_slice(&DN_HOST);
@@ -1637,8 +2126,11 @@ mod tests {
         ip[11] = c[1];
         ip[22..24].copy_from_slice(&DN_PORT.to_be_bytes());
         let f = [eth(DN_SINK_MAC, N6_MAC), ip].concat();
-        assert!(Check::Uplink { sessions: 4, inner }.ok(&f));
-        assert!(!Check::Uplink { sessions: 3, inner }.ok(&f));
+        assert_eq!(Check::Uplink { sessions: 4, inner }.session(&f), Some(3));
+        assert_eq!(Check::Uplink { sessions: 3, inner }.session(&f), None);
+        let mut bad = f.clone();
+        bad[14 + 10] ^= 1; // the header checksum
+        assert_eq!(Check::Uplink { sessions: 4, inner }.session(&bad), None);
         // Downlink: our tunnel toward the gNB.
         let pkt = udp_packet(DN_HOST, ue(3), (DN_PORT, UE_PORT), inner);
         let t = (REMOTE_TEID_BASE + 3).to_be_bytes();
@@ -1648,8 +2140,33 @@ mod tests {
         f.extend_from_slice(&[0x34, 0xff, 0, 0, t[0], t[1], t[2], t[3]]);
         f.extend_from_slice(&[0, 0, 0, 0x85, 1, 0, QFI, 0]);
         f.extend_from_slice(&pkt);
-        assert!(Check::Downlink { sessions: 4 }.ok(&f[..f.len().min(SNAPLEN as usize)]));
-        f[14 + 28 + 7] ^= 1; // another TEID
-        assert!(!Check::Downlink { sessions: 4 }.ok(&f));
+        let snap = &f[..f.len().min(SNAPLEN as usize)];
+        assert_eq!(Check::Downlink { sessions: 4 }.session(snap), Some(3));
+        f[14 + 28 + 7] ^= 1; // another session's TEID
+        assert_eq!(Check::Downlink { sessions: 4 }.session(&f), None);
+        // Ceiling: the frame as sent, by its UE address.
+        for dir in [Direction::Uplink, Direction::Downlink] {
+            let flows = Flows::new(dir, inner, 10, Tables::Hash, Order::Random, 1)
+                .with_dst_mac(RAW_SINK_MAC);
+            let mut buf = flows.template.clone();
+            flows.write(&mut buf, 6);
+            let raw = Check::Raw {
+                magic_at: dir.frame_len(inner) - inner + 28,
+                ue_at: Layout::of(dir).ue_at,
+                sessions: 10,
+            };
+            assert_eq!(raw.session(&buf), Some(6), "{dir:?}");
+        }
+    }
+
+    #[test]
+    fn seen_counts_distinct_sessions() {
+        let seen = Seen::new(130);
+        for i in [0, 0, 63, 64, 129, 129, 5] {
+            seen.mark(i);
+        }
+        assert_eq!(seen.count(), 5);
+        seen.clear();
+        assert_eq!(seen.count(), 0);
     }
 }

@@ -1,6 +1,7 @@
 //! CI's check that `e2e-bench` still runs (not a timed test): `--smoke`
 //! (the generator's ceiling and one short generic-mode case per direction,
-//! 1 session, 64-byte packets), its table complete and its figures sane.
+//! 64 sessions sent to round robin, 64-byte packets), its table complete,
+//! its figures sane and every session's flow delivered.
 //! Needs root and upfd/upfctl built next to the benchmark binary
 //! (`cargo build -p upfd -p upfctl`, or `$UPF_BIN_DIR`); without them it
 //! fails and says so.
@@ -49,6 +50,16 @@ fn e2e_smoke_runs_and_its_figures_are_sane() {
                 mfr <= offered * 1.001,
                 "{dir} {xdp}: counted more than offered\n{md}"
             );
+            if xdp != "none (ceiling)" {
+                // The round robin reached every session through the gateway.
+                assert_eq!(row[3], "64", "{dir}: sessions\n{md}");
+                assert_eq!(row[12], "random", "{dir}: order\n{md}");
+                assert_eq!(row[13], "hash", "{dir}: tables\n{md}");
+                assert_eq!(
+                    row[14], "64",
+                    "{dir}: not every session delivered a correct frame\n{md}"
+                );
+            }
         }
     }
     eprintln!("{md}");

@@ -1,21 +1,22 @@
 //! `e2e-bench`: end-to-end throughput of the real daemon (upfd) between
 //! veth namespaces: the generator's ceiling, then per direction, inner
 //! packet size, session count and XDP attach mode the zero-loss throughput
-//! (binary search) and the maximum forwarding rate. Prints a markdown
-//! section; needs root and a release build of upfd and upfctl next to this
-//! executable (or in `$UPF_BIN_DIR`).
+//! (binary search) and the maximum forwarding rate, with every session's
+//! flow sent in turn. Prints a markdown section; needs root and a release
+//! build of upfd, upfctl and mupf-lab next to this executable (or in
+//! `$UPF_BIN_DIR`).
 
 use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use mvno_upf_bench::e2e::{run, Config, Direction, Mode};
+use mvno_upf_bench::e2e::{run, Config, Direction, Mode, Order, Tables};
 use mvno_upf_bench::install_interrupt_handler;
 
 #[derive(Parser, Debug)]
 #[command(about = "End-to-end throughput of upfd through a veth namespace lab")]
 struct Args {
-    /// CI's quick check: one short case per direction, generic, 1 session, 64 B.
+    /// CI's quick check: one short case per direction, generic, 64 sessions, 64 B.
     #[arg(long)]
     smoke: bool,
     /// Directions: uplink, downlink.
@@ -24,9 +25,19 @@ struct Args {
     /// Inner IP packet sizes in bytes (36..=1400).
     #[arg(long, value_delimiter = ',')]
     size: Vec<usize>,
-    /// Session counts (static sessions).
+    /// Session counts (static sessions, 1..=1000000), e.g. 16,100000. Every
+    /// session is sent to in turn.
     #[arg(long, value_delimiter = ',')]
     sessions: Vec<u32>,
+    /// Orders the generator visits the sessions in: random (a fixed
+    /// pseudo-random permutation, the default), rr (index order).
+    #[arg(long, value_delimiter = ',')]
+    order: Vec<String>,
+    /// Session tables: hash (TEIDs outside the gateway's range, no UE
+    /// prefixes: the hash fallbacks, the default), direct (the direct-indexed
+    /// tables; sets gateway.ue_prefixes).
+    #[arg(long, value_delimiter = ',')]
+    tables: Vec<String>,
     /// XDP attach modes: generic, native.
     #[arg(long, value_delimiter = ',')]
     mode: Vec<String>,
@@ -77,6 +88,20 @@ fn main() -> Result<()> {
     }
     if !args.sessions.is_empty() {
         config.sessions = args.sessions;
+    }
+    if !args.order.is_empty() {
+        config.orders = args
+            .order
+            .iter()
+            .map(|o| Order::parse(o))
+            .collect::<Result<_>>()?;
+    }
+    if !args.tables.is_empty() {
+        config.tables = args
+            .tables
+            .iter()
+            .map(|t| Tables::parse(t))
+            .collect::<Result<_>>()?;
     }
     if !args.mode.is_empty() {
         config.modes = args

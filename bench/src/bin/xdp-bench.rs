@@ -4,18 +4,25 @@
 
 use anyhow::{Context, Result};
 use clap::Parser;
-use mvno_upf_bench::{install_interrupt_handler, run, Config};
+use mvno_upf_bench::{install_interrupt_handler, run, Config, Dist};
 
 #[derive(Parser, Debug)]
 #[command(about = "Per-packet cost of the mvno-upf XDP program under BPF_PROG_TEST_RUN")]
 struct Args {
-    /// CI's quick check that the benchmark still runs (1 and 100 sessions, few frames).
+    /// CI's quick check that the benchmark still runs (1 and 100 sessions,
+    /// both key distributions, few frames; ignores the other options).
     #[arg(long)]
     smoke: bool,
-    /// Session counts, ascending (the tables are filled incrementally).
-    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 10_000, 1_000_000])]
+    /// Session counts per session set, ascending (the tables are filled
+    /// incrementally; five sets, see bench/README.md).
+    #[arg(long, value_delimiter = ',', default_values_t = [1u32, 10_000, 100_000, 1_000_000])]
     sessions: Vec<u32>,
-    /// Size of the session tables (default: the largest session count).
+    /// Key distributions of the cases that name a session: uniform, zipf
+    /// (Zipf s = 1.0 popularity).
+    #[arg(long, value_delimiter = ',', default_values_t = [Dist::Uniform, Dist::Zipf])]
+    dist: Vec<Dist>,
+    /// Sessions per set the tables are sized for (default: the largest
+    /// session count; at most 1048576).
     #[arg(long)]
     capacity: Option<u32>,
     /// Frames per case per round (each run once, repeat = 1).
@@ -27,6 +34,10 @@ struct Args {
     /// Seed of the session key generator.
     #[arg(long, default_value_t = 0x6d75_7066_6265_6e63)]
     seed: u64,
+    /// POI peer prefixes the fast path counts traffic on (0: none; up to
+    /// 64, the gNB's last): the per-packet cost of the POI counters.
+    #[arg(long, default_value_t = 0)]
+    poi_prefixes: usize,
     /// Also write the table to this file.
     #[arg(long)]
     out: Option<std::path::PathBuf>,
@@ -43,9 +54,11 @@ fn main() -> Result<()> {
                 .capacity
                 .unwrap_or_else(|| args.sessions.iter().copied().max().unwrap_or(1)),
             sessions: args.sessions,
+            dists: args.dist,
             frames: args.frames,
             rounds: args.rounds,
             seed: args.seed,
+            poi_prefixes: args.poi_prefixes,
             verbose: true,
         }
     };

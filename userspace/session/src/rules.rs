@@ -91,12 +91,14 @@ pub struct Pdr {
     pub ue_ipv4: Option<Ipv4Addr>,
     /// QFIs to match (uplink).
     pub qfis: Box<[u8]>,
-    /// SDF filters, as flow descriptions.
-    pub sdf_filters: Vec<String>,
+    /// SDF filters, as flow descriptions. (Boxed slices and strings here
+    /// and below: a million sessions hold two or more PDRs each, and a
+    /// `Vec` or `String` carries a capacity word besides its length.)
+    pub sdf_filters: Box<[Box<str>]>,
     #[serde(skip)]
-    flows: Vec<FlowDescription>,
+    flows: Box<[FlowDescription]>,
     /// Network instance, as sent.
-    pub network_instance: Option<String>,
+    pub network_instance: Option<Box<str>>,
     /// Outer Header Removal description.
     pub outer_header_removal: Option<u8>,
     /// FAR ID.
@@ -138,8 +140,8 @@ impl Pdr {
             ue: None,
             ue_ipv4: None,
             qfis: Box::new([]),
-            sdf_filters: Vec::new(),
-            flows: Vec::new(),
+            sdf_filters: Box::new([]),
+            flows: Box::new([]),
             network_instance: None,
             outer_header_removal: c.outer_header_removal.map(|o| o.description),
             far_id,
@@ -245,7 +247,7 @@ impl Pdr {
                 ))
             }
         };
-        self.network_instance = pdi.network_instance.as_ref().map(|n| text(&n.0));
+        self.network_instance = pdi.network_instance.as_ref().map(|n| text(&n.0).into());
         self.f_teid = match (&pdi.f_teid, self.direction) {
             (None, Direction::Uplink) => {
                 return Err(pdr_fail(id, "an uplink PDR needs a local F-TEID"))
@@ -341,8 +343,8 @@ impl Pdr {
                 "application detection (Application ID) is not supported",
             ));
         }
-        self.sdf_filters.clear();
-        self.flows.clear();
+        let mut sdf_filters = Vec::with_capacity(pdi.sdf_filters.len());
+        let mut flows = Vec::with_capacity(pdi.sdf_filters.len());
         for f in &pdi.sdf_filters {
             let Some(fd) = &f.flow_description else {
                 return Err(pdr_fail(
@@ -366,9 +368,11 @@ impl Pdr {
                     "a flow description must be \"permit out\" (TS 29.212 §5.4.2)",
                 ));
             }
-            self.sdf_filters.push(fd.clone());
-            self.flows.push(flow);
+            sdf_filters.push(fd.as_str().into());
+            flows.push(flow);
         }
+        self.sdf_filters = sdf_filters.into_boxed_slice();
+        self.flows = flows.into_boxed_slice();
         Ok(())
     }
 

@@ -12,7 +12,8 @@
 //! pool, so the datapath and the pools are exactly as before and the SMF
 //! gets the cause (a full map: No resources available).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap, HashMap};
 use std::net::Ipv4Addr;
 
 use serde::{Deserialize, Serialize};
@@ -203,12 +204,16 @@ pub struct Sessions<D: Datapath> {
     pub(crate) pools: Pools,
     pub(crate) poi_resolver: Option<PoiResolver>,
     pub(crate) next_seid: u64,
-    /// Sessions with a URR whose triggers [`Sessions::poll_usage`] evaluates.
-    pub(crate) watched: BTreeSet<u64>,
+    /// What [`Sessions::poll_usage`] evaluates: URR deadlines, the session
+    /// of each counter slot, sessions with volume triggers.
+    pub(crate) usage: UsageWatch,
     /// Who wants to hear of changed sessions: the meter, the store.
     pub(crate) changes: Changes,
     /// [`SNAPSHOT_ABOVE`] (the tests lower it to take both paths).
     pub(crate) snapshot_above: usize,
+    /// The tests' reference: every poll evaluates every watched URR of
+    /// every session, as before the timers (false in the daemon).
+    pub(crate) evaluate_all: bool,
     /// The last request's plan, emptied: its buffer serves the next one, so
     /// planning allocates nothing once warm.
     pub(crate) spare_plan: Plan,
@@ -316,9 +321,10 @@ impl<D: Datapath> Sessions<D> {
             sessions: BTreeMap::new(),
             owners: Owners::default(),
             next_seid: 1,
-            watched: BTreeSet::new(),
+            usage: UsageWatch::default(),
             changes: Changes::default(),
             snapshot_above: SNAPSHOT_ABOVE,
+            evaluate_all: false,
             spare_plan: Plan::new(),
         }
     }
@@ -473,7 +479,7 @@ impl<D: Datapath> Sessions<D> {
         self.owners
             .by_cp
             .insert((session.peer.clone(), session.cp_seid), up_seid);
-        self.watch(&session);
+        self.watch(None, &session);
         self.sessions.insert(up_seid, Box::new(session));
         self.changed(up_seid);
         Ok(Established { up_seid, created })
@@ -615,7 +621,7 @@ impl<D: Datapath> Sessions<D> {
                 .by_cp
                 .insert((new.peer.clone(), new.cp_seid), up_seid);
         }
-        self.watch(&new);
+        self.watch(Some(&old), &new);
         self.sessions.insert(up_seid, Box::new(new));
         self.changed(up_seid);
         Ok(Modified {
@@ -654,7 +660,7 @@ impl<D: Datapath> Sessions<D> {
         self.commit(&old, empty, &[])?;
         self.sessions.remove(&up_seid);
         self.changed(up_seid);
-        self.watched.remove(&up_seid);
+        self.usage.rewatch(Some(&old), None, |_| false);
         self.owners.by_cp.remove(&(old.peer.clone(), old.cp_seid));
         Ok(reports)
     }
@@ -731,52 +737,170 @@ impl<D: Datapath> Sessions<D> {
         }
     }
 
-    /// Files the session under [`Sessions::poll_usage`] when it has URRs
-    /// with triggers to evaluate.
-    fn watch(&mut self, s: &Session) {
-        if s.rules.urrs.values().any(Urr::watched) {
-            self.watched.insert(s.up_seid);
-        } else {
-            self.watched.remove(&s.up_seid);
-        }
+    /// After a request changed session `old` (`None`: a new one) into
+    /// `new`: timers for the URR deadlines that moved, and its volume
+    /// triggers evaluated at the next poll (the request may have changed
+    /// what they compare).
+    pub(crate) fn watch(&mut self, old: Option<&Session>, new: &Session) {
+        self.usage.rewatch(old, Some(new), |_| false);
+        self.usage.evaluate_volume(new.up_seid);
     }
 
-    /// Evaluates the reporting triggers of every watched URR at `now_ntp`
-    /// (VOLTH, VOLQU, TIMTH, TIMQU, PERIO) and returns the Session Report
+    /// What the last [`Sessions::poll_usage`] evaluated.
+    pub fn last_usage_poll(&self) -> UsagePoll {
+        self.usage.last
+    }
+
+    /// Entries in the deadline heap, live and stale (for tests and metrics).
+    pub fn usage_timers(&self) -> usize {
+        self.usage.timers.len()
+    }
+
+    /// The current deadline of URR `urr` of session `seid`.
+    fn urr_deadline(sessions: &BTreeMap<u64, Box<Session>>, seid: u64, urr: u32) -> Option<u32> {
+        sessions.get(&seid)?.rules.urrs.get(&urr)?.next_time_due()
+    }
+
+    /// What a poll at `now_ntp` evaluates, sorted by session: the URRs
+    /// whose deadline came (popped from the heap), and the volume triggers
+    /// of the sessions whose counters were touched or that a request
+    /// changed (of every session with one when the datapath cannot tell).
+    fn pick_due(&mut self, now_ntp: u32) -> Vec<(u64, Why)> {
+        let mut picks = Vec::new();
+        let mut last = None;
+        while let Some(&Reverse(t @ (due, seid, urr))) = self.usage.timers.peek() {
+            if due > now_ntp {
+                break;
+            }
+            self.usage.timers.pop();
+            let live =
+                last != Some(t) && Self::urr_deadline(&self.sessions, seid, urr) == Some(due);
+            last = Some(t);
+            if live {
+                picks.push((seid, Why::Timer(urr)));
+            } else {
+                self.usage.stale = self.usage.stale.saturating_sub(1);
+            }
+        }
+        let timers_due = picks.len();
+        let touched = match self.dp.take_touched() {
+            Ok(t) => t,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading the touched counter slots failed: every session's volume triggers are evaluated");
+                None
+            }
+        };
+        if self.evaluate_all {
+            let watched = self.sessions.values();
+            picks.extend(
+                watched
+                    .filter(|s| s.rules.urrs.values().any(Urr::watched))
+                    .map(|s| (s.up_seid, Why::Volume)),
+            );
+        }
+        let w = &mut self.usage;
+        let touched_slots = match touched {
+            Some(slots) => {
+                // Not filtered by `volume` (a B-tree lookup per slot): the
+                // evaluation skips a session without volume triggers.
+                picks.extend(
+                    slots
+                        .iter()
+                        .filter_map(|s| w.slot_owner(*s))
+                        .map(|seid| (seid, Why::Volume)),
+                );
+                Some(slots.len())
+            }
+            None => {
+                picks.extend(w.volume.iter().map(|s| (*s, Why::Volume)));
+                None
+            }
+        };
+        picks.extend(
+            std::mem::take(&mut w.pending)
+                .into_iter()
+                .map(|s| (s, Why::Volume)),
+        );
+        picks.sort_unstable();
+        picks.dedup();
+        w.last = UsagePoll {
+            timers_due,
+            touched_slots,
+            ..UsagePoll::default()
+        };
+        self.compact_timers();
+        picks
+    }
+
+    /// Rebuilds the deadline heap from its live entries once stale ones
+    /// are many and most of it.
+    fn compact_timers(&mut self) {
+        let w = &mut self.usage;
+        if w.stale < COMPACT_ABOVE || w.stale * 2 < w.timers.len() {
+            return;
+        }
+        let sessions = &self.sessions;
+        let mut v = std::mem::take(&mut w.timers).into_vec();
+        v.retain(|Reverse((due, seid, urr))| {
+            Self::urr_deadline(sessions, *seid, *urr) == Some(*due)
+        });
+        v.sort_unstable();
+        v.dedup();
+        w.timers = BinaryHeap::from(v);
+        w.stale = 0;
+    }
+
+    /// Evaluates the reporting triggers (VOLTH, VOLQU, TIMTH, TIMQU, PERIO)
+    /// that can have fired by `now_ntp` and returns the Session Report
     /// Requests to send, one per session with the Usage Reports of the URRs
     /// that fired. Each reported URR starts a new measurement (next UR-SEQN);
     /// a quota used up makes the URR's PDRs drop, written to the datapath
     /// before this returns. A session whose write fails keeps its state
     /// (its triggers fire again at the next poll) and is logged.
+    ///
+    /// Only what can have fired is evaluated (see the `watch` module): the URRs
+    /// whose deadline came, and the volume triggers of the sessions whose
+    /// counter slots the datapath reports touched or that a request changed
+    /// since the last poll (of every session with a volume trigger when the
+    /// datapath cannot tell). An idle session costs nothing between its
+    /// deadlines.
     pub fn poll_usage(&mut self, now_ntp: u32) -> Vec<PendingReport> {
+        let picks = self.pick_due(now_ntp);
         let mut out = Vec::new();
-        let seids: Vec<u64> = self.watched.iter().copied().collect();
         // Many PDRs to read: read the slots up to the highest one in a few
         // batch syscalls rather than one syscall per PDR, when that is less
         // work (a batch costs about a sixth of a lookup per slot).
-        let (mut pdrs, mut top) = (0usize, 0usize);
-        for seid in &seids {
-            if let Some(sess) = self.sessions.get(seid) {
+        let (mut sessions, mut pdrs, mut top) = (0usize, 0usize, 0usize);
+        for group in picks.chunk_by(|a, b| a.0 == b.0) {
+            sessions += 1;
+            if let Some(sess) = self.sessions.get(&group[0].0) {
                 for p in sess.rules.pdrs.values().filter(|p| p.counter != NO_COUNTER) {
                     pdrs += 1;
                     top = top.max(p.counter as usize + 1);
                 }
             }
         }
-        let snapshot = (seids.len() >= self.snapshot_above && pdrs * 6 >= top)
+        let snapshot = (sessions > 0 && sessions >= self.snapshot_above && pdrs * 6 >= top)
             .then(|| {
                 let mut v = vec![SessionCounters::default(); top];
                 self.dp.counters_all(&mut v).ok().map(|_| v)
             })
             .flatten();
-        for seid in seids {
+        let (mut evaluated, all) = (0, self.evaluate_all);
+        for group in picks.chunk_by(|a, b| a.0 == b.0) {
+            let seid = group[0].0;
+            let volume = group[0].1 == Why::Volume;
+            let consumed = |id: u32| group.contains(&(seid, Why::Timer(id)));
+            let picked =
+                |u: &&Urr| u.watched() && (all || (volume && u.volume_watched()) || consumed(u.id));
             let Some(old) = self.sessions.get(&seid) else {
-                self.watched.remove(&seid);
                 continue;
             };
+            self.usage.last.sessions += 1;
             // (URR after evaluation, trigger bits, usage, baselines)
             let mut fired = Vec::new();
-            for u in old.rules.urrs.values().filter(|u| u.watched()) {
+            for u in old.rules.urrs.values().filter(picked) {
+                evaluated += 1;
                 let (usage, bases) = self.measure_in(old, u, snapshot.as_deref());
                 let mut next = u.clone();
                 let bits = next.due(&usage, now_ntp);
@@ -785,6 +909,8 @@ impl<D: Datapath> Sessions<D> {
                 }
             }
             if fired.is_empty() {
+                // Nothing changed; a popped deadline is armed again.
+                self.usage.rearm(old, consumed);
                 continue;
             }
             let old = Session::clone(old);
@@ -812,16 +938,22 @@ impl<D: Datapath> Sessions<D> {
                             seid,
                             "usage report held back: enforcing the quota failed: {e}"
                         );
+                        // As it was: its deadlines stay due, its volume
+                        // triggers are evaluated again.
+                        self.usage.rearm(&old, consumed);
+                        self.usage.evaluate_volume(seid);
                         continue;
                     }
                 }
             } else {
                 new
             };
+            self.usage.rewatch(Some(&old), Some(&new), consumed);
             out.push(PendingReport::usage(&new, reports));
             self.sessions.insert(seid, Box::new(new));
             self.changed(seid);
         }
+        self.usage.last.urrs = evaluated;
         out
     }
 
@@ -1180,7 +1312,11 @@ impl<D: Datapath> Sessions<D> {
         for p in old.rules.pdrs.values() {
             if !new_slots.contains(&p.counter) {
                 self.pools.counters.release(p.counter);
+                self.usage.free_slot(p.counter, seid);
             }
+        }
+        for slot in new_slots {
+            self.usage.hold_slot(slot, seid);
         }
     }
 }
@@ -1253,6 +1389,10 @@ fn links(r: &Rules) -> BTreeMap<(u32, u16), (Direction, u32)> {
 
 mod persist;
 pub use persist::{Record, Restored};
+
+mod watch;
+pub use watch::UsagePoll;
+use watch::{UsageWatch, Why, COMPACT_ABOVE};
 
 #[cfg(test)]
 pub(crate) mod tests;

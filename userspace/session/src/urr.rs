@@ -121,6 +121,9 @@ impl VolumeLimit {
 /// The triggers this module evaluates over time ([`Urr::due`]).
 const TIMED: u32 = Rt::PERIO | Rt::VOLTH | Rt::TIMTH | Rt::VOLQU | Rt::TIMQU;
 
+/// The triggers of [`TIMED`] that only traffic (or a change of the URR) can fire.
+const VOLUME: u32 = Rt::VOLTH | Rt::VOLQU;
+
 /// A Usage Reporting Rule with its measurement state.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Urr {
@@ -350,6 +353,46 @@ impl Urr {
         self.reporting_triggers & TIMED != 0
     }
 
+    /// True when the URR has a volume trigger (VOLTH, VOLQU): [`Urr::due`]
+    /// can fire it only once the usage moved (or the URR changed).
+    pub fn volume_watched(&self) -> bool {
+        self.reporting_triggers & VOLUME != 0
+    }
+
+    /// The first NTP second at which [`Urr::due`] fires a time trigger
+    /// (TIMTH, TIMQU, PERIO) if the URR stays as it is; `None`: none can
+    /// fire (no time trigger, or the time quota is used up). Before it,
+    /// `due` fires time triggers at no moment; from it on, it does (the
+    /// tests below hold the two to that). Read from the same state as
+    /// `due`, so a report, an Update URR or a restart moves it.
+    pub fn next_time_due(&self) -> Option<u32> {
+        if !self.watched() {
+            return None;
+        }
+        let t = self.reporting_triggers;
+        // `secs` more of measurement; none needed: due at any moment (even
+        // a clock that went back before the measurement's start).
+        let after = |secs: u32| match secs {
+            0 => 0,
+            s => self.since_ntp.saturating_add(s),
+        };
+        let mut next: Option<u32> = None;
+        let mut at = |d: u32| next = Some(next.map_or(d, |n| n.min(d)));
+        if let Some(th) = self.time_threshold.filter(|_| t & Rt::TIMTH != 0) {
+            at(after(th));
+        }
+        if let Some(q) = self
+            .time_quota
+            .filter(|_| t & Rt::TIMQU != 0 && self.exhausted & Rt::TIMQU == 0)
+        {
+            at(after(q.saturating_sub(self.quota_secs)));
+        }
+        if let (Some(n), Some(_)) = (self.next_period_ntp, self.measurement_period) {
+            at(n);
+        }
+        next
+    }
+
     /// The Usage Report Trigger bits that fire for the current measurement
     /// `usage` at `now_ntp` (0: no report due). A quota that fires is marked
     /// exhausted; a period that fires moves to the next one after `now_ntp`.
@@ -428,6 +471,82 @@ impl Urr {
             time_of_first_packet: None,
             time_of_last_packet: None,
             unknown: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// [`Urr::next_time_due`] is exactly when [`Urr::due`] starts firing
+    /// time triggers on a watched URR (the only ones the poll evaluates),
+    /// over every combination of time triggers, parameters
+    /// and measurement state (the timers of `Sessions::poll_usage` rely on
+    /// it: a deadline too late would lose a report).
+    #[test]
+    fn the_time_deadline_is_when_due_starts_firing_time_triggers() {
+        const TIME_BITS: u32 = Urt::TIMTH | Urt::TIMQU | Urt::PERIO;
+        let since = 1000;
+        let mut checked = 0;
+        let mut deadlines = std::collections::BTreeSet::new();
+        for triggers in 0..16u32 {
+            let t = [Rt::TIMTH, Rt::TIMQU, Rt::PERIO, Rt::VOLTH]
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| triggers & (1 << i) != 0)
+                .fold(0, |a, (_, b)| a | b);
+            for th in [None, Some(0), Some(1), Some(10)] {
+                for q in [None, Some(0), Some(7), Some(30)] {
+                    for quota_secs in [0, 5, 40] {
+                        for exhausted in [0, Rt::TIMQU] {
+                            for period in [None, Some(990), Some(1000), Some(1013)] {
+                                let u = Urr {
+                                    id: 1,
+                                    volume: true,
+                                    duration: true,
+                                    reporting_triggers: t,
+                                    measurement_period: period.map(|_| 20),
+                                    volume_threshold: Some(Box::new(VolumeLimit {
+                                        total: Some(1),
+                                        ..VolumeLimit::default()
+                                    })),
+                                    volume_quota: None,
+                                    time_threshold: th,
+                                    time_quota: q,
+                                    next_seqn: 0,
+                                    since_ntp: since,
+                                    quota_used: Usage::default(),
+                                    quota_secs,
+                                    exhausted,
+                                    next_period_ntp: period,
+                                };
+                                let deadline = u.next_time_due();
+                                if !u.watched() {
+                                    // The poll never evaluates it.
+                                    assert_eq!(deadline, None);
+                                    continue;
+                                }
+                                deadlines.insert(deadline);
+                                for now in 980..1060 {
+                                    let fired = u.clone().due(&Usage::default(), now) & TIME_BITS;
+                                    assert_eq!(
+                                        fired != 0,
+                                        deadline.is_some_and(|d| now >= d),
+                                        "{u:?} at {now}: deadline {deadline:?}, fired {fired:#x}"
+                                    );
+                                    checked += 1;
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        assert!(checked > 100_000);
+        // Every kind of deadline was met: none, immediate, and each trigger's own.
+        for d in [None, Some(0), Some(990), Some(1001), Some(1010), Some(1013)] {
+            assert!(deadlines.contains(&d), "{d:?} never came up: {deadlines:?}");
         }
     }
 }

@@ -64,7 +64,15 @@ fn live() -> isize {
 const PEER: &str = "10.0.0.9";
 const NTP: u32 = 3_900_000_000;
 /// Sessions of the memory figure.
-const N: u32 = 100_000;
+const N_DEFAULT: u32 = 100_000;
+
+/// Sessions of the memory and restore reports: `MUPF_BENCH_SESSIONS`, else 100 000.
+fn n() -> u32 {
+    std::env::var("MUPF_BENCH_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(N_DEFAULT)
+}
 
 fn manager(sessions: u32) -> Sessions<FakeDatapath> {
     Sessions::new(
@@ -112,10 +120,11 @@ fn fake_share(n: u32, slots: u32, rule_sets: u32) -> isize {
 
 /// Live heap per established session, total and net of the fake datapath.
 fn memory_report() {
+    let n = n();
     for (name, slots, rule_sets) in [("4G", 2, 0), ("5G", 3, 1)] {
-        let mut m = manager(N * 2);
+        let mut m = manager(n * 2);
         let before = live();
-        for i in 0..N {
+        for i in 0..n {
             let req = if name == "4G" {
                 common::establishment_4g(u64::from(i) + 1, 0x0100_0000 + i, ue(i))
             } else {
@@ -125,13 +134,13 @@ fn memory_report() {
                 .unwrap_or_else(|e| panic!("{name} establishment {i}: {e:?}"));
         }
         let total = live() - before;
-        let fake = fake_share(N, slots, rule_sets);
+        let fake = fake_share(n, slots, rule_sets);
         println!(
-            "session memory {name}: {N} sessions, live heap {:.0} B per session, \
+            "session memory {name}: {n} sessions, live heap {:.0} B per session, \
              of which the fake datapath {:.0}, the session manager {:.0}",
-            total as f64 / f64::from(N),
-            fake as f64 / f64::from(N),
-            (total - fake) as f64 / f64::from(N)
+            total as f64 / f64::from(n),
+            fake as f64 / f64::from(n),
+            (total - fake) as f64 / f64::from(n)
         );
         black_box(m);
     }
@@ -244,15 +253,16 @@ fn bench(c: &mut Criterion) {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Hitless restart at scale: `N` 5G sessions saved in the session store,
+/// Hitless restart at scale: `n` 5G sessions saved in the session store,
 /// the file's size, and the time to load and re-adopt them into a new
 /// manager over the same (fake) maps.
 fn restore_report() {
+    let n = n();
     let dir = std::env::temp_dir().join(format!("mupf-bench-restore-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let mut m = manager(N * 2);
+    let mut m = manager(n * 2);
     m.track_dirty();
-    for i in 0..N {
+    for i in 0..n {
         m.establish(PEER, &common::establishment_5g(u64::from(i) + 1), NTP)
             .expect("accepted");
     }
@@ -275,9 +285,9 @@ fn restore_report() {
     let r = m2.restore(records).expect("restored");
     let restore = t.elapsed();
     println!(
-        "session store: {N} 5G sessions, {:.0} B per session on disk, saved in one \
+        "session store: {n} 5G sessions, {:.0} B per session on disk, saved in one \
          transaction in {:.2} s, loaded in {:.2} s, re-adopted in {:.2} s ({} entries)",
-        bytes as f64 / f64::from(N),
+        bytes as f64 / f64::from(n),
         save.as_secs_f64(),
         load.as_secs_f64(),
         restore.as_secs_f64(),
@@ -286,9 +296,58 @@ fn restore_report() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// The peak-hour meter at scale: `n` 4G sessions, the cost of the first
+/// sample (every session looked at once, for the per-POI session counts)
+/// and of a steady-state second (the POI counters and the sessions that
+/// changed: none), each a one-second tick's whole work apart from the
+/// `STATS` read (one syscall in the BPF datapath).
+fn meter_report() {
+    use upfd::meter::{PoiTable, TrafficMeter};
+    let n = n();
+    let mut m = manager(n * 2);
+    for i in 0..n {
+        m.establish(
+            PEER,
+            &common::establishment_4g(u64::from(i) + 1, 0x0100_0000 + i, ue(i)),
+            NTP,
+        )
+        .expect("accepted");
+    }
+    let pois = PoiTable::new(&[(
+        "poi-a".to_string(),
+        vec!["10.0.0.0/8".parse().expect("a prefix")],
+    )]);
+    let mut meter = TrafficMeter::new(pois).counting_from(0);
+    let t = std::time::Instant::now();
+    meter.sample(&mut m, 1).expect("sample");
+    let first = t.elapsed();
+    let rounds = 100u32;
+    let t = std::time::Instant::now();
+    for k in 0..rounds {
+        black_box(meter.sample(&mut m, 2 + i64::from(k)).expect("sample"));
+    }
+    let steady = t.elapsed() / rounds;
+    println!(
+        "meter: {n} sessions, first sample (every session) {:.1} ms, then {:.2} µs per \
+         second ({:.5} % of a core)",
+        first.as_secs_f64() * 1e3,
+        steady.as_secs_f64() * 1e6,
+        steady.as_secs_f64() * 100.0
+    );
+}
+
 fn main() {
-    memory_report();
-    restore_report();
+    // MUPF_BENCH_REPORTS: "memory", "restore" or both (the default).
+    let which = std::env::var("MUPF_BENCH_REPORTS").unwrap_or_default();
+    if which.is_empty() || which.contains("memory") {
+        memory_report();
+    }
+    if which.is_empty() || which.contains("restore") {
+        restore_report();
+    }
+    if which.is_empty() || which.contains("meter") {
+        meter_report();
+    }
     let mut c = Criterion::default().configure_from_args();
     bench(&mut c);
     c.final_summary();

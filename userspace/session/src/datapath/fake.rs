@@ -6,9 +6,17 @@
 //! A "write" is any `put_*` or `reset_counters` call; deletes never fail, so
 //! an undo always succeeds. `writes` counts the writes that succeeded, so a
 //! test can learn how many writes an operation makes and fail each in turn.
+//!
+//! Tests set counters by writing `counters` directly; `take_touched` finds
+//! what moved by comparing every slot with what it saw at its previous
+//! call (plus the slots reset since), so it costs a pass over `counters`,
+//! where the BPF datapath reads a bitmap the fast path marks.
+//! `tells_touched = false` makes it a datapath that cannot tell (`None`).
+//! `counter_reads` counts slot reads, so a test can see what a poll read.
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use upf_abi::{DownlinkEntry, Meter, RuleSet, SessionCounters, UplinkEntry};
 
@@ -42,6 +50,14 @@ pub struct FakeDatapath {
     pub fail_after: Option<usize>,
     /// Writes that succeeded so far.
     pub writes: usize,
+    /// When false, `take_touched` answers `None` (a datapath that cannot tell).
+    pub tells_touched: bool,
+    /// Counter slot reads (`counters`, and each slot of `counters_all`).
+    pub counter_reads: AtomicUsize,
+    /// Counters as `take_touched` last saw them, by slot (past the end: zero).
+    seen: Vec<SessionCounters>,
+    /// Slots reset since the last `take_touched`.
+    reset_since: Vec<u32>,
 }
 
 impl FakeDatapath {
@@ -71,6 +87,10 @@ impl FakeDatapath {
             fail_next_meter: false,
             fail_after: None,
             writes: 0,
+            tells_touched: true,
+            counter_reads: AtomicUsize::new(0),
+            seen: Vec::new(),
+            reset_since: Vec::new(),
         }
     }
 
@@ -158,14 +178,51 @@ impl Datapath for FakeDatapath {
             return Err(Self::full("SESSION_COUNTERS", self.capacity.counter_slots));
         }
         self.counters.insert(slot, SessionCounters::default());
+        self.reset_since.push(slot);
         self.writes += 1;
         Ok(())
     }
     fn counters(&self, slot: u32) -> Result<SessionCounters, DatapathError> {
+        self.counter_reads.fetch_add(1, Ordering::Relaxed);
         if slot >= self.capacity.counter_slots {
             return Err(Self::full("SESSION_COUNTERS", self.capacity.counter_slots));
         }
         Ok(self.counters.get(&slot).copied().unwrap_or_default())
+    }
+    fn take_touched(&mut self) -> Result<Option<Vec<u32>>, DatapathError> {
+        if !self.tells_touched {
+            return Ok(None);
+        }
+        let seen = &self.seen;
+        let saw = |slot: u32| seen.get(slot as usize).copied().unwrap_or_default();
+        // (slot, its value now) of every slot that moved.
+        let mut moved: Vec<(u32, SessionCounters)> = self
+            .counters
+            .iter()
+            .filter(|(slot, c)| saw(**slot) != **c)
+            .map(|(slot, c)| (*slot, *c))
+            .collect();
+        // Slots a test took out of `counters` read as zero again.
+        let zero = SessionCounters::default();
+        moved.extend(
+            (0..seen.len() as u32)
+                .filter(|slot| seen[*slot as usize] != zero && !self.counters.contains_key(slot))
+                .map(|slot| (slot, zero)),
+        );
+        let mut out = std::mem::take(&mut self.reset_since);
+        out.reserve(moved.len());
+        for (slot, c) in moved {
+            let i = slot as usize;
+            if i >= self.seen.len() {
+                self.seen.resize(i + 1, zero);
+            }
+            self.seen[i] = c;
+            out.push(slot);
+        }
+        // A reset slot that did not move holds what was seen: `seen` is right.
+        out.sort_unstable();
+        out.dedup();
+        Ok(Some(out))
     }
     fn set_meter(&mut self, index: u32, cfg: &MeterConfig) -> Result<(), DatapathError> {
         if std::mem::take(&mut self.fail_next_meter) {
@@ -237,6 +294,41 @@ mod tests {
         assert_eq!(dp.fail_after, None);
         dp.reset_counters(0).unwrap();
         assert_eq!(dp.writes, 3);
+    }
+
+    #[test]
+    fn touched_slots_are_those_that_moved_or_were_reset_since_the_last_call() {
+        let mut dp = FakeDatapath::new(8);
+        let c = |b: u64| SessionCounters {
+            ul_bytes: b,
+            ul_packets: 1,
+            ..SessionCounters::default()
+        };
+        assert_eq!(dp.take_touched().unwrap(), Some(vec![]));
+        dp.reset_counters(3).unwrap();
+        dp.reset_counters(5).unwrap();
+        dp.counters.insert(5, c(100));
+        dp.counters.insert(7, c(10));
+        assert_eq!(dp.take_touched().unwrap(), Some(vec![3, 5, 7]));
+        assert_eq!(dp.take_touched().unwrap(), Some(vec![]), "nothing moved");
+        dp.counters.insert(7, c(20));
+        dp.counters.insert(5, c(100));
+        assert_eq!(
+            dp.take_touched().unwrap(),
+            Some(vec![7]),
+            "5 wrote its own value"
+        );
+        // A slot reset to the zero it held is still reported (a new user).
+        dp.reset_counters(3).unwrap();
+        dp.counters.remove(&7);
+        assert_eq!(dp.take_touched().unwrap(), Some(vec![3, 7]));
+        assert_eq!(dp.take_touched().unwrap(), Some(vec![]));
+        dp.tells_touched = false;
+        dp.counters.insert(5, c(200));
+        assert_eq!(dp.take_touched().unwrap(), None);
+        let reads = dp.counter_reads.load(Ordering::Relaxed);
+        dp.counters(5).unwrap();
+        assert_eq!(dp.counter_reads.load(Ordering::Relaxed), reads + 1);
     }
 
     #[test]

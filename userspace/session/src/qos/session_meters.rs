@@ -127,7 +127,10 @@ impl<D: Datapath> Sessions<D> {
                 .pdrs
                 .values()
                 .find_map(|p| p.network_instance.clone())?;
-            let (_, name) = q.default_plans.iter().find(|(n, _)| *n == ni)?;
+            let (_, name) = q
+                .default_plans
+                .iter()
+                .find(|(n, _)| n.as_str() == &ni[..])?;
             q.plans.iter().position(|x| x.name == *name)
         });
         if plan != s.limits.plan {
@@ -169,6 +172,7 @@ impl<D: Datapath> Sessions<D> {
             }
         }
         let mut s = self.sessions.remove(&up_seid)?;
+        let before = Session::clone(&s);
         let urrs: Vec<Urr> = s.rules.urrs.values().cloned().collect();
         let mut reports = Vec::new();
         for u in urrs {
@@ -177,6 +181,8 @@ impl<D: Datapath> Sessions<D> {
             Self::restart_measurement(&mut s, u.id, bases, &usage, now_ntp);
         }
         let out = PendingReport::usage(&s, reports);
+        // The measurements restarted: time thresholds count from now.
+        self.watch(Some(&before), &s);
         self.sessions.insert(up_seid, s);
         self.mark_dirty(up_seid);
         Some(out)

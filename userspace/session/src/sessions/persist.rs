@@ -260,10 +260,14 @@ impl<D: Datapath> Sessions<D> {
         self.pools.rule_sets.take_all(sets);
         self.pools.meters.take_all(meters);
         // The maps hold these values already: writing them again changes
-        // nothing for traffic, and an undo puts the same value back.
+        // nothing for traffic, and an undo puts the same value back. One
+        // plan per session, its allocation reused: a single plan for a
+        // million sessions held millions of writes (each as large as a
+        // rule set) at once, gigabytes to fill and walk.
         let mut plan = Plan::new();
         let n3_be = u32::from(self.cfg.n3).to_be();
         for s in &sessions {
+            plan.clear();
             for w in s.written_ul.values().chain(s.written_dl.values()) {
                 if let Some(rs) = w.rule_set {
                     plan.push(Write::PutRules(rs, rule_set(&w.compiled)));
@@ -292,9 +296,16 @@ impl<D: Datapath> Sessions<D> {
                     prev: Some(m.config),
                 });
             }
+            plan.apply(&mut self.dp)
+                .map_err(|e| format!("session {:#x}: {e}", s.up_seid))?;
         }
-        plan.apply(&mut self.dp).map_err(|e| e.to_string())?;
         let mut out = Restored::default();
+        // Sized once: growing million-entry maps rehashes them again and again.
+        let ul: usize = sessions.iter().map(|s| s.written_ul.len()).sum();
+        let dl: usize = sessions.iter().map(|s| s.written_dl.len()).sum();
+        self.owners.teid.reserve(ul);
+        self.owners.ue.reserve(dl);
+        self.owners.by_cp.reserve(sessions.len());
         for s in sessions {
             let seid = s.up_seid;
             for teid in s.written_ul.keys() {
@@ -306,7 +317,13 @@ impl<D: Datapath> Sessions<D> {
                 out.entries += 1;
             }
             self.owners.by_cp.insert((s.peer.clone(), s.cp_seid), seid);
-            self.watch(&s);
+            for p in s.rules.pdrs.values().filter(|p| p.counter != NO_COUNTER) {
+                self.usage.hold_slot(p.counter, seid);
+            }
+            // Deadlines from the URRs' saved state (a period missed while
+            // down is due at the first poll); the counters may have moved
+            // while nobody watched, so volume triggers are evaluated then.
+            self.watch(None, &s);
             self.next_seid = self.next_seid.max(seid.wrapping_add(1));
             self.sessions.insert(seid, Box::new(s));
             self.changed(seid);

@@ -650,7 +650,7 @@ pub(crate) fn est_with_qers(
 }
 
 /// A 4G session (TEID 0x100) established at NTP 1000 whose URR 1 is `u`.
-fn with_urr(m: &mut Sessions<FakeDatapath>, u: CreateUrr) -> u64 {
+pub(crate) fn with_urr(m: &mut Sessions<FakeDatapath>, u: CreateUrr) -> u64 {
     let mut req = est_4g(0x77, 0x100);
     req.create_urr = vec![u];
     m.establish(PEER, &req, 1000).unwrap().up_seid
@@ -658,7 +658,7 @@ fn with_urr(m: &mut Sessions<FakeDatapath>, u: CreateUrr) -> u64 {
 
 /// Sets the session's shared counter slot (PDR 1 uplink, PDR 2 downlink)
 /// to `ul` and `dl` octets, in 100-octet packets.
-fn set_counters(m: &mut Sessions<FakeDatapath>, seid: u64, ul: u64, dl: u64) {
+pub(crate) fn set_counters(m: &mut Sessions<FakeDatapath>, seid: u64, ul: u64, dl: u64) {
     let slot = m.get(seid).unwrap().rules.pdrs[&1].counter;
     assert_eq!(slot, m.get(seid).unwrap().rules.pdrs[&2].counter);
     m.datapath_mut().counters.insert(
@@ -672,11 +672,11 @@ fn set_counters(m: &mut Sessions<FakeDatapath>, seid: u64, ul: u64, dl: u64) {
     );
 }
 
-fn triggers(bits: u32) -> ReportingTriggers {
+pub(crate) fn triggers(bits: u32) -> ReportingTriggers {
     ReportingTriggers(bits)
 }
 
-fn vol(total: Option<u64>, ul: Option<u64>, dl: Option<u64>) -> Volume {
+pub(crate) fn vol(total: Option<u64>, ul: Option<u64>, dl: Option<u64>) -> Volume {
     Volume {
         total,
         uplink: ul,
@@ -685,7 +685,7 @@ fn vol(total: Option<u64>, ul: Option<u64>, dl: Option<u64>) -> Volume {
 }
 
 /// Polls at `now`: the one report of the one session, checked for the session.
-fn poll_one(m: &mut Sessions<FakeDatapath>, seid: u64, now: u32) -> UsageReport {
+pub(crate) fn poll_one(m: &mut Sessions<FakeDatapath>, seid: u64, now: u32) -> UsageReport {
     let got = m.poll_usage(now);
     assert_eq!(got.len(), 1, "{got:?}");
     let p = &got[0];
@@ -699,7 +699,7 @@ fn poll_one(m: &mut Sessions<FakeDatapath>, seid: u64, now: u32) -> UsageReport 
     p.request.usage_report[0].clone()
 }
 
-fn volumes(r: &UsageReport) -> (u64, u64, u64, u64, u64, u64) {
+pub(crate) fn volumes(r: &UsageReport) -> (u64, u64, u64, u64, u64, u64) {
     let v = r.volume_measurement.expect("Volume Measurement");
     (
         v.total_volume.unwrap(),
@@ -711,7 +711,7 @@ fn volumes(r: &UsageReport) -> (u64, u64, u64, u64, u64, u64) {
     )
 }
 
-fn default_flags(m: &Sessions<FakeDatapath>) -> (u8, u8) {
+pub(crate) fn default_flags(m: &Sessions<FakeDatapath>) -> (u8, u8) {
     let dp = m.datapath();
     (
         dp.uplink[&0x100].default.flags,
@@ -729,6 +729,15 @@ fn a_volume_threshold_reports_and_measures_afresh() {
 fn a_volume_threshold_reports_from_a_counter_snapshot_too() {
     let mut m = manager();
     m.snapshot_above = 0;
+    volume_threshold_case(m);
+}
+
+/// The same over a datapath that cannot tell which slots it touched: every
+/// poll evaluates every session's volume triggers.
+#[test]
+fn a_volume_threshold_reports_without_touched_slots_too() {
+    let mut m = manager();
+    m.datapath_mut().tells_touched = false;
     volume_threshold_case(m);
 }
 
@@ -1295,7 +1304,7 @@ fn update_and_query_of_an_unknown_urr_name_it() {
 // ---- the session store: re-adopting sessions after a restart ----
 
 /// Records as the store keeps them: through their encoding.
-fn through_store(changes: Vec<(u64, Option<Record>)>) -> Vec<Record> {
+pub(crate) fn through_store(changes: Vec<(u64, Option<Record>)>) -> Vec<Record> {
     changes
         .into_iter()
         .map(|(seid, r)| {
