@@ -3,7 +3,7 @@
 //! to hold many sessions, and raw map fills one entry per syscall against
 //! `BPF_MAP_UPDATE_BATCH`.
 //!
-//! `upfd` runs in a network namespace of our own (`mupf-cp<pid>`) pinned to
+//! `upfd` runs in a network namespace of our own (`mupf-cp<pid>-<n>`) pinned to
 //! CPU 0 (`taskset`); N4 is on the namespace's loopback (UPF 10.0.0.1, SMF
 //! 10.0.0.9), N3/N6 are a veth pair in generic mode. The SMF is this thread,
 //! pinned to CPU 1, with a window of outstanding requests: it keeps `window`
@@ -19,14 +19,14 @@ use std::fs::File;
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4, UdpSocket};
 use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, ensure, Context, Result};
 use upf_abi::{DownlinkEntry, PdrAction, UplinkEntry, ACT_FORWARD, ROLE_N3, ROLE_N6};
 use upf_pfcp::header::{Header, MsgType};
 use upf_pfcp::ie::{NodeId, RecoveryTimeStamp};
-use upf_pfcp::message::{AssociationSetupRequest, HeartbeatResponse};
+use upf_pfcp::message::{AssociationSetupRequest, HeartbeatResponse, SessionReportResponse};
 use upf_pfcp::{Cause, Message, Pdu};
 use upf_session::datapath::Datapath;
 use upfd::bpf::{BpfDatapath, LoadOptions, Port};
@@ -36,11 +36,15 @@ use crate::{check_interrupt, machine, require_root, run_cmd, setns};
 #[path = "../../userspace/pfcp/benches/common/mod.rs"]
 mod msgs;
 
+pub mod idle;
+
 const UPF_N4: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// First fixed local TEID (outside the CHOOSE range of the config).
 const TEID_BASE: u32 = 0x0100_0000;
 /// First fixed UE address: 10.64.0.0.
 const UE_BASE: u32 = 0x0a40_0000;
+/// CP SEID of session index 0 (index i has CP_SEID_BASE + i).
+const CP_SEID_BASE: u64 = 0x5eed_0000_0000_0000;
 /// The response cache's lifetime in the daemon's config.
 const CACHE_SECS: u64 = 2;
 
@@ -164,7 +168,11 @@ impl Lab {
             cpus >= 2,
             "the benchmark pins upfd and the SMF to two CPUs; {cpus} available"
         );
-        let name = format!("mupf-cp{}", std::process::id());
+        // Unique per lab, not only per process: the smoke tests of one
+        // process may build labs one after another (or side by side).
+        static LABS: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+        let k = LABS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("mupf-cp{}-{k}", std::process::id());
         run_cmd("ip", &["netns", "add", &name])?;
         let dir = std::env::temp_dir().join(&name);
         let mut lab = Lab {
@@ -241,6 +249,8 @@ store = "sqlite:{d}/meter.db"
     fn start(&mut self, max_sessions: u32) -> Result<u32> {
         let conf = self.dir.join("upf.toml");
         std::fs::write(&conf, self.config(max_sessions))?;
+        // upfd logs (tracing's fmt) to stdout: both go to upfd.log, whose
+        // tail an error shows.
         let log = File::create(self.dir.join("upfd.log"))?;
         let child = Command::new("ip")
             .args(["netns", "exec", &self.name, "taskset", "-c", "0"])
@@ -248,7 +258,7 @@ store = "sqlite:{d}/meter.db"
             .arg("--config")
             .arg(&conf)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
+            .stdout(log.try_clone()?)
             .stderr(log)
             .spawn()
             .context("starting upfd")?;
@@ -297,6 +307,14 @@ struct Client {
     recovery: RecoveryTimeStamp,
     retransmits: u64,
     buf: Vec<u8>,
+    /// The idle scenario's record of establishments and Session Report
+    /// Requests; without it a report is still answered (Request accepted).
+    reports: Option<Box<idle::ReportLog>>,
+    /// Responses that matched nothing outstanding: heartbeat responses
+    /// after the idle window's wait, answers to a pipeline that gave up.
+    stray_responses: u64,
+    /// Responses the last (or current) pipeline counted.
+    progress: u32,
 }
 
 struct InFlight {
@@ -304,6 +322,16 @@ struct InFlight {
     bytes: Vec<u8>,
     sent: Instant,
     first: Instant,
+    /// Unix seconds of the first transmission.
+    first_unix: f64,
+}
+
+/// Unix seconds now (CLOCK_REALTIME, the clock of the kernel's receive
+/// time stamps and of upfd's NTP times).
+fn unix_now() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl Client {
@@ -329,7 +357,108 @@ impl Client {
             recovery: RecoveryTimeStamp(3_900_000_000),
             retransmits: 0,
             buf: vec![0; 65536],
+            reports: None,
+            stray_responses: 0,
+            progress: 0,
         })
+    }
+
+    /// Asks the kernel for a receive time stamp on every datagram
+    /// (`SO_TIMESTAMPNS`): [`Client::recv`] then returns when a datagram
+    /// reached the socket rather than when this thread got to it.
+    fn enable_timestamps(&self) -> Result<()> {
+        let on: libc::c_int = 1;
+        // SAFETY: setsockopt reads `on` (a c_int) for the call's duration.
+        let rc = unsafe {
+            libc::setsockopt(
+                self.sock.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_TIMESTAMPNS,
+                &on as *const libc::c_int as *const libc::c_void,
+                size_of::<libc::c_int>() as u32,
+            )
+        };
+        ensure!(
+            rc == 0,
+            "SO_TIMESTAMPNS: {}",
+            std::io::Error::last_os_error()
+        );
+        Ok(())
+    }
+
+    /// Receives one datagram into `self.buf`: its length and its arrival
+    /// (the kernel's time stamp with [`Client::enable_timestamps`], else
+    /// now), in Unix seconds. Honours the socket's read timeout.
+    fn recv(&mut self) -> std::io::Result<(usize, f64)> {
+        let mut iov = libc::iovec {
+            iov_base: self.buf.as_mut_ptr().cast(),
+            iov_len: self.buf.len(),
+        };
+        // Room for one SCM_TIMESTAMPNS (a timespec), 8-aligned.
+        let mut control = [0u64; 8];
+        // SAFETY: a zeroed msghdr is valid (no name, no iov, no control).
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of_val(&control);
+        // SAFETY: msg points at the live iov (into self.buf) and control
+        // buffers above, whose lengths it carries.
+        let n = unsafe { libc::recvmsg(self.sock.as_raw_fd(), &mut msg, 0) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        let mut at = None;
+        // SAFETY: the CMSG_* walk stays inside msg_control as the kernel
+        // filled it (msg_controllen); the timespec is read unaligned.
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_TIMESTAMPNS {
+                    let t: libc::timespec = std::ptr::read_unaligned(libc::CMSG_DATA(c).cast());
+                    at = Some(t.tv_sec as f64 + t.tv_nsec as f64 * 1e-9);
+                }
+                c = libc::CMSG_NXTHDR(&msg, c);
+            }
+        }
+        Ok((n as usize, at.unwrap_or_else(unix_now)))
+    }
+
+    /// Answers the Session Report Request in `self.buf[..len]` (arrived at
+    /// `at`) with Request accepted and records it in the report log.
+    fn answer_report(&mut self, len: usize, at: f64) -> Result<()> {
+        let pdu = match Pdu::parse(&self.buf[..len]) {
+            Ok(Pdu {
+                header,
+                message: Message::SessionReportRequest(r),
+            }) => (header, r),
+            _ => {
+                // Not answered: upfd retransmits, and the run shows it.
+                if let Some(l) = self.reports.as_mut() {
+                    l.malformed += 1;
+                }
+                return Ok(());
+            }
+        };
+        let (header, req) = pdu;
+        let up_seid = header
+            .seid
+            .and_then(|cp| self.reports.as_ref().and_then(|l| l.up_seid(cp)))
+            .unwrap_or(0);
+        let rsp = Pdu {
+            header: Header::session(MsgType::SESSION_REPORT_RESPONSE, up_seid, header.sequence),
+            message: Message::SessionReportResponse(SessionReportResponse {
+                cause: Cause::REQUEST_ACCEPTED,
+                offending_ie: None,
+                unknown: Vec::new(),
+            }),
+        };
+        self.sock.send_to(&rsp.to_bytes(), self.upf)?;
+        let answered = unix_now();
+        if let Some(l) = self.reports.as_mut() {
+            l.record(&header, &req, at, answered);
+        }
+        Ok(())
     }
 
     fn next_seq(&mut self) -> u32 {
@@ -411,6 +540,7 @@ impl Client {
             std::collections::HashMap::with_capacity(window * 2);
         let mut next = 0u32;
         let mut done = 0u32;
+        self.progress = 0;
         let start = Instant::now();
         let mut last_check = Instant::now();
         while done < n {
@@ -426,15 +556,25 @@ impl Client {
                         bytes,
                         sent: now,
                         first: now,
+                        first_unix: unix_now(),
                     },
                 );
                 next += 1;
             }
-            match self.sock.recv_from(&mut self.buf) {
-                Ok((len, _)) => {
+            match self.recv() {
+                Ok((len, at)) => {
                     let (h, body) = Header::parse(&self.buf[..len])
                         .map_err(|e| anyhow::anyhow!("a response header: {e}"))?;
                     if self.heartbeat(&h)? {
+                        continue;
+                    }
+                    if h.message_type == MsgType::SESSION_REPORT_REQUEST {
+                        self.answer_report(len, at)?;
+                        continue;
+                    }
+                    if h.message_type == MsgType::HEARTBEAT_RESPONSE {
+                        // Late answer to one of the idle window's heartbeats.
+                        self.stray_responses += 1;
                         continue;
                     }
                     if h.message_type != expect {
@@ -446,8 +586,18 @@ impl Client {
                     };
                     let m = Message::parse(h.message_type, body)
                         .map_err(|e| anyhow::anyhow!("a {}: {e}", expect.name()))?;
+                    if let (Some(log), Message::SessionEstablishmentResponse(r), Some(cp)) =
+                        (self.reports.as_mut(), &m, h.seid)
+                    {
+                        if r.cause == Cause::REQUEST_ACCEPTED {
+                            if let Some(up) = r.up_f_seid.as_ref() {
+                                log.established(cp, up.seid, f.first_unix, at);
+                            }
+                        }
+                    }
                     check(f.index, m)?;
                     done += 1;
+                    self.progress = done;
                 }
                 Err(e)
                     if matches!(
@@ -480,7 +630,7 @@ impl Client {
     fn establish(&mut self, n: u32, window: usize) -> Result<(Duration, Vec<u64>)> {
         self.establish_with(n, window, |i| {
             msgs::establishment_4g(
-                0x5eed_0000_0000_0000 + u64::from(i),
+                CP_SEID_BASE + u64::from(i),
                 TEID_BASE + i,
                 Ipv4Addr::from(UE_BASE + i),
             )
@@ -1157,7 +1307,7 @@ pub fn churn(cfg: &ChurnConfig, command: &str, verbose: bool) -> Result<ChurnRep
         // SDF filter's rule set, a QER): every pool is exercised.
         let (te, seids) = smf
             .establish_with(cfg.batch, cfg.window, |i| {
-                let cp_seid = 0x5eed_0000_0000_0000 + u64::from(i);
+                let cp_seid = CP_SEID_BASE + u64::from(i);
                 if i % 2 == 0 {
                     msgs::establishment_4g(cp_seid, TEID_BASE + i, Ipv4Addr::from(UE_BASE + i))
                 } else {
