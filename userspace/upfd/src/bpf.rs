@@ -474,6 +474,15 @@ impl BpfDatapath {
         direct.dl_used = (0..direct.dl.len())
             .filter(|&i| direct.dl.key(i) != 0)
             .count();
+        if adopted {
+            direct.check_layout().map_err(|e| {
+                DatapathError::Load(format!(
+                    "the pinned direct tables were laid out for another TEID range or other \
+                     UE prefixes ({e}): restore the configuration they were made with, or \
+                     run `upfd --reset`"
+                ))
+            })?;
+        }
         Ok(BpfDatapath {
             uplink,
             downlink,

@@ -267,6 +267,28 @@ impl Direct {
         }
     }
 
+    /// Checks that every occupied slot sits where this layout (TEID range,
+    /// UE prefixes) puts its key: re-adopted tables pinned by a daemon with
+    /// another layout would hold entries the fast path never finds.
+    pub(crate) fn check_layout(&self) -> Result<(), String> {
+        for i in 0..self.ul.len() {
+            let k = u32::from_be(self.ul.key(i));
+            if k != 0 && (k < self.teid_first || k > self.teid_last || self.ul_index(k) != i) {
+                return Err(format!("TEID {k:#x} in UL_TABLE slot {i}"));
+            }
+        }
+        for i in 0..self.dl.len() {
+            let k = u32::from_be(self.dl.key(i));
+            if k != 0 && self.dl_index(k) != Some(i) {
+                return Err(format!(
+                    "UE {} in DL_TABLE slot {i}",
+                    std::net::Ipv4Addr::from(k)
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The DL_TABLE slot of `ue` (host order), if a UE prefix holds it.
     pub(crate) fn dl_index(&self, ue: u32) -> Option<usize> {
         self.prefixes.index(ue).map(|i| i as usize)
