@@ -3185,3 +3185,69 @@ fn forwarded_traffic_is_counted_per_poi() {
         verdict_name(v)
     );
 }
+
+/// Pinned direct tables are re-adopted only by a daemon that lays them out
+/// the same way: with the same TEID range and UE prefixes a restart finds
+/// its entries; with a UE prefix of the same size elsewhere, the start is
+/// refused (the pinned slot of 10.45.0.7 would mean 10.46.0.7).
+#[test]
+fn pinned_direct_tables_need_the_layout_they_were_made_with() {
+    require_root();
+    let mut ns = Netns::create();
+    ns.configure();
+    ns.enter();
+    let dir = std::path::PathBuf::from(format!("/sys/fs/bpf/mupf-t{}-layout", std::process::id()));
+    let _ = upfd::bpf::remove_pins(&dir);
+    struct Unpin(std::path::PathBuf);
+    impl Drop for Unpin {
+        fn drop(&mut self) {
+            let _ = upfd::bpf::remove_pins(&self.0);
+        }
+    }
+    let _unpin = Unpin(dir.clone());
+    let opts = |prefix: &str| LoadOptions {
+        n3_ipv4: Ipv4Addr::from(N3_ADDR),
+        ports: vec![
+            Port::resolve(N3_IF, ROLE_N3).expect("N3 interface"),
+            Port::resolve(N6_IF, ROLE_N6).expect("N6 interface"),
+        ],
+        max_sessions: 64,
+        counter_slots: 64,
+        rule_sets: 4,
+        nexthop_cache: true,
+        gtpu_peers: None,
+        anti_spoofing: true,
+        meters: 64,
+        teid_range: TEID_RANGE,
+        ue_prefixes: vec![prefix.parse().expect("a prefix")],
+        poi_peers: Vec::new(),
+    };
+    let ue = Ipv4Addr::new(10, 45, 0, 7);
+    let entry = DownlinkEntry {
+        local_ipv4_be: be(N3_ADDR),
+        rules: 0,
+        default: tunnel(3, GNB, 0x77, None),
+    };
+    {
+        let mut dp = BpfDatapath::load_pinned(&opts("10.45.0.0/24"), &[], Some(&dir))
+            .unwrap_or_else(|e| panic!("first load: {e}"));
+        assert!(!dp.adopted());
+        dp.put_downlink(ue, &entry).expect("entry");
+        dp.put_uplink(TEID1, &UplinkEntry::default())
+            .expect("entry");
+    }
+    {
+        let dp = BpfDatapath::load_pinned(&opts("10.45.0.0/24"), &[], Some(&dir))
+            .unwrap_or_else(|e| panic!("the same layout: {e}"));
+        assert!(dp.adopted());
+        assert_eq!(dp.downlink_is_direct(ue), Some(true));
+        assert_eq!(dp.uplink_is_direct(TEID1), Some(true));
+    }
+    match BpfDatapath::load_pinned(&opts("10.46.0.0/24"), &[], Some(&dir)) {
+        Err(e) => {
+            let e = e.to_string();
+            assert!(e.contains("10.45.0.7") && e.contains("--reset"), "{e}");
+        }
+        Ok(_) => panic!("another UE prefix of the same size re-adopted the pinned tables"),
+    }
+}
