@@ -1565,7 +1565,7 @@ impl Lab {
     /// entries (uplink, downlink).
     fn check_tables(&self, sessions: u32, tables: Tables) -> Result<(usize, usize)> {
         let pid = self.upfd.as_ref().context("upfd is not running")?.id();
-        let (ul, dl) = crate::cpbench::map_entries(pid)?;
+        let (ul, dl) = crate::tables::map_entries(pid)?;
         let want = match tables {
             Tables::Hash => sessions as usize,
             Tables::Direct => 0,

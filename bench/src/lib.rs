@@ -61,6 +61,7 @@
 //! 172.16.0.0/12).
 
 pub mod e2e;
+pub mod tables;
 pub mod zipf;
 
 use std::fmt::Write as _;
