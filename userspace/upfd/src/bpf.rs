@@ -745,49 +745,59 @@ impl BpfDatapath {
 
     /// Every named global counter, summed over CPUs.
     pub fn global_counters(&self) -> Result<Vec<(Counter, u64)>, DatapathError> {
-        let st = self.stats()?;
-        Ok(Counter::ALL
-            .iter()
-            .map(|c| (*c, st.counters[c.index() as usize]))
-            .collect())
+        Ok(globals_of(&self.stats()?))
     }
 
     /// Every drop reason's count, summed over CPUs.
     pub fn drop_counters(&self) -> Result<Vec<(DropReason, u64)>, DatapathError> {
-        let st = self.stats()?;
-        Ok(DropReason::ALL
-            .iter()
-            .map(|r| (*r, st.drops[r.index() as usize]))
-            .collect())
+        Ok(drops_of(&self.stats()?))
     }
 
     /// A few counters per CPU (index = CPU number), unsummed: where the work ran.
     pub fn per_cpu_counters(&self) -> Result<Vec<CpuStats>, DatapathError> {
-        let at = |st: &Stats, c: Counter| st.counters[c.index() as usize];
-        Ok(self
-            .stats_per_cpu()?
-            .iter()
-            .enumerate()
-            .map(|(i, st)| CpuStats {
-                cpu: i as u32,
-                rx_frames: at(st, Counter::RxFrames),
-                uplink_forwarded: at(st, Counter::UplinkForwarded),
-                downlink_forwarded: at(st, Counter::DownlinkForwarded),
-                steered_to_cpu: at(st, Counter::SteeredToCpu),
-            })
-            .collect())
+        Ok(per_cpu_of(&self.stats_per_cpu()?))
     }
 
     /// Per-port counters, summed over CPUs.
     pub fn port_counters(&self) -> Result<Vec<(Port, PortCounters)>, DatapathError> {
-        let st = self.stats()?;
-        Ok(self
-            .ports
+        Ok(self.ports_of(&self.stats()?))
+    }
+
+    fn ports_of(&self, st: &Stats) -> Vec<(Port, PortCounters)> {
+        self.ports
             .iter()
             .enumerate()
             .map(|(i, p)| (p.clone(), st.ports[i]))
-            .collect())
+            .collect()
     }
+}
+
+fn globals_of(st: &Stats) -> Vec<(Counter, u64)> {
+    Counter::ALL
+        .iter()
+        .map(|c| (*c, st.counters[c.index() as usize]))
+        .collect()
+}
+
+fn drops_of(st: &Stats) -> Vec<(DropReason, u64)> {
+    DropReason::ALL
+        .iter()
+        .map(|r| (*r, st.drops[r.index() as usize]))
+        .collect()
+}
+
+fn per_cpu_of(v: &[Stats]) -> Vec<CpuStats> {
+    let at = |st: &Stats, c: Counter| st.counters[c.index() as usize];
+    v.iter()
+        .enumerate()
+        .map(|(i, st)| CpuStats {
+            cpu: i as u32,
+            rx_frames: at(st, Counter::RxFrames),
+            uplink_forwarded: at(st, Counter::UplinkForwarded),
+            downlink_forwarded: at(st, Counter::DownlinkForwarded),
+            steered_to_cpu: at(st, Counter::SteeredToCpu),
+        })
+        .collect()
 }
 
 /// `BPF_MAP_UPDATE_BATCH` (kernel 5.6+), which aya 0.14 does not wrap.
@@ -1373,19 +1383,23 @@ impl Datapath for BpfDatapath {
     }
 
     fn fastpath_stats(&self) -> Result<FastpathStats, DatapathError> {
+        // One read of STATS for all four views.
+        let per_cpu = self.stats_per_cpu()?;
+        let mut st = Stats::default();
+        for v in &per_cpu {
+            st.accumulate(v);
+        }
         Ok(FastpathStats {
-            counters: self
-                .global_counters()?
+            counters: globals_of(&st)
                 .into_iter()
                 .map(|(c, v)| (c.name().to_string(), v))
                 .collect(),
-            drops: self
-                .drop_counters()?
+            drops: drops_of(&st)
                 .into_iter()
                 .map(|(d, v)| (d.name().to_string(), v))
                 .collect(),
             ports: self
-                .port_counters()?
+                .ports_of(&st)
                 .into_iter()
                 .map(|(p, c)| PortStats {
                     name: p.name,
@@ -1398,7 +1412,7 @@ impl Datapath for BpfDatapath {
                     dropped: c.dropped,
                 })
                 .collect(),
-            per_cpu: self.per_cpu_counters()?,
+            per_cpu: per_cpu_of(&per_cpu),
         })
     }
 }
