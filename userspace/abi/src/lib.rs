@@ -177,19 +177,7 @@ impl GtpuPeers {
     /// value nor copies the table to the stack.
     #[inline(always)]
     pub fn scan(num: u32, src_be: u32, entry: impl Fn(usize) -> (u32, u32)) -> bool {
-        let n = num as usize;
-        let mut i = 0;
-        while i < MAX_GTPU_PEERS as usize {
-            if i >= n {
-                return false;
-            }
-            let (net_be, mask_be) = entry(i);
-            if src_be & mask_be == net_be {
-                return true;
-            }
-            i += 1;
-        }
-        false
+        first_prefix::<{ MAX_GTPU_PEERS as usize }>(num, src_be, entry).is_some()
     }
 }
 
@@ -278,18 +266,13 @@ impl UePrefixes {
     /// XDP program reads its frozen copy, userspace its own.
     #[inline(always)]
     pub fn scan(num: u32, addr: u32, entry: impl Fn(usize) -> (u32, u32, u32)) -> Option<u32> {
-        let mut i = 0;
-        while i < MAX_UE_PREFIXES {
-            if i as u32 >= num {
-                return None;
-            }
+        let mut hit = None;
+        first_prefix::<MAX_UE_PREFIXES>(num, addr, |i| {
             let (net, mask, base) = entry(i);
-            if addr & mask == net {
-                return Some(base.wrapping_add(addr - net));
-            }
-            i += 1;
-        }
-        None
+            hit = Some(base.wrapping_add(addr.wrapping_sub(net)));
+            (net, mask)
+        })?;
+        hit
     }
 
     /// [`UePrefixes::scan`] over this value.
@@ -789,19 +772,17 @@ impl PoiPrefixes {
     /// `entry(i)` reads prefix `i` as `(net_be, mask_be, poi)`.
     #[inline(always)]
     pub fn scan(num: u32, peer_be: u32, entry: impl Fn(usize) -> (u32, u32, u8)) -> usize {
-        let mut i = 0;
-        while i < MAX_POI_PREFIXES {
-            if i as u32 >= num {
-                break;
-            }
+        let mut hit = MAX_POIS;
+        if first_prefix::<MAX_POI_PREFIXES>(num, peer_be, |i| {
             let (net, mask, poi) = entry(i);
-            if peer_be & mask == net {
-                let p = poi as usize;
-                return if p < MAX_POIS { p } else { MAX_POIS };
-            }
-            i += 1;
+            hit = (poi as usize).min(MAX_POIS);
+            (net, mask)
+        })
+        .is_none()
+        {
+            return MAX_POIS;
         }
-        MAX_POIS
+        hit
     }
 
     /// [`PoiPrefixes::scan`] over this value.
@@ -810,6 +791,30 @@ impl PoiPrefixes {
             (self.net_be[i], self.mask_be[i], self.poi[i])
         })
     }
+}
+
+/// The first of the `num` (at most `MAX`) prefixes `entry(i)` gives as
+/// `(net, mask)` (masked network, in the byte order of `addr`) that holds
+/// `addr`. The bounded loop every prefix table of the fast path scans with
+/// (GTP-U peers, UE prefixes, POI peers), on the host and in XDP alike.
+#[inline(always)]
+pub fn first_prefix<const MAX: usize>(
+    num: u32,
+    addr: u32,
+    mut entry: impl FnMut(usize) -> (u32, u32),
+) -> Option<usize> {
+    let mut i = 0;
+    while i < MAX {
+        if i as u32 >= num {
+            return None;
+        }
+        let (net, mask) = entry(i);
+        if addr & mask == net {
+            return Some(i);
+        }
+        i += 1;
+    }
+    None
 }
 
 /// Declares a `#[repr(u32)]` enum of named counter slots with `ALL`, `COUNT` and `name()`.
