@@ -24,15 +24,24 @@ fn net(a: [u8; 4], len: u8) -> Ipv4Net {
     }
 }
 
+/// The two POIs' peers: docomo, then kddi (a longer prefix inside
+/// docomo's belongs to kddi).
+fn peers() -> Vec<Vec<Ipv4Net>> {
+    vec![
+        vec![net([10, 100, 0, 0], 24)],
+        vec![net([10, 100, 0, 128], 25), net([10, 101, 0, 0], 16)],
+    ]
+}
+
 fn table() -> PoiTable {
-    PoiTable::new(&[
-        ("docomo".into(), vec![net([10, 100, 0, 0], 24)]),
-        // A longer prefix inside docomo's belongs to kddi.
-        (
-            "kddi".into(),
-            vec![net([10, 100, 0, 128], 25), net([10, 101, 0, 0], 16)],
-        ),
-    ])
+    let names = ["docomo", "kddi"];
+    PoiTable::new(
+        &names
+            .iter()
+            .zip(peers())
+            .map(|(n, p)| (n.to_string(), p))
+            .collect::<Vec<_>>(),
+    )
 }
 
 /// Session `id` moves traffic: its counter slot and its POI's counters
@@ -49,11 +58,7 @@ fn add(m: &mut SessionManager<FakeDatapath>, id: u64, ul: (u64, u64), dl: (u64, 
         .unwrap();
     let slot = sess.rules.pdrs.values().next().unwrap().counter;
     let peer = sess.tunnels().first().map(|t| t.ipv4).unwrap();
-    let prefixes = crate::bpf::poi_prefixes(&[
-        vec![net([10, 100, 0, 0], 24)],
-        vec![net([10, 100, 0, 128], 25), net([10, 101, 0, 0], 16)],
-    ])
-    .unwrap();
+    let prefixes = crate::bpf::poi_prefixes(&peers()).unwrap();
     let poi = prefixes.of(u32::from(peer).to_be());
     let dp = m.datapath_mut();
     for c in [dp.counters.entry(slot).or_default(), &mut dp.pois[poi]] {
@@ -67,11 +72,7 @@ fn add(m: &mut SessionManager<FakeDatapath>, id: u64, ul: (u64, u64), dl: (u64, 
 #[test]
 fn the_fast_paths_poi_table_agrees_with_the_meters() {
     let t = table();
-    let dp = crate::bpf::poi_prefixes(&[
-        vec![net([10, 100, 0, 0], 24)],
-        vec![net([10, 100, 0, 128], 25), net([10, 101, 0, 0], 16)],
-    ])
-    .unwrap();
+    let dp = crate::bpf::poi_prefixes(&peers()).unwrap();
     for a in [
         [10, 100, 0, 2],
         [10, 100, 0, 200],
